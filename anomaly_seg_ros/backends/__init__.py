@@ -1,0 +1,80 @@
+"""Inference backends behind one interface; each heavy runtime is imported only when chosen.
+
+``create_backend("onnxruntime" | "tensorrt" | "torch" | "auto", model_path)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from anomaly_seg_ros.backends.base import InferenceBackend, LogitSummary
+from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
+from anomaly_seg_ros.model_info import ModelInfo
+
+__all__ = ["BACKENDS", "InferenceBackend", "LogitSummary", "create_backend", "resolve_backend"]
+
+_LOG = logging.getLogger(__name__)
+
+#: backend name → "module:factory"; the module is imported only when that backend is chosen.
+BACKENDS: dict[str, str] = {
+    "onnxruntime": "anomaly_seg_ros.backends.onnxruntime:create",
+    "tensorrt": "anomaly_seg_ros.backends.tensorrt:create",
+    "torch": "anomaly_seg_ros.backends.torch:create",
+}
+BACKEND_CHOICES = ("auto", *BACKENDS)
+
+
+def _tensorrt_usable() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("tensorrt", "cuda"))
+
+
+def resolve_backend(name: str, model_path: str | Path) -> str:
+    """Turn ``auto`` into a concrete backend name.
+
+    ``auto`` picks TensorRT when tensorrt and cuda-python are installed, else ONNX Runtime
+    for ``.onnx`` models, else torch for ``.pt`` checkpoints.
+    """
+    if name not in BACKEND_CHOICES:
+        raise ConfigError(f"unknown backend {name!r}; valid: {', '.join(BACKEND_CHOICES)}")
+    if name != "auto":
+        return name
+    suffix = Path(model_path).suffix
+    if suffix == ".pt":
+        return "torch"
+    if _tensorrt_usable():
+        return "tensorrt"
+    return "onnxruntime"
+
+
+def create_backend(
+    name: str, model_path: str | Path, info: ModelInfo | None = None, **options: object
+) -> InferenceBackend:
+    """Create a backend for ``model_path``.
+
+    :param name: ``auto``, ``onnxruntime``, ``tensorrt`` or ``torch``.
+    :param model_path: ``.onnx`` (all backends) or ``.pt`` checkpoint (torch).
+    :param info: the model's sidecar; read from beside the model when omitted.
+    :param options: backend-specific keyword options (e.g. ``device``, ``cache_dir``).
+    :raises ModelError: the model file is missing or does not fit its sidecar.
+    :raises BackendError: the runtime is not installed or fails to start.
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise ModelError(f"model file {model_path} not found")
+    concrete = resolve_backend(name, model_path)
+    module_name, factory_name = BACKENDS[concrete].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise BackendError(
+            f"backend {concrete!r} is not available: {error}. Install its runtime or choose "
+            f"another backend ({', '.join(BACKEND_CHOICES)})"
+        ) from error
+    factory: Callable[..., InferenceBackend] = getattr(module, factory_name)
+    backend = factory(model_path, info, **options)
+    _LOG.info("backend %s for %s", backend.describe(), model_path)
+    return backend

@@ -1,0 +1,1 @@
+"""Sub-commands of ``anomaly-seg``; see :mod:`anomaly_seg_ros.cli`."""

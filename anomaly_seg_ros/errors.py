@@ -1,0 +1,21 @@
+"""Exceptions raised by the package; each message says what is wrong and what to do."""
+
+
+class AnomalySegError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ModelError(AnomalySegError):
+    """A model file (ONNX, engine, checkpoint, sidecar, SML statistics) is missing or wrong."""
+
+
+class InputError(AnomalySegError, ValueError):
+    """An input image or array has the wrong type, shape or content."""
+
+
+class ConfigError(AnomalySegError, ValueError):
+    """A configuration value is out of range or unknown."""
+
+
+class BackendError(AnomalySegError):
+    """An inference backend is unavailable or failed."""
