@@ -1,0 +1,114 @@
+"""Detector settings: one frozen dataclass, validated on construction.
+
+The ROS node maps its parameters onto these fields one to one (same names), the CLI maps
+its flags onto them, and a run-time change builds a new frozen config with
+:func:`dataclasses.replace`, which validates again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from anomaly_seg_ros.errors import ConfigError
+
+#: Anomaly scores by name (see :mod:`anomaly_seg_ros.scores`).
+SCORE_TYPES = ("msp", "max_logit", "entropy", "energy", "max_min_logit", "sml")
+
+#: Images the Detector can produce besides labels and score; the mask is always made.
+OUTPUTS = ("labels_color", "overlay")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Everything that shapes a Detector's output.
+
+    Score and refinement (at the network input size):
+
+    :param score_type: one of :data:`SCORE_TYPES`; ``sml`` needs SML statistics.
+    :param boundary_suppression: SML boundary suppression (Jung et al. 2021).
+    :param boundary_width: width of the suppressed band around class boundaries, pixels.
+    :param boundary_iterations: iterations over which the band shrinks to zero.
+    :param dilated_smoothing: dilated Gaussian smoothing after boundary suppression.
+    :param smoothing_kernel: Gaussian kernel size (odd).
+    :param smoothing_sigma: Gaussian sigma, in kernel taps.
+    :param smoothing_dilation: dilation of the Gaussian kernel.
+    :param vde: VDE road-region refinement (COCO-DAG paper).
+    :param road_class: train ID of the road class.
+    :param road_confidence: minimum softmax probability for a pixel to seed the road region.
+    :param vde_inside_boost: added to the score inside the refined road region.
+    :param vde_outside_penalty: subtracted from the score outside it.
+
+    Mask (at the camera resolution):
+
+    :param threshold: a pixel is anomalous when its final score is above this value.
+    :param min_area: connected components (8-connectivity) smaller than this, in camera
+        pixels, are removed from the mask.
+    :param overlay_alpha: opacity of the label colours in the overlay.
+    """
+
+    score_type: str = "max_logit"
+    boundary_suppression: bool = False
+    boundary_width: int = 4
+    boundary_iterations: int = 4
+    dilated_smoothing: bool = False
+    smoothing_kernel: int = 7
+    smoothing_sigma: float = 1.0
+    smoothing_dilation: int = 6
+    vde: bool = False
+    road_class: int = 0
+    road_confidence: float = 0.9
+    vde_inside_boost: float = 1.0
+    vde_outside_penalty: float = 1.0
+    threshold: float = 0.0
+    min_area: int = 0
+    overlay_alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        problems = list(_problems(self))
+        if problems:
+            raise ConfigError("invalid detector config: " + "; ".join(problems))
+
+    def replace(self, **changes: Any) -> DetectorConfig:
+        """A copy with ``changes`` applied (validated); unknown names raise ConfigError."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown detector setting(s) {unknown}; valid: {', '.join(sorted(known))}"
+            )
+        return replace(self, **changes)
+
+
+def _problems(config: DetectorConfig):  # noqa: ANN202 (generator of messages)
+    if config.score_type not in SCORE_TYPES:
+        yield f"score_type {config.score_type!r} unknown; valid: {', '.join(SCORE_TYPES)}"
+    if not 0 <= config.boundary_width <= 64:
+        yield f"boundary_width {config.boundary_width} not in [0, 64]"
+    if not 0 <= config.boundary_iterations <= 64:
+        yield f"boundary_iterations {config.boundary_iterations} not in [0, 64]"
+    if (
+        config.boundary_suppression
+        and config.boundary_iterations > 0
+        and config.boundary_width % config.boundary_iterations
+    ):
+        yield (
+            f"boundary_width {config.boundary_width} must be a multiple of "
+            f"boundary_iterations {config.boundary_iterations}"
+        )
+    if config.smoothing_kernel < 1 or config.smoothing_kernel % 2 == 0:
+        yield f"smoothing_kernel {config.smoothing_kernel} must be odd and >= 1"
+    if not 0 < config.smoothing_sigma <= 100:
+        yield f"smoothing_sigma {config.smoothing_sigma} not in (0, 100]"
+    if not 1 <= config.smoothing_dilation <= 64:
+        yield f"smoothing_dilation {config.smoothing_dilation} not in [1, 64]"
+    if not 0 <= config.road_class <= 254:
+        yield f"road_class {config.road_class} not in [0, 254]"
+    if not 0.0 <= config.road_confidence <= 1.0:
+        yield f"road_confidence {config.road_confidence} not in [0, 1]"
+    if config.vde_inside_boost < 0 or config.vde_outside_penalty < 0:
+        yield "vde_inside_boost and vde_outside_penalty must be >= 0"
+    if config.min_area < 0:
+        yield f"min_area {config.min_area} must be >= 0"
+    if not 0.0 <= config.overlay_alpha <= 1.0:
+        yield f"overlay_alpha {config.overlay_alpha} not in [0, 1]"
