@@ -1,0 +1,207 @@
+"""The node's ROS parameters: declared with descriptors, read once into a frozen dataclass.
+
+Every :class:`~anomaly_seg_ros.config.DetectorConfig` field is a parameter of the same
+name, type and default, changeable at run time. The node adds its own settings
+(:class:`NodeSettings`); those that need a restart (model, backend, QoS) are read-only.
+A run-time change builds a new frozen :class:`NodeSettings` through
+:func:`updated_settings`, which validates exactly as start-up does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.node import Node
+
+from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
+from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.ros.image_conversion import DEFAULT_MAX_PIXELS
+
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
+QOS_PROFILES = ("sensor_data", "reliable")
+PUBLISH_TOGGLES = (
+    "publish_labels",
+    "publish_labels_color",
+    "publish_score",
+    "publish_mask",
+    "publish_overlay",
+)
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """All node parameters, as read at start-up or after a validated run-time change.
+
+    :param model_path: exported ONNX model (or TensorRT engine); empty = bundled demo model.
+    :param backend: one of :data:`BACKENDS`.
+    :param sml_stats_path: SML statistics JSON; empty = none (score_type ``sml`` then fails).
+    :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
+    :param publish_labels: publish ``~/labels`` (and likewise the other toggles).
+    :param qos_profile: input QoS, ``sensor_data`` (best effort) or ``reliable``.
+    :param qos_depth: input queue depth.
+    :param max_image_pixels: larger input images are rejected as malformed.
+    :param diagnostics_period: seconds between ``/diagnostics`` messages.
+    :param debug_inference_delay: TEST ONLY: seconds of sleep added to every inference,
+        to imitate a slow backend; keep 0 in real use.
+    :param detector: the Detector's settings.
+    """
+
+    model_path: str = ""
+    backend: str = "auto"
+    sml_stats_path: str = ""
+    input_compressed: bool = False
+    publish_labels: bool = True
+    publish_labels_color: bool = True
+    publish_score: bool = True
+    publish_mask: bool = True
+    publish_overlay: bool = True
+    qos_profile: str = "sensor_data"
+    qos_depth: int = 1
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    diagnostics_period: float = 1.0
+    debug_inference_delay: float = 0.0
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend {self.backend!r} unknown; valid: {', '.join(BACKENDS)}")
+        if self.qos_profile not in QOS_PROFILES:
+            raise ConfigError(
+                f"qos_profile {self.qos_profile!r} unknown; valid: {', '.join(QOS_PROFILES)}"
+            )
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One parameter's description, range and whether it may change at run time."""
+
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    step: float = 0
+    read_only: bool = False
+
+
+#: Ranges and texts of the parameters; defaults come from the dataclasses themselves.
+SPECS: dict[str, ParameterSpec] = {
+    "model_path": ParameterSpec("ONNX model or TensorRT engine; empty = demo", read_only=True),
+    "backend": ParameterSpec(f"inference backend: {', '.join(BACKENDS)}", read_only=True),
+    "sml_stats_path": ParameterSpec("SML statistics JSON (for score_type sml)", read_only=True),
+    "input_compressed": ParameterSpec("subscribe to <image>/compressed", read_only=True),
+    "publish_labels": ParameterSpec("publish ~/labels (mono8 train IDs)"),
+    "publish_labels_color": ParameterSpec("publish ~/labels_color (rgb8 palette)"),
+    "publish_score": ParameterSpec("publish ~/anomaly_score (32FC1)"),
+    "publish_mask": ParameterSpec("publish ~/anomaly_mask (mono8 0/255)"),
+    "publish_overlay": ParameterSpec("publish ~/overlay (rgb8, for RViz)"),
+    "qos_profile": ParameterSpec(f"input QoS: {', '.join(QOS_PROFILES)}", read_only=True),
+    "qos_depth": ParameterSpec("input queue depth", 1, 100, 1, read_only=True),
+    "max_image_pixels": ParameterSpec("reject larger input images", 1, 2**31 - 1, 1),
+    "diagnostics_period": ParameterSpec("seconds between /diagnostics", 0.1, 60.0, read_only=True),
+    "debug_inference_delay": ParameterSpec("TEST ONLY: extra seconds per inference", 0.0, 10.0),
+    "score_type": ParameterSpec(f"anomaly score: {', '.join(SCORE_TYPES)}"),
+    "boundary_suppression": ParameterSpec("SML boundary suppression"),
+    "boundary_width": ParameterSpec("suppressed band width, pixels", 0, 64, 1),
+    "boundary_iterations": ParameterSpec("boundary suppression iterations", 0, 64, 1),
+    "dilated_smoothing": ParameterSpec("SML dilated Gaussian smoothing"),
+    "smoothing_kernel": ParameterSpec("Gaussian kernel size (odd)", 1, 63, 2),
+    "smoothing_sigma": ParameterSpec("Gaussian sigma, taps", 0.01, 100.0),
+    "smoothing_dilation": ParameterSpec("Gaussian kernel dilation", 1, 64, 1),
+    "vde": ParameterSpec("VDE road-region refinement"),
+    "road_class": ParameterSpec("train ID of the road class", 0, 254, 1),
+    "road_confidence": ParameterSpec("softmax probability seeding the road region", 0.0, 1.0),
+    "vde_inside_boost": ParameterSpec("score added inside the road region", 0.0, 1000.0),
+    "vde_outside_penalty": ParameterSpec("score subtracted outside the road region", 0.0, 1000.0),
+    "threshold": ParameterSpec("anomaly mask threshold on the final score"),
+    "min_area": ParameterSpec("smallest kept mask component, camera pixels", 0, 2**31 - 1, 1),
+    "overlay_alpha": ParameterSpec("opacity of label colours in the overlay", 0.0, 1.0),
+}
+
+
+def default_values() -> dict[str, Any]:
+    """Every parameter name with its default value (what ``config/detector.yaml`` holds)."""
+    return flatten(NodeSettings())
+
+
+def flatten(settings: NodeSettings) -> dict[str, Any]:
+    """The settings as flat ``{parameter name: value}`` (detector fields inlined)."""
+    values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "detector"}
+    values.update({f.name: getattr(settings.detector, f.name) for f in fields(DetectorConfig)})
+    return values
+
+
+def updated_settings(settings: NodeSettings, changes: Mapping[str, Any]) -> NodeSettings:
+    """Apply run-time parameter changes, validated like at start-up.
+
+    :param settings: the current settings.
+    :param changes: parameter name -> new value.
+    :return: new frozen settings.
+    :raises ConfigError: an unknown or read-only name, or an invalid value (the message
+        is the reason reported back to ``ros2 param set``).
+    """
+    unknown = sorted(set(changes) - set(SPECS))
+    if unknown:
+        raise ConfigError(f"unknown parameter(s) {unknown}")
+    read_only = sorted(name for name in changes if SPECS[name].read_only)
+    if read_only:
+        raise ConfigError(f"parameter(s) {read_only} are read-only; restart the node to change")
+    return settings_from_values({**flatten(settings), **changes})
+
+
+def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
+    """Build settings from flat parameter values (missing names keep their defaults).
+
+    :raises ConfigError: an invalid value.
+    """
+    detector_names = {f.name for f in fields(DetectorConfig)}
+    detector = DetectorConfig().replace(
+        **{name: value for name, value in values.items() if name in detector_names}
+    )
+    node_values = {name: value for name, value in values.items() if name not in detector_names}
+    return replace(NodeSettings(), detector=detector, **node_values)
+
+
+def descriptor(name: str, default: Any) -> ParameterDescriptor:
+    """The ROS descriptor of one parameter: description, range, read-only flag."""
+    spec = SPECS[name]
+    result = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    if spec.minimum is not None and spec.maximum is not None:
+        if isinstance(default, bool):
+            pass  # booleans have no range
+        elif isinstance(default, int):
+            result.integer_range = [
+                IntegerRange(
+                    from_value=int(spec.minimum), to_value=int(spec.maximum), step=int(spec.step)
+                )
+            ]
+        else:
+            result.floating_point_range = [
+                FloatingPointRange(
+                    from_value=float(spec.minimum), to_value=float(spec.maximum), step=spec.step
+                )
+            ]
+    choices = {"backend": BACKENDS, "qos_profile": QOS_PROFILES, "score_type": SCORE_TYPES}
+    if name in choices:
+        result.additional_constraints = "one of: " + ", ".join(choices[name])
+    return result
+
+
+def declare_parameters(node: Node) -> NodeSettings:
+    """Declare every parameter on ``node`` and read the values once.
+
+    :raises ConfigError: a value given at start-up (params file, ``-p``) is invalid.
+    """
+    values: dict[str, Any] = {}
+    for name, default in default_values().items():
+        try:
+            parameter = node.declare_parameter(name, default, descriptor(name, default))
+        except (InvalidParameterTypeException, InvalidParameterValueException) as error:
+            raise ConfigError(
+                f"parameter {name}: {error} (expected a {type(default).__name__} like "
+                f"{default!r}; write floats with a decimal point in YAML)"
+            ) from error
+        values[name] = parameter.value
+    return settings_from_values(values)
