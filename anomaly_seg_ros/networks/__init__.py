@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 #: Backbone names :func:`create_network` accepts.
-BACKBONES = ("resnet50", "resnet101", "mobilenetv2")
+BACKBONES = ("resnet50", "resnet101", "mobilenetv2", "wideresnet38")
 
 
 def create_network(
