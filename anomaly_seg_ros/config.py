@@ -7,6 +7,7 @@ its flags onto them, and a run-time change builds a new frozen config with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -80,7 +81,7 @@ class DetectorConfig:
         return replace(self, **changes)
 
 
-def _problems(config: DetectorConfig):  # noqa: ANN202 (generator of messages)
+def _problems(config: DetectorConfig) -> Iterator[str]:
     if config.score_type not in SCORE_TYPES:
         yield f"score_type {config.score_type!r} unknown; valid: {', '.join(SCORE_TYPES)}"
     if not 0 <= config.boundary_width <= 64:
@@ -112,3 +113,29 @@ def _problems(config: DetectorConfig):  # noqa: ANN202 (generator of messages)
         yield f"min_area {config.min_area} must be >= 0"
     if not 0.0 <= config.overlay_alpha <= 1.0:
         yield f"overlay_alpha {config.overlay_alpha} not in [0, 1]"
+
+
+def config_from_params_file(
+    path: str, node_name: str = "anomaly_seg_detector", base: DetectorConfig | None = None
+) -> DetectorConfig:
+    """Read Detector settings from a ROS 2 parameters YAML (the node's own file).
+
+    Takes the ``ros__parameters`` of ``/**`` and of ``node_name`` (the latter wins), keeps
+    the keys that are DetectorConfig fields and ignores the node-only ones (topics, QoS).
+
+    :raises ConfigError: unreadable file or invalid values.
+    """
+    import yaml
+
+    try:
+        with open(path) as stream:
+            document = yaml.safe_load(stream) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"cannot read parameters file {path}: {error}") from error
+    values: dict[str, Any] = {}
+    for key in ("/**", node_name, f"/{node_name}"):
+        section = document.get(key, {}) if isinstance(document, dict) else {}
+        values.update((section or {}).get("ros__parameters", {}) or {})
+    known = {f.name for f in fields(DetectorConfig)}
+    settings = {name: value for name, value in values.items() if name in known}
+    return (base or DetectorConfig()).replace(**settings)

@@ -1,0 +1,81 @@
+"""``anomaly-seg export``: a checkpoint (or random weights) → ONNX with the anomaly head."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+_LOG = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from anomaly_seg_ros.networks import BACKBONES
+
+    parser = subparsers.add_parser(
+        "export",
+        help="export a network with the anomaly head to ONNX + JSON sidecar",
+        description=(
+            "Export a checkpoint (ours, VainF DeepLabV3Plus-Pytorch or NVIDIA DeepWV3Plus) "
+            "or a randomly initialised network to ONNX with the anomaly head, then check "
+            "ONNX Runtime against PyTorch."
+        ),
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, help="checkpoint file (.pt/.pth)")
+    source.add_argument(
+        "--random-init", action="store_true", help="random weights (for tests and plumbing)"
+    )
+    parser.add_argument(
+        "--backbone", choices=BACKBONES, default="mobilenetv2", help="with --random-init"
+    )
+    parser.add_argument("--width-mult", type=float, default=1.0, help="MobileNetV2 width")
+    parser.add_argument("--output-stride", type=int, choices=(8, 16), default=16)
+    parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), required=True)
+    parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
+    parser.add_argument("--opset", type=int, default=18)
+    parser.add_argument("--seed", type=int, default=0, help="with --random-init")
+    parser.add_argument("--out", type=Path, required=True, help="output .onnx path")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from anomaly_seg_ros.networks import create_network
+    from anomaly_seg_ros.networks.export import export_onnx
+
+    if args.out.suffix != ".onnx":
+        args.out = args.out.with_suffix(".onnx")
+    if args.random_init:
+        from cityscapesscripts.helpers.labels import trainId2label
+
+        torch.manual_seed(args.seed)
+        kwargs = {"width_mult": args.width_mult} if args.backbone == "mobilenetv2" else {}
+        network = create_network(args.backbone, 19, args.output_stride, **kwargs)
+        class_names = [trainId2label[i].name for i in range(19)]
+        mean = std = None
+        provenance = {"source": "random initialisation", "seed": args.seed}
+    else:
+        from anomaly_seg_ros.networks.checkpoint import import_checkpoint
+
+        network, meta = import_checkpoint(args.checkpoint)
+        class_names, mean, std = meta.class_names, meta.mean, meta.std
+        provenance = {"source": str(args.checkpoint), **meta.provenance}
+    extra = {} if mean is None else {"mean": mean, "std": std}
+    info = export_onnx(
+        network,
+        args.out,
+        tuple(args.input_size),
+        class_names,
+        args.precision,
+        provenance=provenance,
+        opset=args.opset,
+        **extra,
+    )
+    print(
+        f"wrote {args.out} and {args.out.with_suffix('.json').name} "
+        f"({info.precision}, input {info.input_height}x{info.input_width}, "
+        f"{info.num_classes} classes)"
+    )
+    return 0

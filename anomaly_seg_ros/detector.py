@@ -1,0 +1,206 @@
+"""Detector: RGB image → semantic labels, anomaly score and anomaly mask.
+
+The whole per-frame path is :meth:`Detector.detect`, top to bottom.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from anomaly_seg_ros import preprocess, refine, visualize
+from anomaly_seg_ros.backends import InferenceBackend, LogitSummary, create_backend
+from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
+from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.scores import compute_score, max_softmax
+from anomaly_seg_ros.sml_stats import load_sml_stats
+
+_LOG = logging.getLogger(__name__)
+
+
+def default_sml_stats_path(model_path: str | Path) -> Path:
+    """``model.onnx`` → ``model.sml.json`` beside it (used when no path is given)."""
+    return Path(model_path).with_suffix(".sml.json")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One frame's output at the camera resolution.
+
+    :param labels: (H, W) uint8 train IDs.
+    :param score: (H, W) float32 anomaly score, higher = more anomalous.
+    :param mask: (H, W) bool anomaly mask.
+    :param labels_color: (H, W, 3) uint8 RGB, or None when not requested.
+    :param overlay: (H, W, 3) uint8 RGB, or None when not requested.
+    :param summary: the logit summary at the network input size.
+    :param timings: seconds per stage, in the order the stages ran.
+    """
+
+    labels: np.ndarray
+    score: np.ndarray
+    mask: np.ndarray
+    labels_color: np.ndarray | None
+    overlay: np.ndarray | None
+    summary: LogitSummary
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def anomaly_mask(score: np.ndarray, threshold: float, min_area: int) -> np.ndarray:
+    """(H, W) bool: ``score > threshold``, keeping 8-connected components ≥ ``min_area`` px."""
+    mask = (score > threshold).view(np.uint8)
+    if min_area <= 1 or not mask.any():
+        return mask.view(bool)
+    _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False  # background
+    return keep[components]
+
+
+class Detector:
+    """Runs a backend and turns its logit summary into labels, score and mask.
+
+    :param backend: an inference backend (see :func:`anomaly_seg_ros.backends.create_backend`).
+    :param config: detector settings; replace at run time through the ``config`` property.
+    :param sml_stats: per-class (mean, std) of the max logit, needed for ``score_type='sml'``.
+    """
+
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        config: DetectorConfig | None = None,
+        sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.sml_stats = sml_stats
+        self._config = DetectorConfig()
+        self.config = config or DetectorConfig()
+
+    @classmethod
+    def from_path(
+        cls,
+        model_path: str | Path,
+        config: DetectorConfig | None = None,
+        backend: str = "auto",
+        sml_stats: str | Path | None = None,
+        **backend_options: object,
+    ) -> Detector:
+        """Load a model (``.onnx`` + sidecar, or ``.pt``) and its SML statistics.
+
+        :param sml_stats: path of the SML stats file; default ``<model>.sml.json`` if present.
+        :raises ModelError: a file is missing or does not fit the model.
+        """
+        model_path = Path(model_path)
+        engine = create_backend(backend, model_path, **backend_options)
+        stats_path = Path(sml_stats) if sml_stats else default_sml_stats_path(model_path)
+        stats = None
+        if sml_stats or stats_path.is_file():
+            stats = load_sml_stats(stats_path, engine.info.class_names)
+        try:
+            return cls(engine, config, stats)
+        except (ConfigError, ModelError):
+            engine.close()
+            raise
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.backend.info
+
+    @property
+    def config(self) -> DetectorConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: DetectorConfig) -> None:
+        """Swap settings atomically; a frame in flight finishes with the old ones."""
+        if config.score_type == "sml" and self.sml_stats is None:
+            raise ModelError(
+                "score_type 'sml' needs SML statistics (sml_stats file) for this model"
+            )
+        if config.vde and not 0 <= config.road_class < self.info.num_classes:
+            raise ConfigError(
+                f"road_class {config.road_class} is not a class of this model "
+                f"({self.info.num_classes} classes)"
+            )
+        self._config = config
+
+    def detect(self, rgb: np.ndarray, outputs: Iterable[str] = ()) -> Result:
+        """Run one frame.
+
+        :param rgb: (H, W, 3) uint8 RGB image at camera size.
+        :param outputs: extra images to build: any of ``labels_color``, ``overlay``.
+        :return: the frame's :class:`Result` at (H, W).
+        :raises InputError: ``rgb`` is not an (H, W, 3) uint8 image.
+        """
+        config = self._config  # one consistent snapshot for the whole frame
+        wanted = frozenset(outputs)
+        unknown = wanted - set(OUTPUTS)
+        if unknown:
+            raise ConfigError(f"unknown outputs {sorted(unknown)}; valid: {', '.join(OUTPUTS)}")
+        preprocess.check_rgb(rgb)
+        camera_size = rgb.shape[:2]
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = now - clock
+            clock = now
+
+        network_input = preprocess.to_network_input(rgb, self.info)
+        lap("preprocess")
+        summary = self.backend.infer(network_input)
+        lap("inference")
+
+        mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
+        score = compute_score(config.score_type, summary, mean, std)
+        lap("score")
+        if config.boundary_suppression:
+            score = refine.suppress_boundaries(
+                score, summary.label, config.boundary_width, config.boundary_iterations
+            )
+        if config.dilated_smoothing:
+            score = refine.dilated_smoothing(
+                score, config.smoothing_kernel, config.smoothing_sigma, config.smoothing_dilation
+            )
+        lap("refine")
+        if config.vde:
+            region = refine.road_region(
+                summary.label, max_softmax(summary), config.road_class, config.road_confidence
+            )
+            score = refine.apply_road_region(
+                score, region, config.vde_inside_boost, config.vde_outside_penalty
+            )
+            lap("vde")
+
+        labels = preprocess.resize_labels(summary.label, camera_size)
+        score = preprocess.resize_score(score, camera_size)
+        lap("resize")
+        mask = anomaly_mask(score, config.threshold, config.min_area)
+        lap("mask")
+
+        labels_color = overlay = None
+        if wanted:
+            labels_color = visualize.colorize_labels(labels)
+            if "overlay" in wanted:
+                overlay = visualize.overlay(rgb, labels_color, score, mask, config.overlay_alpha)
+            if "labels_color" not in wanted:
+                labels_color = None
+            lap("visualize")
+        return Result(labels, score, mask, labels_color, overlay, summary, timings)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,39 @@
+"""Where the bundled models live: the source tree, or ``share/anomaly_seg_ros`` when installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from anomaly_seg_ros.errors import ModelError
+
+PACKAGE = "anomaly_seg_ros"
+#: The embedded default model, relative to the package's ``models/`` folder.
+DEFAULT_MODEL = Path("demo") / "demo.onnx"
+
+
+def models_dir() -> Path:
+    """The ``models/`` folder: beside the sources (a checkout or editable install), else the
+    ament share directory of an installed package (``colcon build``, ``ros2 run``)."""
+    source = Path(__file__).resolve().parent.parent / "models"
+    if source.is_dir():
+        return source
+    try:
+        from ament_index_python.packages import (
+            PackageNotFoundError,
+            get_package_share_directory,
+        )
+    except ImportError as error:
+        raise ModelError(
+            "cannot locate the bundled models: no source tree and no ament_index_python"
+        ) from error
+    try:
+        return Path(get_package_share_directory(PACKAGE)) / "models"
+    except PackageNotFoundError as error:
+        raise ModelError(
+            f"cannot locate the bundled models: package {PACKAGE} is not in AMENT_PREFIX_PATH"
+        ) from error
+
+
+def default_model_path() -> Path:
+    """Path of the embedded default model; it may not exist (checked when loading)."""
+    return models_dir() / DEFAULT_MODEL

@@ -1,0 +1,225 @@
+"""Export a network with its anomaly head to ONNX (+ JSON sidecar), then check parity.
+
+Every export is followed by ``onnx.checker`` and an ONNX Runtime vs PyTorch comparison on
+a random and a structured input; a model that disagrees is not written.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from anomaly_seg_ros import __version__
+from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.model_info import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    ModelInfo,
+    save_model_info,
+)
+from anomaly_seg_ros.networks.head import AnomalyHead
+
+_LOG = logging.getLogger(__name__)
+
+#: Parity required of an fp32 export (issue: labels ≥ 99.9 %, max logit ≤ 1e-3).
+FP32_LABEL_AGREEMENT = 0.999
+FP32_MAX_LOGIT_ERROR = 1e-3
+#: fp16 bodies round differently; the labels must still agree almost everywhere.
+FP16_LABEL_AGREEMENT = 0.99
+FP16_MAX_LOGIT_ERROR = 0.1
+
+
+@dataclass(frozen=True)
+class Parity:
+    """ONNX Runtime vs PyTorch on the same input."""
+
+    label_agreement: float
+    max_logit_error: float
+    summary_errors: dict[str, float]
+
+    def ok(self, precision: str) -> bool:
+        if precision == "fp16":
+            return (
+                self.label_agreement >= FP16_LABEL_AGREEMENT
+                and self.max_logit_error <= FP16_MAX_LOGIT_ERROR
+            )
+        return (
+            self.label_agreement >= FP32_LABEL_AGREEMENT
+            and self.max_logit_error <= FP32_MAX_LOGIT_ERROR
+        )
+
+
+def _parity_inputs(height: int, width: int) -> list[np.ndarray]:
+    """A noise image and a smooth gradient image, normalized like real inputs."""
+    generator = np.random.default_rng(0)
+    noise = generator.standard_normal((1, 3, height, width)).astype(np.float32)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    smooth = np.stack([np.sin(xs / 17.0), np.cos(ys / 23.0), np.sin((xs + ys) / 31.0)])
+    return [noise, (2.0 * smooth[None]).astype(np.float32)]
+
+
+def check_parity(head: AnomalyHead, onnx_path: Path, image: np.ndarray) -> Parity:
+    """Compare the ONNX graph under ONNX Runtime (CPU) with the torch head on ``image``."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(os.fspath(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_out = dict(zip(OUTPUT_NAMES, session.run(list(OUTPUT_NAMES), {INPUT_NAME: image})))
+    with torch.inference_mode():
+        torch_out = dict(zip(OUTPUT_NAMES, (t.numpy() for t in head(torch.from_numpy(image)))))
+    agreement = float(np.mean(onnx_out["label"] == torch_out["label"]))
+    errors = {
+        name: float(np.max(np.abs(onnx_out[name].astype(np.float64) - torch_out[name])))
+        for name in OUTPUT_NAMES[1:]
+    }
+    return Parity(agreement, errors["max_logit"], errors)
+
+
+def export_onnx(
+    network: nn.Module,
+    path: str | Path,
+    input_size: tuple[int, int],
+    class_names: Sequence[str],
+    precision: str = "fp32",
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    provenance: dict[str, Any] | None = None,
+    opset: int = 18,
+    check: bool = True,
+) -> ModelInfo:
+    """Export ``network`` + :class:`AnomalyHead` as ``path`` (.onnx) and its sidecar.
+
+    :param network: a network of :mod:`anomaly_seg_ros.networks` (any module returning
+        (B, C, h, w) logits with ``align_corners`` works).
+    :param input_size: static (height, width) of the input.
+    :param class_names: one name per logit channel.
+    :param precision: ``fp32`` or ``fp16`` (the body in half precision; the summary
+        stays float32). TensorRT takes the precision from the graph.
+    :param check: run ``onnx.checker`` and the ONNX Runtime parity check.
+    :return: the sidecar written beside the model.
+    :raises ModelError: parity with PyTorch fails, or the class count does not match.
+    """
+    path = Path(path)
+    if precision not in ("fp32", "fp16"):
+        raise ModelError(f"precision must be fp32 or fp16, got {precision!r}")
+    height, width = (int(v) for v in input_size)
+    # Export a copy: casting to fp16 and eval mode must not change the caller's network.
+    network = copy.deepcopy(network).eval().float()
+    body_dtype = torch.float16 if precision == "fp16" else torch.float32
+    probe = torch.zeros(1, 3, height, width)
+    with torch.inference_mode():
+        channels = network(probe).shape[1]
+    if channels != len(class_names):
+        raise ModelError(
+            f"the network has {channels} output channels but {len(class_names)} class names"
+        )
+    head = AnomalyHead(network.to(body_dtype), body_dtype).eval()
+    info = ModelInfo(
+        class_names=tuple(class_names),
+        input_height=height,
+        input_width=width,
+        mean=tuple(float(v) for v in mean),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in std),  # type: ignore[arg-type]
+        align_corners=head.align_corners,
+        precision=precision,
+        architecture=dict(getattr(network, "architecture", {})),
+        provenance={
+            "exported_by": f"anomaly_seg_ros {__version__}",
+            "torch": torch.__version__,
+            "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "opset": opset,
+            **(provenance or {}),
+        },
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
+        staging = Path(scratch) / path.name
+        _torch_export(head, probe, staging, opset)
+        model = onnx.load(os.fspath(staging))
+        _set_metadata(model, info)
+        onnx.save(model, os.fspath(staging))
+        if check:
+            onnx.checker.check_model(os.fspath(staging), full_check=True)
+            _require_parity(head, staging, info)
+        os.replace(staging, path)
+    save_model_info(info, path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    _LOG.info("exported %s (%s, %dx%d, sha256 %s…)", path, precision, height, width, digest)
+    return info
+
+
+def _torch_export(head: AnomalyHead, probe: torch.Tensor, path: Path, opset: int) -> None:
+    # The exporter's optimisation passes log every folded constant and rewrite at INFO,
+    # and torch warns about torchvision ops we never use.
+    noisy = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript", "torch.onnx")]
+    levels = [logger.level for logger in noisy]
+    for logger in noisy:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                head,
+                (probe,),
+                dynamo=True,
+                opset_version=opset,
+                input_names=[INPUT_NAME],
+                output_names=list(OUTPUT_NAMES),
+                external_data=False,
+                verbose=False,
+            )
+        program.save(os.fspath(path))
+    finally:
+        for logger, level in zip(noisy, levels):
+            logger.setLevel(level)
+
+
+def _set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
+    """Record what the sidecar must agree with inside the graph itself."""
+    values = {
+        "num_classes": str(info.num_classes),
+        "input_height": str(info.input_height),
+        "input_width": str(info.input_width),
+        "precision": info.precision,
+        "producer": f"anomaly_seg_ros {__version__}",
+    }
+    del model.metadata_props[:]
+    for key, value in values.items():
+        model.metadata_props.add(key=key, value=value)
+
+
+def _require_parity(head: AnomalyHead, onnx_path: Path, info: ModelInfo) -> None:
+    for image in _parity_inputs(info.input_height, info.input_width):
+        try:
+            parity = check_parity(head, onnx_path, image)
+        except Exception as error:  # ORT lacks some fp16 CPU kernels
+            if info.precision == "fp16":
+                _LOG.warning("fp16 parity not checked on CPU (%s)", str(error).splitlines()[0])
+                return
+            raise
+        _LOG.info(
+            "parity: labels %.4f%%, max-logit error %.2e",
+            100 * parity.label_agreement,
+            parity.max_logit_error,
+        )
+        if not parity.ok(info.precision):
+            raise ModelError(
+                f"ONNX Runtime disagrees with PyTorch: labels equal on "
+                f"{100 * parity.label_agreement:.3f}% of pixels, max-logit error "
+                f"{parity.max_logit_error:.2e} ({info.precision}); not writing {onnx_path.name}"
+            )

@@ -1,0 +1,142 @@
+"""Score refinement: SML boundary suppression, dilated smoothing, VDE road region.
+
+All functions are vectorized numpy/OpenCV over whole maps (no per-pixel or per-row
+Python loops) and pure: they return new arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+_CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+_SQUARE_3X3 = np.ones((3, 3), np.uint8)
+
+
+def class_boundaries(labels: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels whose 3×3 neighbourhood holds more than one class.
+
+    As in SML: a cross-shaped dilation of the label map differs from a square erosion.
+    """
+    return cv2.dilate(labels, _CROSS_3X3) != cv2.erode(labels, _SQUARE_3X3)
+
+
+@functools.lru_cache(maxsize=16)
+def _diamond(radius: int) -> np.ndarray:
+    """Diamond (L1 ball) structuring element: the 3×3 cross dilated ``radius`` times."""
+    offsets = np.abs(np.arange(-radius, radius + 1))
+    return (offsets[:, None] + offsets[None, :] <= radius).astype(np.uint8)
+
+
+def suppress_boundaries(
+    score: np.ndarray, labels: np.ndarray, width: int = 4, iterations: int = 4
+) -> np.ndarray:
+    """SML iterative boundary suppression (Jung et al., ICCV 2021).
+
+    Around class boundaries the max logit is unreliable. In each iteration, the boundary
+    band (expanded by a radius that shrinks by ``width // iterations`` per iteration to 0
+    in the last) is replaced by the mean of the non-band values in each pixel's 3×3
+    neighbourhood, so that values propagate inward from outside the band.
+
+    :param score: (H, W) float32 score map.
+    :param labels: (H, W) uint8 predicted labels at the same size.
+    :param width: initial band half-width in pixels.
+    :param iterations: number of iterations; ``width`` must be a multiple of it.
+    :return: (H, W) float32 refined score.
+    """
+    out = np.array(score, dtype=np.float32, copy=True)
+    if iterations <= 0:
+        return out
+    boundaries = class_boundaries(labels).view(np.uint8)
+    step = width // iterations
+    for iteration in range(iterations):
+        last = iteration == iterations - 1
+        radius = 0 if (width == 0 or last) else width - step * iteration - 1
+        band = cv2.dilate(boundaries, _diamond(radius)) if radius > 0 else boundaries
+        inside = np.equal(band, 0).view(np.uint8)
+        # Sums over 3×3 (replicated borders) of the non-band values, and their counts.
+        # OpenCV's masked copies keep this at a few full-map passes per iteration.
+        masked = cv2.copyTo(out, inside)
+        total = cv2.boxFilter(masked, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
+        count = cv2.boxFilter(
+            inside, cv2.CV_32F, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE
+        )
+        update = cv2.bitwise_and(band, cv2.compare(count, 0, cv2.CMP_GT))
+        # cv2.divide yields 0 where count is 0; those pixels are not updated.
+        cv2.copyTo(cv2.divide(total, count), update, out)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _dilated_gaussian(size: int, sigma: float, dilation: int) -> np.ndarray:
+    """1-D Gaussian taps (normalized) spread ``dilation`` apart, zeros between."""
+    taps = np.exp(-((np.arange(size) - (size - 1) / 2) ** 2) / (2 * sigma**2))
+    taps /= taps.sum()
+    kernel = np.zeros((size - 1) * dilation + 1, np.float32)
+    kernel[::dilation] = taps
+    return kernel
+
+
+def dilated_smoothing(
+    score: np.ndarray, kernel_size: int = 7, sigma: float = 1.0, dilation: int = 6
+) -> np.ndarray:
+    """Dilated Gaussian smoothing (SML): a ``kernel_size``² Gaussian with dilated taps.
+
+    The 2-D Gaussian is separable, and so is its dilated version; borders replicate.
+
+    :return: (H, W) float32 smoothed score.
+    """
+    kernel = _dilated_gaussian(kernel_size, float(sigma), dilation)
+    return cv2.sepFilter2D(
+        np.asarray(score, dtype=np.float32),
+        -1,
+        kernel,
+        kernel,
+        borderType=cv2.BORDER_REPLICATE,
+    )
+
+
+def road_region(
+    labels: np.ndarray,
+    confidence: np.ndarray,
+    road_class: int = 0,
+    min_confidence: float = 0.9,
+) -> np.ndarray:
+    """VDE road region (COCO-DAG paper): the road with the holes it encloses.
+
+    1. Seeds: pixels predicted as ``road_class`` with softmax confidence ≥ ``min_confidence``.
+    2. Top-down fill: a pixel joins if a seed lies above it in its column, so objects lying
+       on the road (holes in the road mask, below farther road) are filled in.
+    3. Row-wise erosion from both sides: in every row, the filled region is cut back to the
+       span between the leftmost and rightmost seed of that row, which removes what the
+       fill dragged in beside the road.
+
+    :param labels: (H, W) uint8 predicted labels.
+    :param confidence: (H, W) float32 max softmax probability.
+    :return: (H, W) bool road region.
+    """
+    seeds = (labels == road_class) & (confidence >= min_confidence)
+    height, width = seeds.shape
+    rows = np.arange(height)[:, None]
+    columns = np.arange(width)[None, :]
+    # First seed row of every column (height where a column has none): the top-down fill.
+    column_has_seed = seeds.any(axis=0)
+    top = np.where(column_has_seed, np.argmax(seeds, axis=0), height)
+    # First and last seed column of every row (an empty span where a row has none).
+    row_has_seed = seeds.any(axis=1)
+    left = np.where(row_has_seed, np.argmax(seeds, axis=1), width)
+    right = width - 1 - np.argmax(seeds[:, ::-1], axis=1)
+    return (rows >= top[None, :]) & (columns >= left[:, None]) & (columns <= right[:, None])
+
+
+def apply_road_region(
+    score: np.ndarray, region: np.ndarray, inside_boost: float, outside_penalty: float
+) -> np.ndarray:
+    """Raise the score inside the road region by ``inside_boost``, lower it outside.
+
+    :return: (H, W) float32.
+    """
+    shift = np.where(region, np.float32(inside_boost), np.float32(-outside_penalty))
+    return (np.asarray(score, dtype=np.float32) + shift).astype(np.float32, copy=False)

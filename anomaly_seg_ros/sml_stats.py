@@ -1,0 +1,79 @@
+"""Per-class max-logit statistics for Standardized Max Logits (JSON file).
+
+Format::
+
+    {"format": "anomaly_seg_ros/sml_stats", "version": 1,
+     "class_names": [...], "mean": [...], "std": [...], "num_pixels": [...]}
+
+Written by ``training/calibrate_sml.py``; read by the Detector for ``score_type: sml``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from anomaly_seg_ros.errors import ModelError
+
+SML_FORMAT = "anomaly_seg_ros/sml_stats"
+SML_VERSION = 1
+
+
+def load_sml_stats(path: str | Path, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read per-class mean and std of the max logit.
+
+    :param path: the JSON file.
+    :param class_names: the model's classes; the file must list the same, in order.
+    :return: (mean, std), each (C,) float32; std > 0.
+    :raises ModelError: missing file, wrong format, or classes that do not match the model.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise ModelError(f"SML stats file {path} not found") from error
+    except (OSError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: cannot read SML stats ({error})") from error
+    if data.get("format") != SML_FORMAT or data.get("version") != SML_VERSION:
+        raise ModelError(
+            f"{path}: not an SML stats file (format {data.get('format')!r} "
+            f"version {data.get('version')!r}, expected {SML_FORMAT!r} v{SML_VERSION})"
+        )
+    names = list(data.get("class_names", []))
+    if names != list(class_names):
+        raise ModelError(
+            f"{path}: SML stats are for {len(names)} classes {names[:3]}..., the model has "
+            f"{len(class_names)} {list(class_names)[:3]}...; recalibrate for this model"
+        )
+    mean = np.asarray(data["mean"], dtype=np.float32)
+    std = np.asarray(data["std"], dtype=np.float32)
+    if mean.shape != (len(names),) or std.shape != (len(names),):
+        raise ModelError(f"{path}: mean/std must have one entry per class ({len(names)})")
+    if not np.all(np.isfinite(mean)) or not np.all(std > 0):
+        raise ModelError(f"{path}: mean must be finite and std > 0 for every class")
+    return mean, std
+
+
+def save_sml_stats(
+    path: str | Path,
+    class_names: Sequence[str],
+    mean: np.ndarray,
+    std: np.ndarray,
+    num_pixels: np.ndarray | None = None,
+) -> Path:
+    """Write per-class statistics; classes never seen should carry mean 0, std 1."""
+    path = Path(path)
+    counts = np.zeros(len(class_names), np.int64) if num_pixels is None else num_pixels
+    data = {
+        "format": SML_FORMAT,
+        "version": SML_VERSION,
+        "class_names": list(class_names),
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "num_pixels": [int(v) for v in counts],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path

@@ -1,0 +1,72 @@
+"""Colours for labels and anomalies: the Cityscapes palette and a viewing overlay."""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+#: colour of void / unknown train IDs
+VOID_COLOR = (0, 0, 0)
+#: outline colour of anomaly components in the overlay (RGB)
+OUTLINE_COLOR = (255, 255, 0)
+
+
+@functools.lru_cache(maxsize=1)
+def cityscapes_palette() -> np.ndarray:
+    """(256, 3) uint8 RGB lookup table: train ID → Cityscapes colour, void black.
+
+    Colours come from ``cityscapesscripts.helpers.labels`` (the official definitions).
+    """
+    from cityscapesscripts.helpers.labels import labels as cityscapes_labels
+
+    palette = np.zeros((256, 3), np.uint8)
+    palette[:] = VOID_COLOR
+    for label in cityscapes_labels:
+        if 0 <= label.trainId < 255:
+            palette[label.trainId] = label.color
+    return palette
+
+
+def colorize_labels(labels: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
+    """(H, W) uint8 train IDs → (H, W, 3) uint8 RGB."""
+    table = cityscapes_palette() if palette is None else palette
+    return table[labels]
+
+
+def heat_colors(score: np.ndarray, low: float, high: float) -> np.ndarray:
+    """(H, W) float32 → (H, W, 3) uint8 RGB through the inferno colour map on [low, high]."""
+    span = max(high - low, 1e-6)
+    scaled = np.clip((score - low) * (255.0 / span), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+
+
+def overlay(
+    rgb: np.ndarray,
+    labels_color: np.ndarray,
+    score: np.ndarray,
+    mask: np.ndarray,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """A picture for people: labels blended over the image, anomalies as heat and outlines.
+
+    :param rgb: (H, W, 3) uint8 camera image.
+    :param labels_color: (H, W, 3) uint8 colourised labels.
+    :param score: (H, W) float32 anomaly score.
+    :param mask: (H, W) bool anomaly mask.
+    :param alpha: opacity of the label colours.
+    :return: (H, W, 3) uint8 RGB.
+    """
+    picture = cv2.addWeighted(rgb, 1.0 - alpha, labels_color, alpha, 0.0)
+    if mask.any():
+        values = score[mask]
+        heat = heat_colors(score, float(values.min()), float(values.max()))
+        blended = cv2.addWeighted(rgb, 0.3, heat, 0.7, 0.0)
+        picture[mask] = blended[mask]
+        contours, _ = cv2.findContours(
+            mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+        )
+        thickness = max(1, round(max(rgb.shape[:2]) / 400))
+        cv2.drawContours(picture, contours, -1, OUTLINE_COLOR, thickness)
+    return picture
