@@ -6,6 +6,7 @@ small, so each rule of the subset builder has a case that it must reject.
 """
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,5 +173,7 @@ def object_bank_dir(coco_fixture: CocoFixture, tmp_path_factory: pytest.TempPath
     from training.coco_subset import build_object_bank
 
     out = tmp_path_factory.mktemp("bank")
-    build_object_bank(coco_fixture.annotations, coco_fixture.images, out)
+    with warnings.catch_warnings():  # pycocotools' C extension predates NumPy 2's copy=
+        warnings.simplefilter("ignore", DeprecationWarning)
+        build_object_bank(coco_fixture.annotations, coco_fixture.images, out)
     return out
