@@ -8,3 +8,30 @@ import random
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 101)))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+
+import numpy as np
+import pytest
+
+CLASS_NAMES = tuple(f"class{i}" for i in range(19))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory):
+    """A small random DeepLabv3+ (MobileNetV2 ×0.25) exported once per session: 64×128.
+
+    :return: path of the ``.onnx`` file (sidecar beside it).
+    """
+    torch = pytest.importorskip("torch")
+    from anomaly_seg_ros.networks import create_network
+    from anomaly_seg_ros.networks.export import export_onnx
+
+    torch.manual_seed(0)
+    network = create_network("mobilenetv2", num_classes=19, output_stride=16, width_mult=0.25)
+    path = tmp_path_factory.mktemp("tiny_model") / "tiny.onnx"
+    export_onnx(network, path, (64, 128), CLASS_NAMES)
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -1,0 +1,140 @@
+"""Detector end to end on a real ONNX Runtime session."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.detector import Detector, anomaly_mask
+from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.sml_stats import save_sml_stats
+from anomaly_seg_ros.visualize import cityscapes_palette
+
+
+@pytest.fixture
+def detector(tiny_model):
+    with Detector.from_path(tiny_model, backend="onnxruntime") as detector:
+        yield detector
+
+
+@pytest.fixture
+def frame(rng):
+    return rng.integers(0, 256, size=(90, 200, 3), dtype=np.uint8)
+
+
+def test_outputs_at_camera_resolution(detector, frame):
+    result = detector.detect(frame, outputs=("labels_color", "overlay"))
+    assert result.labels.shape == (90, 200) and result.labels.dtype == np.uint8
+    assert result.score.shape == (90, 200) and result.score.dtype == np.float32
+    assert result.mask.shape == (90, 200) and result.mask.dtype == bool
+    assert result.labels_color.shape == (90, 200, 3) and result.overlay.shape == (90, 200, 3)
+    assert result.summary.shape == (64, 128)
+    assert int(result.labels.max()) < 19
+    np.testing.assert_array_equal(result.labels_color, cityscapes_palette()[result.labels])
+    assert {"preprocess", "inference", "score", "refine", "resize", "mask"} <= set(result.timings)
+
+
+def test_visual_outputs_only_when_requested(detector, frame):
+    result = detector.detect(frame)
+    assert result.labels_color is None and result.overlay is None
+    assert "visualize" not in result.timings
+    with pytest.raises(ConfigError, match="unknown outputs"):
+        detector.detect(frame, outputs=("heatmap",))
+
+
+def test_score_is_resized_bilinearly_and_labels_nearest(detector, frame):
+    import cv2
+
+    result = detector.detect(frame)
+    network_score = compute_score("max_logit", result.summary)
+    expected = cv2.resize(network_score, (200, 90), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(result.score, expected, atol=1e-5)
+    expected_labels = cv2.resize(result.summary.label, (200, 90), interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(result.labels, expected_labels)
+
+
+def test_same_size_input_is_not_resized(detector, rng):
+    frame = rng.integers(0, 256, size=(64, 128, 3), dtype=np.uint8)
+    result = detector.detect(frame)
+    np.testing.assert_array_equal(result.labels, result.summary.label)
+
+
+def test_threshold_and_min_area_make_the_mask():
+    score = np.zeros((20, 20), np.float32)
+    score[2:4, 2:4] = 5.0  # 4 px component
+    score[10:17, 10:17] = 5.0  # 49 px component
+    score[0, 19] = 5.0  # 1 px
+    assert anomaly_mask(score, 1.0, 0).sum() == 4 + 49 + 1
+    kept = anomaly_mask(score, 1.0, 5)
+    assert kept.sum() == 49 and kept[12, 12] and not kept[2, 2]
+    assert not anomaly_mask(score, 6.0, 0).any()
+    diagonal = np.zeros((5, 5), np.float32)
+    diagonal[[0, 1, 2], [0, 1, 2]] = 1.0  # 8-connected: one component of 3
+    assert anomaly_mask(diagonal, 0.5, 3).sum() == 3
+
+
+def test_run_time_reconfiguration_changes_output(detector, frame):
+    base = detector.detect(frame)
+    detector.config = detector.config.replace(score_type="entropy", threshold=-1e9)
+    changed = detector.detect(frame)
+    assert changed.mask.all()
+    np.testing.assert_array_equal(changed.labels, base.labels)
+    assert not np.allclose(changed.score, base.score)
+
+
+def test_refinement_and_vde_run_and_change_the_score(detector, frame):
+    plain = detector.detect(frame).score
+    detector.config = DetectorConfig(
+        boundary_suppression=True, dilated_smoothing=True, vde=True, road_confidence=0.0
+    )
+    refined = detector.detect(frame)
+    assert {"refine", "vde"} <= set(refined.timings)
+    assert not np.allclose(refined.score, plain)
+
+
+def test_sml_needs_statistics(detector, tiny_model, tmp_path, frame):
+    with pytest.raises(ModelError, match="SML"):
+        detector.config = DetectorConfig(score_type="sml")
+    names = [f"class{i}" for i in range(19)]
+    stats = save_sml_stats(tmp_path / "s.sml.json", names, np.full(19, 2.0), np.full(19, 0.5))
+    with Detector.from_path(
+        tiny_model, DetectorConfig(score_type="sml"), "onnxruntime", stats
+    ) as sml_detector:
+        result = sml_detector.detect(frame)
+    expected = -(result.summary.max_logit - 2.0) / 0.5
+    np.testing.assert_allclose(
+        compute_score(
+            "sml", result.summary, np.full(19, 2.0, np.float32), np.full(19, 0.5, np.float32)
+        ),
+        expected,
+        rtol=1e-5,
+    )
+
+
+def test_default_sml_stats_beside_the_model_are_found(tiny_model, tmp_path):
+    import shutil
+
+    model = tmp_path / "m.onnx"
+    shutil.copy(tiny_model, model)
+    shutil.copy(tiny_model.with_suffix(".json"), tmp_path / "m.json")
+    save_sml_stats(
+        tmp_path / "m.sml.json", [f"class{i}" for i in range(19)], np.zeros(19), np.ones(19)
+    )
+    with Detector.from_path(model, DetectorConfig(score_type="sml")) as detector:
+        assert detector.sml_stats is not None
+
+
+def test_config_is_frozen_and_validated():
+    config = DetectorConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.threshold = 1.0  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="score_type 'foo' unknown"):
+        config.replace(score_type="foo")
+    with pytest.raises(ConfigError, match="unknown detector setting"):
+        config.replace(treshold=1.0)
+    with pytest.raises(ConfigError, match="smoothing_kernel 4 must be odd"):
+        DetectorConfig(smoothing_kernel=4)
+    with pytest.raises(ConfigError, match="multiple of"):
+        DetectorConfig(boundary_suppression=True, boundary_width=3, boundary_iterations=2)

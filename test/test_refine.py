@@ -1,0 +1,155 @@
+"""Refinement against straightforward reference code and hand-made label maps."""
+
+import math
+
+import numpy as np
+import pytest
+
+from anomaly_seg_ros import refine
+
+
+def reference_boundaries(labels: np.ndarray) -> np.ndarray:
+    """Max over the 4-neighbourhood cross != min over the 3×3 square (outside ignored)."""
+    height, width = labels.shape
+    out = np.zeros_like(labels, dtype=bool)
+    for y in range(height):
+        for x in range(width):
+            cross = [labels[y, x]] + [
+                labels[y + dy, x + dx]
+                for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1))
+                if 0 <= y + dy < height and 0 <= x + dx < width
+            ]
+            square = [
+                labels[y + dy, x + dx]
+                for dy in (-1, 0, 1)
+                for dx in (-1, 0, 1)
+                if 0 <= y + dy < height and 0 <= x + dx < width
+            ]
+            out[y, x] = max(cross) != min(square)
+    return out
+
+
+def reference_suppression(score, labels, width, iterations):
+    """The SML boundary suppression written pixel by pixel."""
+    height, wide = labels.shape
+    boundary = reference_boundaries(labels)
+    out = score.astype(np.float64).copy()
+    step = width // iterations
+    for iteration in range(iterations):
+        radius = 0 if iteration == iterations - 1 else width - step * iteration - 1
+        band = np.zeros_like(boundary)
+        for y, x in zip(*np.nonzero(boundary)):
+            for dy in range(-radius, radius + 1):
+                for dx in range(-radius, radius + 1):
+                    if abs(dy) + abs(dx) <= radius and 0 <= y + dy < height and 0 <= x + dx < wide:
+                        band[y + dy, x + dx] = True
+        previous = out.copy()
+        for y in range(height):
+            for x in range(wide):
+                if not band[y, x]:
+                    continue
+                values = []
+                for dy in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        yy = min(max(y + dy, 0), height - 1)  # replicated border
+                        xx = min(max(x + dx, 0), wide - 1)
+                        if not band[yy, xx]:
+                            values.append(previous[yy, xx])
+                if values:
+                    out[y, x] = sum(values) / len(values)
+    return out
+
+
+def test_boundaries_match_reference(rng):
+    labels = rng.integers(0, 3, size=(9, 11)).astype(np.uint8)
+    np.testing.assert_array_equal(refine.class_boundaries(labels), reference_boundaries(labels))
+
+
+@pytest.mark.parametrize(("width", "iterations"), [(4, 4), (2, 2), (4, 2), (0, 1)])
+def test_boundary_suppression_matches_reference(rng, width, iterations):
+    labels = np.zeros((24, 30), np.uint8)
+    labels[8:18, 6:20] = 1
+    labels[:, 24:] = 2
+    labels[20:, :5] = 3
+    score = rng.normal(size=labels.shape).astype(np.float32)
+    expected = reference_suppression(score, labels, width, iterations)
+    actual = refine.suppress_boundaries(score, labels, width, iterations)
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+    # Far from any boundary nothing changes.
+    assert actual[12, 12] == score[12, 12]
+
+
+def reference_dilated_gaussian(score, size, sigma, dilation):
+    height, width = score.shape
+    center = (size - 1) / 2
+    taps = np.array(
+        [
+            [
+                math.exp(-((i - center) ** 2 + (j - center) ** 2) / (2 * sigma**2))
+                for j in range(size)
+            ]
+            for i in range(size)
+        ]
+    )
+    taps /= taps.sum()
+    pad = dilation * (size // 2)
+    padded = np.pad(score.astype(np.float64), pad, mode="edge")
+    out = np.zeros((height, width))
+    for i in range(size):
+        for j in range(size):
+            out += (
+                taps[i, j]
+                * padded[i * dilation : i * dilation + height, j * dilation : j * dilation + width]
+            )
+    return out
+
+
+@pytest.mark.parametrize(("size", "sigma", "dilation"), [(7, 1.0, 6), (5, 2.0, 1), (3, 0.5, 3)])
+def test_dilated_smoothing_matches_reference(rng, size, sigma, dilation):
+    score = rng.normal(size=(40, 52)).astype(np.float32)
+    expected = reference_dilated_gaussian(score, size, sigma, dilation)
+    np.testing.assert_allclose(
+        refine.dilated_smoothing(score, size, sigma, dilation), expected, atol=1e-5
+    )
+
+
+def scene() -> np.ndarray:
+    """Sky on top, buildings at the sides, a road trapezoid with an object lying on it."""
+    labels = np.full((40, 60), 10, np.uint8)  # sky
+    labels[15:, :] = 2  # building
+    for row in range(15, 40):
+        half = 3 + (row - 15)  # the road widens towards the camera
+        labels[row, max(0, 30 - half) : min(60, 30 + half)] = 0
+    labels[28:33, 26:33] = 13  # a "car" (any non-road class) enclosed by road
+    return labels
+
+
+def test_road_region_fills_enclosed_objects_and_excludes_sky():
+    labels = scene()
+    confidence = np.ones(labels.shape, np.float32)
+    region = refine.road_region(labels, confidence, road_class=0, min_confidence=0.9)
+    assert region[labels == 0].all()  # all confident road is inside
+    assert region[28:33, 26:33].all()  # the object enclosed by road is inside
+    assert not region[:15].any()  # sky is outside
+    assert not region[20, :5].any() and not region[20, 55:].any()  # buildings beside the road
+
+
+def test_road_region_respects_confidence():
+    labels = scene()
+    confidence = np.full(labels.shape, 0.5, np.float32)
+    assert not refine.road_region(labels, confidence, 0, 0.9).any()
+    region = refine.road_region(labels, confidence, 0, 0.4)
+    assert region[labels == 0].all()
+
+
+def test_road_region_empty_without_road():
+    labels = np.full((10, 10), 10, np.uint8)
+    assert not refine.road_region(labels, np.ones((10, 10), np.float32)).any()
+
+
+def test_apply_road_region_shifts_inside_up_and_outside_down():
+    score = np.zeros((2, 2), np.float32)
+    region = np.array([[True, False], [False, True]])
+    shifted = refine.apply_road_region(score, region, inside_boost=1.5, outside_penalty=0.5)
+    np.testing.assert_array_equal(shifted, [[1.5, -0.5], [-0.5, 1.5]])
+    assert shifted.dtype == np.float32
