@@ -1,0 +1,1 @@
+"""Dataset readers: Cityscapes, anomaly benchmarks (Fishyscapes, Road Anomaly, SMIYC)."""
