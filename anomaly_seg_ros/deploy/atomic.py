@@ -1,0 +1,118 @@
+"""Crash-safe file writes: a temporary file in the target's folder, then ``os.replace``.
+
+A TensorRT engine takes minutes to build and is loaded on every start, so a half-written
+file must never sit under the final name. Writing into a temporary file in the *same*
+folder keeps ``os.replace`` a single atomic rename on the same file system: a reader sees
+either the old complete file or the new complete file. A process killed mid-write leaves
+only a ``.<name>.*.tmp`` file behind, which :func:`remove_stale_temp_files` clears later.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+_LOG = logging.getLogger(__name__)
+
+TEMP_SUFFIX = ".tmp"
+#: Mode of every file written here: owner read/write, everyone else read.
+FILE_MODE = 0o644
+
+
+def temp_prefix(target: Path) -> str:
+    """Prefix of the temporary files that belong to ``target`` (hidden, same folder)."""
+    return f".{target.name}."
+
+
+def atomic_write(target: str | Path, write: Callable[[BinaryIO], None]) -> Path:
+    """Write ``target`` through ``write(file)`` so that it appears complete or not at all.
+
+    :param target: final path; its folder is created if missing.
+    :param write: writes the content into the open binary file it is given.
+    :return: ``target`` as a Path.
+    :raises OSError: the folder is not writable or the disk is full; the target is
+        untouched and the temporary file removed.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temp_name = tempfile.mkstemp(
+        prefix=temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
+    )
+    temp_path = Path(temp_name)
+    try:
+        with os.fdopen(descriptor, "wb") as temp_file:
+            write(temp_file)
+            temp_file.flush()
+            # Data must be on disk before the rename, or a power cut can leave the new
+            # name pointing at an empty file (ext4 delayed allocation).
+            os.fsync(temp_file.fileno())
+        # mkstemp creates the file 0600; an engine built at install time (root) must stay
+        # readable by the user the node runs as. (Reading the umask would mean setting it,
+        # which races with other threads, so the mode is fixed.)
+        os.chmod(temp_path, FILE_MODE)
+        os.replace(temp_path, target)
+    except BaseException:
+        temp_path.unlink(missing_ok=True)
+        raise
+    _fsync_folder(target.parent)
+    return target
+
+
+def atomic_write_bytes(target: str | Path, data: bytes | bytearray | memoryview) -> Path:
+    """:func:`atomic_write` of a bytes-like object (e.g. a serialized engine)."""
+
+    def write(temp_file: BinaryIO) -> None:
+        temp_file.write(data)
+
+    return atomic_write(target, write)
+
+
+def atomic_write_json(target: str | Path, data: dict[str, Any]) -> Path:
+    """:func:`atomic_write` of ``data`` as indented UTF-8 JSON with a final newline."""
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def remove_stale_temp_files(target: str | Path, older_than_s: float = 0.0) -> list[Path]:
+    """Delete temporary files that an interrupted :func:`atomic_write` of ``target`` left.
+
+    :param target: the final path whose leftovers to remove.
+    :param older_than_s: only remove files whose last change is at least this old, so a
+        write in progress in another process is not pulled from under it.
+    :return: the removed paths.
+    """
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    now = time.time()
+    removed = []
+    for candidate in target.parent.glob(temp_prefix(target) + "*" + TEMP_SUFFIX):
+        try:
+            if now - candidate.stat().st_mtime >= older_than_s:
+                candidate.unlink()
+                removed.append(candidate)
+        except FileNotFoundError:
+            continue  # another process cleaned it up first
+    if removed:
+        _LOG.info("removed %d leftover temporary file(s) of %s", len(removed), target)
+    return removed
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Persist the rename itself; best effort (not every file system allows it)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass  # e.g. some network file systems refuse fsync on folders
+    finally:
+        os.close(descriptor)
