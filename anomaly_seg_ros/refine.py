@@ -56,16 +56,15 @@ def suppress_boundaries(
         radius = 0 if (width == 0 or last) else width - step * iteration - 1
         band = cv2.dilate(boundaries, _diamond(radius)) if radius > 0 else boundaries
         inside = np.equal(band, 0).view(np.uint8)
-        # Sums over 3×3 (replicated borders) of the non-band values, and their counts.
-        # OpenCV's masked copies keep this at a few full-map passes per iteration.
+        # Sums over 3×3 (replicated borders) of the non-band values, and their counts
+        # (at most 9, so uint8 sums are exact). OpenCV's masked copies keep this at a few
+        # full-map passes per iteration.
         masked = cv2.copyTo(out, inside)
         total = cv2.boxFilter(masked, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
-        count = cv2.boxFilter(
-            inside, cv2.CV_32F, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE
-        )
+        count = cv2.boxFilter(inside, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
         update = cv2.bitwise_and(band, cv2.compare(count, 0, cv2.CMP_GT))
         # cv2.divide yields 0 where count is 0; those pixels are not updated.
-        cv2.copyTo(cv2.divide(total, count), update, out)
+        cv2.copyTo(cv2.divide(total, count, dtype=cv2.CV_32F), update, out)
     return out
 
 
@@ -117,18 +116,27 @@ def road_region(
     :param confidence: (H, W) float32 max softmax probability.
     :return: (H, W) bool road region.
     """
-    seeds = (labels == road_class) & (confidence >= min_confidence)
+    seeds = cv2.bitwise_and(
+        cv2.compare(labels, road_class, cv2.CMP_EQ),
+        cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),
+    ).view(bool)  # OpenCV masks are 0/255; any non-zero byte reads as True
     height, width = seeds.shape
-    rows = np.arange(height)[:, None]
-    columns = np.arange(width)[None, :]
+    # Small integer index grids keep the three broadcast comparisons cheap.
+    index = np.int16 if max(height, width) < np.iinfo(np.int16).max else np.int32
+    rows = np.arange(height, dtype=index)[:, None]
+    columns = np.arange(width, dtype=index)[None, :]
     # First seed row of every column (height where a column has none): the top-down fill.
-    column_has_seed = seeds.any(axis=0)
-    top = np.where(column_has_seed, np.argmax(seeds, axis=0), height)
+    # argmax along a contiguous axis stops at the first True, so transpose first.
+    by_column = cv2.transpose(seeds.view(np.uint8)).view(bool)
+    top = np.where(by_column.any(axis=1), np.argmax(by_column, axis=1), height)
     # First and last seed column of every row (an empty span where a row has none).
     row_has_seed = seeds.any(axis=1)
     left = np.where(row_has_seed, np.argmax(seeds, axis=1), width)
     right = width - 1 - np.argmax(seeds[:, ::-1], axis=1)
-    return (rows >= top[None, :]) & (columns >= left[:, None]) & (columns <= right[:, None])
+    region = rows >= top.astype(index)[None, :]
+    region &= columns >= left.astype(index)[:, None]
+    region &= columns <= right.astype(index)[:, None]
+    return region
 
 
 def apply_road_region(
@@ -138,5 +146,6 @@ def apply_road_region(
 
     :return: (H, W) float32.
     """
-    shift = np.where(region, np.float32(inside_boost), np.float32(-outside_penalty))
-    return (np.asarray(score, dtype=np.float32) + shift).astype(np.float32, copy=False)
+    shifted = np.subtract(score, np.float32(outside_penalty), dtype=np.float32)
+    np.add(shifted, np.float32(inside_boost + outside_penalty), out=shifted, where=region)
+    return shifted

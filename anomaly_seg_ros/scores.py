@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cv2
 import numpy as np
 
 from anomaly_seg_ros.backends.base import LogitSummary
@@ -39,10 +40,16 @@ def standardized_max_logit(
     :param class_mean: (C,) float32 per-class mean of the max logit.
     :param class_std: (C,) float32 per-class standard deviation (> 0).
     """
-    # Indexing the (C,) tables with the uint8 label map is one gather per pixel.
-    return ((summary.max_logit - class_mean[summary.label]) / class_std[summary.label]).astype(
-        np.float32, copy=False
-    )
+    # A 256-entry lookup table per statistic turns the per-pixel gather into cv2.LUT,
+    # several times faster than numpy fancy indexing on a uint8 map.
+    mean_table = np.zeros((1, 256), np.float32)
+    inverse_std_table = np.ones((1, 256), np.float32)
+    mean_table[0, : len(class_mean)] = class_mean
+    inverse_std_table[0, : len(class_std)] = 1.0 / np.asarray(class_std, np.float32)
+    sml = cv2.LUT(summary.label, mean_table)
+    np.subtract(summary.max_logit, sml, out=sml)
+    np.multiply(sml, cv2.LUT(summary.label, inverse_std_table), out=sml)
+    return sml
 
 
 def _msp(summary: LogitSummary) -> np.ndarray:
