@@ -80,7 +80,7 @@ def compressed_to_rgb(data: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     :return: (H, W, 3) uint8 RGB (grey and RGBA inputs are converted, 16-bit PNG scaled).
     :raises InputError: empty data, unknown format, too large, corrupt or truncated stream.
     """
-    stream = memoryview(data).cast("B").tobytes() if not isinstance(data, bytes) else data
+    stream = data if isinstance(data, bytes) else memoryview(data).tobytes()
     if not stream:
         raise InputError("compressed image has no data (zero size)")
     kind, height, width = compressed_size(stream)

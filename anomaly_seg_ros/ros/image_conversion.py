@@ -141,12 +141,13 @@ def image_view(image: ImageFields, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
             f"{image.encoding} image: step {step} is smaller than width {width} x "
             f"{encoding.channels * itemsize} bytes per pixel = {row_bytes}"
         )
-    buffer = memoryview(image.data).cast("B")
+    buffer = memoryview(image.data)
     if buffer.nbytes < step * height:
         raise InputError(
             f"{image.encoding} image: data has {buffer.nbytes} bytes, fewer than "
             f"step {step} x height {height} = {step * height}"
         )
+    buffer = buffer.cast("B")  # flat bytes whatever the container (array.array, ndarray)
     if encoding.channels == 2 and width % 2:
         raise InputError(f"{image.encoding} image: width {width} must be even for 4:2:2 YUV")
     byte_order = ">" if image.is_bigendian else "<"

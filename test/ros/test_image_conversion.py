@@ -1,5 +1,6 @@
 """Image message fields <-> arrays, without rclpy (the pure numpy/OpenCV half)."""
 
+import array
 import struct
 
 import cv2
@@ -117,6 +118,7 @@ def test_compressed_round_trip(fmt: str) -> None:
     [
         (RawImage("16UC9", 4, 4, 12, False, bytes(48)), "unsupported image encoding"),
         (RawImage("rgb8", 4, 4, 12, False, bytes(47)), "fewer than step"),
+        (RawImage("rgb8", 4, 4, 12, False, array.array("B")), "data has 0 bytes"),
         (RawImage("rgb8", 0, 4, 12, False, b""), "zero-size"),
         (RawImage("rgb8", 4, 4, 10, False, bytes(48)), "step 10 is smaller"),
         (RawImage("mono16", 4, 4, 4, False, bytes(16)), "step 4 is smaller"),

@@ -1,0 +1,65 @@
+"""sensor_msgs messages <-> arrays for rclpy: thin wrappers over the pure conversions."""
+
+from __future__ import annotations
+
+import array
+
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from anomaly_seg_ros.ros.compressed_image import compressed_to_rgb, encode_compressed
+from anomaly_seg_ros.ros.image_conversion import (
+    DEFAULT_MAX_PIXELS,
+    RawImage,
+    array_to_raw,
+    image_to_rgb,
+)
+
+
+def decode_message(
+    message: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """RGB pixels of an Image or CompressedImage message.
+
+    :return: (H, W, 3) uint8 RGB; for ``rgb8`` a zero-copy view of ``message.data``.
+    :raises InputError: the message is malformed (the message says how).
+    """
+    if isinstance(message, CompressedImage):
+        return compressed_to_rgb(message.data, max_pixels)
+    return image_to_rgb(message, max_pixels)
+
+
+def raw_to_message(raw: RawImage, header: Header) -> Image:
+    """An Image message with ``raw``'s pixels (copied once) and the given header."""
+    data = array.array("B")
+    # Assigning an array.array skips rclpy's per-element check of a plain sequence.
+    pixels = np.ascontiguousarray(raw.data)
+    if pixels.size:  # memoryview cannot cast an empty multi-dimensional buffer
+        data.frombytes(memoryview(pixels).cast("B"))
+    message = Image(
+        header=header,
+        height=raw.height,
+        width=raw.width,
+        encoding=raw.encoding,
+        is_bigendian=bool(raw.is_bigendian),
+        step=raw.step,
+    )
+    message.data = data
+    return message
+
+
+def array_to_message(pixels: np.ndarray, encoding: str, header: Header) -> Image:
+    """An Image message from an array (see :func:`array_to_raw` for what fits)."""
+    return raw_to_message(array_to_raw(pixels, encoding), header)
+
+
+def compressed_message(
+    rgb: np.ndarray, header: Header, fmt: str = "jpeg", quality: int = 90
+) -> CompressedImage:
+    """A CompressedImage message with ``rgb`` encoded as JPEG or PNG."""
+    message = CompressedImage(header=header, format=fmt)
+    data = array.array("B")
+    data.frombytes(encode_compressed(rgb, fmt, quality))
+    message.data = data
+    return message

@@ -1,0 +1,164 @@
+"""The detector node over real DDS: node in a subprocess, this process publishes/records."""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from ros_harness import OUTPUT_NAMES, NodeUnderTest, camera_frame
+from std_msgs.msg import Header
+
+from anomaly_seg_ros.detector import Detector
+from anomaly_seg_ros.ros.image_conversion import RawImage, image_to_rgb
+from anomaly_seg_ros.ros.messages import array_to_message, compressed_message, raw_to_message
+
+
+def header(index: int) -> Header:
+    return Header(stamp=Time(sec=1_000 + index, nanosec=7_000 * index), frame_id=f"cam{index}")
+
+
+def pack(samples: np.ndarray, encoding: str, pad: int = 0, big: bool = False) -> RawImage:
+    """Samples (H, W[, C]) as an image with ``pad`` junk bytes after every row."""
+    height, width = samples.shape[:2]
+    rows = samples.reshape(height, -1).view(np.uint8).reshape(height, -1)
+    data = np.full((height, rows.shape[1] + pad), 0xAB, dtype=np.uint8)
+    data[:, : rows.shape[1]] = rows
+    return RawImage(encoding, height, width, data.shape[1], big, data)
+
+
+def send(node: NodeUnderTest, message: object, names: tuple[str, ...] = ("labels",)) -> None:
+    """Publish one message and wait until every named output has one more message."""
+    before = {name: node.recorder.count(name) for name in names}
+    node.publisher.publish(message)
+    node.client.wait_for(
+        lambda: all(node.recorder.count(name) > before[name] for name in names),
+        20.0,
+        f"outputs {names}",
+    )
+
+
+def last(node: NodeUnderTest, name: str) -> np.ndarray:
+    with node.recorder.lock:
+        message = node.recorder.messages[name][-1][1]
+    if message.encoding == "32FC1":
+        return np.frombuffer(message.data, "<f4").reshape(message.height, message.width)
+    return image_to_rgb(message) if message.encoding == "rgb8" else _mono(message)
+
+
+def _mono(message: object) -> np.ndarray:
+    return np.frombuffer(message.data, np.uint8).reshape(message.height, message.width)
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model) -> Detector:
+    """The same model in this process: what the node must reproduce."""
+    return Detector.from_path(tiny_model, backend="onnxruntime")
+
+
+def test_every_frame_gives_every_output_with_the_input_header(
+    tiny_model, start_node, reference
+) -> None:
+    node = start_node({"model_path": tiny_model, "qos_profile": "reliable"})
+    frames = 6
+    for index in range(frames):
+        message = array_to_message(camera_frame(index), "rgb8", header(index))
+        send(node, message, OUTPUT_NAMES)
+    expected = [(1_000 + i, 7_000 * i, f"cam{i}") for i in range(frames)]
+    for name in OUTPUT_NAMES:
+        assert node.recorder.stamps(name) == expected, name
+    direct = reference.detect(camera_frame(frames - 1), outputs=("labels_color", "overlay"))
+    np.testing.assert_array_equal(last(node, "labels"), direct.labels)
+    np.testing.assert_allclose(last(node, "anomaly_score"), direct.score, atol=1e-4)
+    np.testing.assert_array_equal(last(node, "anomaly_mask"), direct.mask * np.uint8(255))
+    np.testing.assert_array_equal(last(node, "labels_color"), direct.labels_color)
+    assert last(node, "overlay").shape == (48, 80, 3)
+
+
+def test_encodings_row_padding_and_byte_order(tiny_model, start_node, reference) -> None:
+    node = start_node({"model_path": tiny_model, "qos_profile": "reliable"})
+    rgb = camera_frame(3)
+    expected = reference.detect(rgb).labels
+    lossless = {
+        "rgb8": rgb,
+        "bgr8": cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+        "rgba8": cv2.cvtColor(rgb, cv2.COLOR_RGB2RGBA),
+        "bgra8": cv2.cvtColor(rgb, cv2.COLOR_RGB2BGRA),
+    }
+    for index, (encoding, samples) in enumerate(lossless.items()):
+        send(node, raw_to_message(pack(samples, encoding, pad=7), header(index)))
+        np.testing.assert_array_equal(last(node, "labels"), expected, err_msg=encoding)
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    send(node, raw_to_message(pack(grey, "mono8", pad=3), header(10)))
+    grey_labels = last(node, "labels")
+    wide = grey.astype(np.uint16) * 257
+    for index, big in enumerate((False, True)):
+        samples = wide.astype(">u2" if big else "<u2")
+        send(node, raw_to_message(pack(samples, "mono16", pad=2, big=big), header(11 + index)))
+        np.testing.assert_array_equal(last(node, "labels"), grey_labels, err_msg=f"big={big}")
+
+    mosaic = np.zeros(rgb.shape[:2], np.uint8)
+    mosaic[0::2, 0::2], mosaic[0::2, 1::2] = rgb[0::2, 0::2, 0], rgb[0::2, 1::2, 1]
+    mosaic[1::2, 0::2], mosaic[1::2, 1::2] = rgb[1::2, 0::2, 1], rgb[1::2, 1::2, 2]
+    others = {
+        "bayer_rggb8": mosaic,
+        "bayer_bggr8": mosaic,
+        "bayer_gbrg8": mosaic,
+        "bayer_grbg8": mosaic,
+        "yuv422": cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_UYVY),
+        "yuv422_yuy2": cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUY2),
+    }
+    for index, (encoding, samples) in enumerate(others.items()):
+        send(node, raw_to_message(pack(samples, encoding, pad=4), header(20 + index)))
+        assert last(node, "labels").shape == rgb.shape[:2], encoding
+    assert node.recorder.stamps("labels")[-1] == (1_025, 175_000, "cam25")
+
+
+def test_compressed_input_and_corrupt_streams(tiny_model, start_node, reference) -> None:
+    node = start_node(
+        {"model_path": tiny_model, "qos_profile": "reliable", "input_compressed": True}
+    )
+    rgb = camera_frame(4)
+    send(node, compressed_message(rgb, header(1), fmt="png"))
+    np.testing.assert_array_equal(last(node, "labels"), reference.detect(rgb).labels)
+    jpeg = compressed_message(rgb, header(2), fmt="jpeg")
+    send(node, jpeg)
+    assert node.recorder.stamps("labels")[-1] == (1_002, 14_000, "cam2")
+
+    broken = [bytes(jpeg.data)[: len(jpeg.data) // 2], b"\xff\xd8" + bytes(300), b"GIF89a"]
+    for data in broken:
+        message = compressed_message(rgb, header(3), fmt="jpeg")
+        message.data = np.frombuffer(data, np.uint8).tolist()
+        node.publisher.publish(message)
+        time.sleep(0.3)  # let the idle worker take it: a newer frame would replace it
+    send(node, compressed_message(rgb, header(4), fmt="png"))
+    diagnostics = node.recorder.latest_diagnostics()
+    assert diagnostics["frames_malformed"] == "3"
+    assert node.recorder.count("labels") == 3
+
+
+def test_malformed_messages_are_counted_and_skipped(tiny_model, start_node) -> None:
+    node = start_node(
+        {"model_path": tiny_model, "qos_profile": "reliable", "max_image_pixels": 100_000}
+    )
+    good = pack(camera_frame(0), "rgb8")
+    bad = [
+        good._replace(encoding="16UC7"),  # unknown encoding
+        good._replace(data=good.data[:-1]),  # data shorter than step * height
+        good._replace(height=0, width=0, step=0, data=good.data[:0]),  # zero size
+        good._replace(step=good.width * 3 - 1),  # step smaller than a row
+        RawImage("mono8", 400, 400, 400, False, np.zeros((400, 400), np.uint8)),  # too large
+    ]
+    for index, raw in enumerate(bad):
+        node.publisher.publish(raw_to_message(raw, header(index)))
+        time.sleep(0.3)  # let the idle worker take it: a newer frame would replace it
+        send(node, raw_to_message(good, header(100 + index)))  # the next good frame works
+    stamps = [stamp[0] for stamp in node.recorder.stamps("labels")]
+    assert stamps == [1_100, 1_101, 1_102, 1_103, 1_104]
+    diagnostics = node.recorder.latest_diagnostics()
+    assert diagnostics["frames_malformed"] == str(len(bad))
+    assert "exceeds the limit" in diagnostics["last_error"]
+    assert diagnostics["frames_failed"] == "0"
