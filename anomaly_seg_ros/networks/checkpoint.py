@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import pickle
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,12 +85,19 @@ def read_torch_file(path: str | os.PathLike[str]) -> Any:
         with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        # torch's message is long; keep its line naming the refused Python object.
+        reason = next(
+            (line.strip() for line in str(error).splitlines() if "WeightsUnpickler" in line),
+            str(error).strip().splitlines()[0] if str(error).strip() else "",
+        )
         raise ModelError(
             f"{path}: refused by torch.load(weights_only=True), which only reads tensors "
-            f"and plain containers ({str(error).splitlines()[-1][:300]}); "
+            f"and plain containers ({reason[:300]}); "
             "re-save the state_dict alone with torch.save(model.state_dict(), path)"
         ) from error
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as error:
+    except Exception as error:
+        # torch.load on damaged bytes fails in many ways (zip, unpickler stack, storage
+        # sizes: RuntimeError, IndexError, EOFError, ...); all mean the file is unusable.
         raise ModelError(
             f"{path}: not a readable torch checkpoint ({error}); the file may be truncated"
         ) from error
