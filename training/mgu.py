@@ -47,6 +47,19 @@ class MguConfig:
             raise ConfigError("MGU needs step_size > 0, max_steps >= 1, probability in [0, 1]")
 
 
+def _eval_modes(network: nn.Module) -> dict[nn.Module, bool]:
+    """Put ``network`` in eval mode; return every module's previous mode (fine-tuning mixes
+    frozen eval-mode parts with trained parts, so one ``train(flag)`` cannot restore it)."""
+    modes = {module: module.training for module in network.modules()}
+    network.eval()
+    return modes
+
+
+def _restore_modes(modes: dict[nn.Module, bool]) -> None:
+    for module, training in modes.items():
+        module.training = training
+
+
 def _upsampled_logits(network: nn.Module, image: torch.Tensor) -> torch.Tensor:
     logits = network(image)
     return F.interpolate(
@@ -74,8 +87,7 @@ def masked_gradient_update(
         steps are clipped to them so the result is still a valid image.
     :return: ``(perturbed image (detached), changed (N, H, W) bool)``.
     """
-    was_training = network.training
-    network.eval()  # dropout and BN statistics must not change while probing the network
+    modes = _eval_modes(network)  # dropout and BN statistics must not change while probing
     x = image.detach().clone()
     classes = target_class.view(-1, 1, 1)
     with torch.no_grad():
@@ -97,7 +109,7 @@ def masked_gradient_update(
                     x = torch.maximum(torch.minimum(x, bounds[1]), bounds[0])
                 active &= _upsampled_logits(network, x).argmax(1) == classes
     finally:
-        network.train(was_training)
+        _restore_modes(modes)
     return x.detach(), changed
 
 
@@ -106,10 +118,10 @@ def pick_classes(
 ) -> torch.Tensor:
     """(N,) target class per sample: ``config.target_class`` or a random predicted class;
     -1 for samples MGU skips (drawn with ``1 - probability``, or nothing large enough)."""
+    modes = _eval_modes(network)
     with torch.no_grad():
-        was_training = network.training
-        prediction = network.eval()(image).argmax(1)
-        network.train(was_training)
+        prediction = network(image).argmax(1)
+    _restore_modes(modes)
     chosen = torch.full((image.shape[0],), -1, dtype=torch.long)
     for index in range(image.shape[0]):
         if torch.rand((), generator=generator) >= config.probability:

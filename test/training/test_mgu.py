@@ -99,10 +99,12 @@ def test_real_deeplab_keeps_mode_and_weights():
     with torch.no_grad():
         network.eval()
         target = network(image).argmax(1).flatten().mode().values.view(1)
-        network.train()
+    network.train()
+    network.backbone.eval()  # a fine-tuning mix of modes must come back as it was
     config = MguConfig(step_size=0.1, max_steps=3)
     perturbed, changed = masked_gradient_update(network, image, target, config)
-    assert network.training  # restored
+    assert network.training and network.classifier.training  # restored
+    assert not any(module.training for module in network.backbone.modules())
     assert all(torch.equal(before[k], v) for k, v in network.state_dict().items())  # BN stats
     assert changed.any()
     assert torch.equal(perturbed[0][:, ~changed[0]], image[0][:, ~changed[0]])
