@@ -1,0 +1,86 @@
+"""Parameter declarations, the frozen settings and the shipped defaults file."""
+
+from __future__ import annotations
+
+import pytest
+import rclpy
+import yaml
+from rclpy.context import Context
+from rclpy.parameter import Parameter
+from ros_harness import REPO
+
+from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.ros.parameters import (
+    SPECS,
+    NodeSettings,
+    declare_parameters,
+    default_values,
+    descriptor,
+    updated_settings,
+)
+
+
+def test_defaults_file_lists_every_parameter_with_its_default() -> None:
+    document = yaml.safe_load((REPO / "config" / "detector.yaml").read_text())
+    values = document["/**"]["ros__parameters"]
+    assert values == default_values()
+    for name, value in values.items():  # typed like the declaration (1.0 vs 1 matters)
+        assert type(value) is type(default_values()[name]), name
+
+
+def test_every_detector_field_is_a_parameter() -> None:
+    names = set(default_values())
+    assert set(DetectorConfig.__dataclass_fields__) <= names
+    assert names == set(SPECS)
+
+
+def test_run_time_changes_are_validated() -> None:
+    settings = NodeSettings()
+    changed = updated_settings(settings, {"threshold": 2.5, "publish_overlay": False})
+    assert changed.detector.threshold == 2.5 and not changed.publish_overlay
+    assert settings.detector.threshold == 0.0  # frozen: the old settings are untouched
+    with pytest.raises(ConfigError, match="read-only"):
+        updated_settings(settings, {"model_path": "/x.onnx"})
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        updated_settings(settings, {"thershold": 1.0})
+    with pytest.raises(ConfigError, match="smoothing_kernel"):
+        updated_settings(settings, {"smoothing_kernel": 4})
+    with pytest.raises(ConfigError, match="backend"):
+        NodeSettings(backend="cuda")
+
+
+def test_descriptors_carry_ranges_and_read_only_flags() -> None:
+    kernel = descriptor("smoothing_kernel", 7)
+    assert (kernel.integer_range[0].from_value, kernel.integer_range[0].step) == (1, 2)
+    alpha = descriptor("overlay_alpha", 0.5)
+    assert (alpha.floating_point_range[0].from_value, alpha.floating_point_range[0].to_value) == (
+        0.0,
+        1.0,
+    )
+    assert descriptor("backend", "auto").read_only
+    assert "sml" in descriptor("score_type", "max_logit").additional_constraints
+    assert not descriptor("threshold", 0.0).read_only
+
+
+def test_declared_parameters_read_overrides_once() -> None:
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = rclpy.create_node(
+            "parameters_under_test",
+            context=context,
+            parameter_overrides=[
+                Parameter("threshold", value=3.5),
+                Parameter("score_type", value="entropy"),
+                Parameter("qos_profile", value="reliable"),
+            ],
+        )
+        settings = declare_parameters(node)
+        assert settings.detector.threshold == 3.5
+        assert settings.detector.score_type == "entropy"
+        assert settings.qos_profile == "reliable"
+        assert node.get_parameter("min_area").value == 0
+        node.destroy_node()
+    finally:
+        context.try_shutdown()
