@@ -1,0 +1,176 @@
+"""``anomaly-seg evaluate``: benchmark metrics of every score on an anomaly dataset.
+
+One inference pass per frame yields all score types and refinement variants (or the
+scores are read from saved ``.npy`` maps); the report (JSON, Markdown, curves, per-frame
+AP, gallery) goes to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from anomaly_seg_ros.backends import BACKEND_CHOICES
+from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
+from anomaly_seg_ros.errors import ConfigError
+
+if TYPE_CHECKING:
+    from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
+    from anomaly_seg_ros.detector import Detector
+    from anomaly_seg_ros.evaluation.frames import FrameScores
+
+LOGGER = logging.getLogger(__name__)
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model, backend and settings flags shared by ``evaluate`` and ``calibrate``."""
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled one)")
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    parser.add_argument(
+        "--params", type=Path, help="ROS parameters YAML: refinement settings (widths, VDE)"
+    )
+    parser.add_argument("--sml-stats", type=Path, help="SML statistics JSON of the model")
+    parser.add_argument("--layout", default="auto", help="dataset layout: auto, processed, smiyc")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N frames")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="AUROC/AP/FPR95 and SMIYC component metrics of every score on a dataset",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("dataset", type=Path, help="dataset folder (Fishyscapes/RA/SMIYC)")
+    parser.add_argument("--out", type=Path, required=True, help="report folder")
+    add_detector_arguments(parser)
+    parser.add_argument(
+        "--scores",
+        default="all",
+        help=f"comma-separated score types or 'all' ({', '.join(SCORE_TYPES)})",
+    )
+    parser.add_argument(
+        "--variants",
+        default="plain",
+        help="comma-separated refinement variants: plain, refined, vde, refined+vde, or 'all'",
+    )
+    parser.add_argument("--mode", choices=("exact", "binned"), default="exact")
+    parser.add_argument("--from-scores", type=Path, help="read saved score maps, no detector")
+    parser.add_argument("--save-scores", type=Path, help="also save every score map (.npy)")
+    parser.add_argument(
+        "--track",
+        choices=("anomaly", "obstacle"),
+        default="anomaly",
+        help="SMIYC size filters for component metrics (500/100 or 50/10 pixels)",
+    )
+    parser.add_argument("--no-components", action="store_true", help="skip component metrics")
+    parser.add_argument("--gallery", type=int, default=4, help="worst/best frames to show")
+    parser.add_argument("--gallery-score", help="score shown in the gallery (default: first)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
+    from anomaly_seg_ros.evaluation.component_metrics import TRACK_SIZES
+    from anomaly_seg_ros.evaluation.dataset_evaluation import evaluate_frames
+    from anomaly_seg_ros.evaluation.frames import save_frame_scores
+    from anomaly_seg_ros.evaluation.report import write_report
+
+    dataset = AnomalyDataset(args.dataset, layout=args.layout)
+    if args.limit:
+        dataset.frames = dataset.frames[: args.limit]
+    settings: dict[str, object] = {"dataset_path": str(args.dataset), "layout": dataset.layout}
+    with tempfile.TemporaryDirectory(prefix="anomaly-seg-eval-") as work_dir:
+        with frame_source(args, dataset, settings) as (frames, names):
+            if args.save_scores:
+                frames = _saving(frames, args.save_scores, save_frame_scores)
+            result = evaluate_frames(
+                frames,
+                names,
+                dataset=dataset.name,
+                mode=args.mode,
+                work_dir=None if args.no_components else work_dir,
+                component_sizes=TRACK_SIZES[args.track],
+                total=len(dataset),
+                progress=not args.no_progress,
+            )
+        result.settings.update(settings, mode=args.mode, track=args.track)
+        by_name = {frame.name: frame for frame in dataset}
+        write_report(
+            result,
+            args.out,
+            cache=None if args.no_components else Path(work_dir),
+            load_image=lambda name: by_name[name].load_image(),
+            gallery_score=args.gallery_score,
+            gallery_size=args.gallery,
+        )
+    LOGGER.info("report written to %s", args.out)
+    sys.stdout.write((args.out / "results.md").read_text())  # the table is the answer
+    return 0
+
+
+def _saving(
+    frames: Iterable[FrameScores], folder: Path, save: Callable[[Path, FrameScores], None]
+) -> Iterator[FrameScores]:
+    """Pass frames through, saving each one's score maps on the way."""
+    for frame in frames:
+        save(folder, frame)
+        yield frame
+
+
+@contextlib.contextmanager
+def frame_source(
+    args: argparse.Namespace, dataset: AnomalyDataset, settings: dict[str, object]
+) -> Iterator[tuple[Iterator[FrameScores], list[str]]]:
+    """Yield (frames, score names): saved score maps, or the detector (closed on exit).
+
+    Records where the scores come from in ``settings``.
+    """
+    from anomaly_seg_ros.evaluation.frames import detector_frames, saved_frames, saved_score_names
+    from anomaly_seg_ros.evaluation.scoring import VARIANTS, score_specs
+
+    if args.from_scores:
+        available = saved_score_names(args.from_scores)
+        names = available if args.scores == "all" else _names(args.scores)
+        missing = sorted(set(names) - set(available))
+        if missing:
+            raise ConfigError(f"scores {missing} not in {args.from_scores}: {available}")
+        settings["scores_from"] = str(args.from_scores)
+        yield saved_frames(args.from_scores, dataset, names), names
+        return
+    detector, base = open_detector(args)
+    with detector:
+        types = SCORE_TYPES if args.scores == "all" else _names(args.scores)
+        variants = list(VARIANTS) if args.variants == "all" else _names(args.variants)
+        specs = score_specs(types, variants, have_sml_stats=detector.sml_stats is not None)
+        settings.update(
+            model=str(args.model or "bundled"),
+            backend=detector.backend.describe(),
+            config=asdict(base),
+        )
+        yield detector_frames(detector, dataset, specs, base), [spec.name for spec in specs]
+
+
+def open_detector(args: argparse.Namespace) -> tuple[Detector, DetectorConfig]:
+    """The Detector of ``--model/--backend/--params/--sml-stats`` and its base settings."""
+    from anomaly_seg_ros.config import config_from_params_file
+    from anomaly_seg_ros.detector import Detector
+    from anomaly_seg_ros.models import default_model_path
+
+    base = config_from_params_file(str(args.params)) if args.params else DetectorConfig()
+    model = args.model or default_model_path()
+    detector = Detector.from_path(model, base, args.backend, args.sml_stats)
+    LOGGER.info("model %s on %s", model, detector.backend.describe())
+    return detector, base

@@ -1,0 +1,106 @@
+"""Sources of evaluated frames: the Detector over a dataset, or saved score maps.
+
+Both yield :class:`FrameScores` (every score map of one frame with its label), so the
+metrics code does not care where the scores came from. Saved maps live in
+``DIR/<score name>/<frame name>.npy`` ((H, W) float32), as :func:`save_frame_scores`
+writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
+from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.scoring import ScoreSpec, compute_score_maps
+
+
+@dataclass(frozen=True)
+class FrameScores:
+    """One frame: its name, 0/1/255 label, and (H, W) float32 score per score name."""
+
+    name: str
+    label: np.ndarray
+    scores: dict[str, np.ndarray]
+
+
+def detector_frames(
+    detector: object,
+    dataset: AnomalyDataset,
+    specs: Sequence[ScoreSpec],
+    base_config: DetectorConfig | None = None,
+) -> Iterator[FrameScores]:
+    """Run the detector once per frame and derive every spec's score from that pass.
+
+    :param detector: an :class:`anomaly_seg_ros.detector.Detector`.
+    :param base_config: refinement settings (widths, VDE boosts); default the detector's.
+    """
+    base = base_config or detector.config  # type: ignore[attr-defined]
+    for index, frame in enumerate(dataset):
+        rgb, label = dataset.read(index)
+        result = detector.detect(rgb)  # type: ignore[attr-defined]
+        scores = compute_score_maps(
+            result.summary,
+            specs,
+            base,
+            label.shape,
+            detector.sml_stats,  # type: ignore[attr-defined]
+        )
+        yield FrameScores(frame.name, label, scores)
+
+
+def saved_frames(
+    score_dir: str | Path, dataset: AnomalyDataset, score_names: Sequence[str]
+) -> Iterator[FrameScores]:
+    """Read saved score maps for every frame of ``dataset``.
+
+    :raises InputError: a map is missing or does not match its label's size.
+    """
+    score_dir = Path(score_dir)
+    for frame in dataset:
+        label = frame.load_label()
+        scores = {}
+        for name in score_names:
+            path = score_dir / name / f"{frame.name}.npy"
+            if not path.is_file():
+                raise InputError(
+                    f"score map {path} missing; expected {score_dir}/<score>/<frame>.npy for "
+                    "every frame (as written by `anomaly-seg evaluate --save-scores`)"
+                )
+            score = np.load(path, allow_pickle=False)
+            if score.shape != label.shape:
+                raise InputError(f"score map {path} is {score.shape}, its label {label.shape}")
+            scores[name] = score
+        yield FrameScores(frame.name, label, scores)
+
+
+def saved_score_names(score_dir: str | Path) -> list[str]:
+    """Score names present in a saved-score folder (its sub-folders), sorted.
+
+    :raises InputError: no sub-folder holds ``.npy`` files.
+    """
+    score_dir = Path(score_dir)
+    names = (
+        sorted(
+            path.name for path in score_dir.iterdir() if path.is_dir() and any(path.glob("*.npy"))
+        )
+        if score_dir.is_dir()
+        else []
+    )
+    if not names:
+        raise InputError(f"{score_dir} holds no <score>/<frame>.npy maps")
+    return names
+
+
+def save_frame_scores(score_dir: str | Path, frame: FrameScores) -> None:
+    """Write every score map of ``frame`` as ``score_dir/<score>/<frame>.npy``."""
+    score_dir = Path(score_dir)
+    for name, score in frame.scores.items():
+        folder = score_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"{frame.name}.npy", np.asarray(score, dtype=np.float32))

@@ -1,0 +1,84 @@
+"""Report figures with matplotlib's Agg backend (no display needed, deterministic output)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    return pyplot
+
+
+def _save(figure: object, path: Path) -> None:
+    # No timestamps or software version in the PNG, so identical runs give identical files.
+    figure.savefig(path, dpi=100, metadata={"Software": None})  # type: ignore[attr-defined]
+
+
+def plot_curves(result: EvaluationResult, roc_path: Path, pr_path: Path) -> None:
+    """ROC curves (log FPR axis) and precision-recall curves of every score."""
+    pyplot = _pyplot()
+    roc_figure, roc = pyplot.subplots(figsize=(6.4, 4.8))
+    pr_figure, pr = pyplot.subplots(figsize=(6.4, 4.8))
+    for name, score in result.scores.items():
+        curve = score.curve
+        if curve.num_positive == 0 or curve.num_negative == 0:
+            continue
+        fpr = np.concatenate([[0.0], curve.fpr, [1.0]])
+        tpr = np.concatenate([[0.0], curve.tpr, [1.0]])
+        roc.plot(fpr, tpr, label=f"{name} ({100 * score.pixel.auroc:.1f})")
+        recall = np.concatenate([[0.0], curve.tpr])
+        precision = np.concatenate([[1.0], curve.precision])
+        pr.step(
+            recall,
+            precision,
+            where="pre",
+            label=f"{name} ({100 * score.pixel.average_precision:.1f})",
+        )
+    roc.set_xscale("symlog", linthresh=1e-3)
+    roc.set_xlim(0.0, 1.0)
+    roc.set_xlabel("false positive rate")
+    roc.set_ylabel("true positive rate")
+    roc.set_title(f"ROC — {result.dataset} (AUROC %)")
+    pr.set_xlim(0.0, 1.0)
+    pr.set_ylim(0.0, 1.02)
+    pr.set_xlabel("recall")
+    pr.set_ylabel("precision")
+    pr.set_title(f"Precision–recall — {result.dataset} (AP %)")
+    for axes, figure, path in ((roc, roc_figure, roc_path), (pr, pr_figure, pr_path)):
+        axes.grid(True, alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize="small", loc="best")
+        figure.tight_layout()
+        _save(figure, path)
+        pyplot.close(figure)
+
+
+def plot_per_frame(result: EvaluationResult, path: Path) -> None:
+    """AP of every frame with anomalies, one marker series per score."""
+    pyplot = _pyplot()
+    width = min(16.0, max(6.4, 0.12 * len(result.frame_names)))
+    figure, axes = pyplot.subplots(figsize=(width, 4.0))
+    for name, score in result.scores.items():
+        values = [frame.average_precision for frame in score.frames]
+        index = [i for i, value in enumerate(values) if math.isfinite(value)]
+        axes.plot(index, [values[i] for i in index], marker="o", markersize=3, label=name)
+    axes.set_xlabel("frame (sorted by name)")
+    axes.set_ylabel("AP")
+    axes.set_ylim(0.0, 1.02)
+    axes.set_title(f"Per-frame AP — {result.dataset}")
+    axes.grid(True, alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="small", loc="best")
+    figure.tight_layout()
+    _save(figure, path)
+    pyplot.close(figure)
