@@ -121,12 +121,17 @@ def calibrate(
 
 
 def write_params(
-    path: str | Path, calibration: Calibration, base: str | Path | None = None
+    path: str | Path,
+    calibration: Calibration,
+    base: str | Path | None = None,
+    extra: dict[str, object] | None = None,
 ) -> Path:
     """Write ``threshold`` and ``score_type`` into a ROS 2 parameters YAML for the node.
 
     The values go under ``/**: ros__parameters`` (any node name). With ``base``, every
     other key of that file is kept (``base`` may be ``path`` itself to update in place).
+    ``extra`` parameters (e.g. the refinement switches the score was measured with) are
+    written beside them.
 
     :return: the written path.
     :raises ConfigError: ``base`` cannot be read or is not a parameters file.
@@ -146,6 +151,7 @@ def write_params(
     document[PARAMS_NAMESPACE] = section
     parameters = section.setdefault("ros__parameters", {}) or {}
     section["ros__parameters"] = parameters
+    parameters.update(extra or {})
     parameters["threshold"] = float(calibration.threshold)
     parameters["score_type"] = calibration.score_type
     path = Path(path)
