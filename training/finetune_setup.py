@@ -1,0 +1,111 @@
+"""Set-up pieces of anomaly fine-tuning: what is frozen, the schedule, torchrun, resuming."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.networks.checkpoint import read_torch_file
+
+LOG = logging.getLogger(__name__)
+STATE_FORMAT = "anomaly_seg_ros/finetune_state"
+
+
+def decoder_modules(network: nn.Module) -> list[nn.Module]:
+    """The decoder (everything after the backbone) of the package's networks.
+
+    :raises ConfigError: the network has no known decoder layout.
+    """
+    if hasattr(network, "decoder_modules"):
+        return list(network.decoder_modules())
+    if hasattr(network, "backbone") and hasattr(network, "classifier"):  # VainF DeepLabv3+
+        return [network.classifier]
+    if all(hasattr(network, name) for name in ("aspp", "bot_fine", "bot_aspp", "final")):
+        return [network.aspp, network.bot_fine, network.bot_aspp, network.final]  # DeepWV3Plus
+    raise ConfigError(f"train_decoder: no known decoder in {type(network).__name__}")
+
+
+def trainable_modules(network: nn.Module, train_decoder: bool) -> list[nn.Module]:
+    """Freeze every parameter, then unfreeze ``final_conv`` (and the decoder if asked)."""
+    for parameter in network.parameters():
+        parameter.requires_grad_(False)
+    modules = decoder_modules(network) if train_decoder else [network.final_conv]
+    for module in modules:
+        for parameter in module.parameters():
+            parameter.requires_grad_(True)
+    return modules
+
+
+def set_finetune_mode(network: nn.Module, modules: list[nn.Module]) -> None:
+    """Eval mode everywhere (frozen BN statistics), train mode for the trained modules
+    except their BatchNorms, whose statistics also stay frozen."""
+    network.eval()
+    for module in modules:
+        module.train()
+        for child in module.modules():
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                child.eval()
+
+
+def poly_schedule(total_steps: int, power: float):
+    """LR multiplier ``(1 - step / total) ** power`` for ``LambdaLR``."""
+    return lambda step: max(0.0, 1.0 - step / max(1, total_steps)) ** power
+
+
+def distributed_context() -> tuple[int, int, torch.device]:
+    """(rank, world size, device); joins the process group when started by torchrun."""
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+def load_state(path: Path, network: nn.Module, objects: dict[str, Any]) -> tuple[int, list]:
+    """Resume from ``path`` if it exists: trained weights, optimizer, schedule, scaler."""
+    if not path.is_file():
+        return 0, []
+    state = read_torch_file(path)
+    if state.get("format") != STATE_FORMAT:
+        raise ModelError(f"{path} is not a fine-tuning state file; move it away to start anew")
+    missing = set(state["trainable"]) - {name for name, _ in network.named_parameters()}
+    if missing:
+        raise ModelError(f"{path} was written for another network ({sorted(missing)[:3]}...)")
+    parameters = dict(network.named_parameters())
+    with torch.no_grad():
+        for name, value in state["trainable"].items():
+            parameters[name].copy_(value)
+    for key, target in objects.items():
+        target.load_state_dict(state[key])
+    LOG.info("resumed %s after epoch %d", path, state["epoch"])
+    return int(state["epoch"]), list(state["history"])
+
+
+def save_state(
+    path: Path, network: nn.Module, objects: dict[str, Any], epoch: int, history: list
+) -> None:
+    state = {
+        "format": STATE_FORMAT,
+        "epoch": epoch,
+        "trainable": {
+            n: p.detach().cpu() for n, p in network.named_parameters() if p.requires_grad
+        },
+        "history": history,
+        **{key: target.state_dict() for key, target in objects.items()},
+    }
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    os.replace(partial, path)  # a crash never leaves half a state file
