@@ -1,0 +1,131 @@
+"""launch/detector.launch.py under a real `launch`/`launch_ros` against a colcon install.
+
+`launch` and `launch_ros` are not on PyPI, so these tests run only when
+ANOMALY_SEG_LAUNCH_PYTHON names a Python that has them and AMENT_PREFIX_PATH includes a
+colcon install of this package (docs/ros.md, "Verifying the launch file", sets this up).
+The launch runs in that interpreter; this process publishes and records over DDS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+from ros_harness import Recorder, camera_frame
+from sensor_msgs.msg import Image
+from std_msgs.msg import Header
+
+from anomaly_seg_ros.ros.messages import array_to_message
+
+LAUNCH_PYTHON = os.environ.get("ANOMALY_SEG_LAUNCH_PYTHON", "")
+pytestmark = pytest.mark.skipif(
+    not LAUNCH_PYTHON,
+    reason="needs ANOMALY_SEG_LAUNCH_PYTHON (a Python with launch + launch_ros) and a colcon "
+    "install of anomaly_seg_ros on AMENT_PREFIX_PATH; see docs/ros.md",
+)
+
+
+LAUNCH_ARGUMENTS = ("image:=/cam/front", "namespace:=front", "backend:=onnxruntime")
+
+
+def launch_environment() -> dict[str, str]:
+    """This environment minus the ROS wheels' bootstrap marker, so the launch Python
+    sets up its own library path instead of inheriting this interpreter's."""
+    hidden = ("_ROS_WHEELS_BOOTSTRAP_COMPLETE", "LD_LIBRARY_PATH")
+    return {name: value for name, value in os.environ.items() if name not in hidden}
+
+
+# What `ros2 launch anomaly_seg_ros detector.launch.py ARG:=VALUE ...` does, minus ros2cli.
+RUN_LAUNCH = """
+import os, sys
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription, LaunchService
+from launch.actions import IncludeLaunchDescription
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+path = os.path.join(get_package_share_directory("anomaly_seg_ros"), "launch",
+                    "detector.launch.py")
+arguments = dict(argument.split(":=", 1) for argument in sys.argv[1:])
+service = LaunchService()
+service.include_launch_description(LaunchDescription([IncludeLaunchDescription(
+    PythonLaunchDescriptionSource(path), launch_arguments=arguments.items())]))
+sys.exit(service.run())
+"""
+
+# Evaluate the launch description with use_rviz:=true without starting anything.
+INSPECT_RVIZ = """
+import json, os, sys
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.launch_description_sources import get_launch_description_from_python_launch_file
+path = os.path.join(get_package_share_directory("anomaly_seg_ros"), "launch",
+                    "detector.launch.py")
+description = get_launch_description_from_python_launch_file(path)
+context = LaunchContext()
+context.launch_configurations.update(
+    {"use_rviz": "true", "namespace": "rear", "image": "camera/image"})
+nodes = []
+for entity in description.entities:
+    if isinstance(entity, DeclareLaunchArgument):
+        entity.visit(context)
+    elif isinstance(entity, OpaqueFunction):
+        nodes += entity.execute(context)
+rviz = [node for node in nodes if node.node_package == "rviz2"][0]
+config = [a for a in rviz._Node__arguments if str(a).endswith(".rviz")]
+print(json.dumps({"packages": [node.node_package for node in nodes],
+                  "config": open(config[0]).read() if config else ""}))
+"""
+
+
+def test_launch_file_starts_the_node_with_remapping_namespace_and_model(
+    tiny_model, ros_client
+) -> None:
+    launch = subprocess.Popen(
+        [LAUNCH_PYTHON, "-c", RUN_LAUNCH, *LAUNCH_ARGUMENTS, f"model_path:={tiny_model}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=launch_environment(),
+    )
+    recorder = Recorder(ros_client, "/front", ("labels", "anomaly_mask"))
+    publisher = ros_client.node.create_publisher(Image, "/cam/front", 10)
+    try:
+        ros_client.wait_for(
+            lambda: publisher.get_subscription_count() > 0 or launch.poll() is not None,
+            60.0,
+            "the launched node",
+        )
+        assert launch.poll() is None, launch.communicate()[0]
+        header = Header(frame_id="front_camera")
+        header.stamp.sec = 42
+        deadline = time.monotonic() + 30.0
+        while recorder.count("anomaly_mask") == 0 and time.monotonic() < deadline:
+            publisher.publish(array_to_message(camera_frame(1), "rgb8", header))
+            time.sleep(0.3)  # the default input QoS is best effort: resend until seen
+        assert recorder.stamps("anomaly_mask")[0] == (42, 0, "front_camera")
+    finally:
+        launch.send_signal(signal.SIGINT)
+        output, _ = launch.communicate(timeout=30)
+        recorder.close()
+        ros_client.node.destroy_publisher(publisher)
+    assert launch.returncode == 0, output
+    assert "detecting on /cam/front" in output
+
+
+def test_use_rviz_adds_rviz_with_topics_of_this_launch() -> None:
+    run = subprocess.run(
+        [LAUNCH_PYTHON, "-c", INSPECT_RVIZ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=launch_environment(),
+    )
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["packages"] == ["anomaly_seg_ros", "rviz2"]
+    assert "Value: /rear/anomaly_seg/overlay" in found["config"]
+    assert "Value: /rear/camera/image" in found["config"]
