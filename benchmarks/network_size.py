@@ -11,6 +11,7 @@ interpolation are not counted (the usual convention, under 1 % here).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -32,13 +33,16 @@ _VARIANTS = (
 )
 
 
-def count(architecture: dict, height: int, width: int) -> tuple[int, int, int, tuple]:
+def count(
+    architecture: dict[str, Any], height: int, width: int
+) -> tuple[int, int, int, tuple[int, ...]]:
     """Return (all parameters, final-conv parameters, MACs, logits shape) of one network."""
     with torch.device("meta"):
         network = create_network(**architecture).eval()
         image = torch.empty(1, 3, height, width)
     parameters = sum(p.numel() for p in network.parameters())
-    head = sum(p.numel() for p in network.final_conv.parameters())
+    final_conv: torch.nn.Conv2d = network.final_conv  # type: ignore[assignment]
+    head = sum(p.numel() for p in final_conv.parameters())
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         logits = network(image)

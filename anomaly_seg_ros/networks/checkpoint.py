@@ -18,7 +18,7 @@ import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -34,10 +34,9 @@ CHECKPOINT_FORMAT = "anomaly_seg_ros/checkpoint"
 CHECKPOINT_VERSION = 1
 _KEYS_SHOWN = 5
 
-try:
-    from numpy._core.multiarray import scalar as _numpy_scalar
-except ImportError:  # NumPy < 2
-    from numpy.core.multiarray import scalar as _numpy_scalar
+# NumPy 2 moved numpy.core to numpy._core; the scalar() reconstructor is the same.
+_numpy_scalar = getattr(np, "_core", None) or np.core
+_numpy_scalar = _numpy_scalar.multiarray.scalar
 
 # Training scripts often store metrics as NumPy scalars (VainF's "best_score", NVIDIA's
 # "mean_iu"). weights_only refuses them unless allowlisted; scalar() and dtype() only
@@ -120,6 +119,14 @@ def load_state_dict_checked(
         each and their counts) when the weights don't fit the network.
     """
     expected = network.state_dict()
+    # Files from PyTorch < 0.4.1 have no BatchNorm step counters; they only matter for a
+    # momentum-free BatchNorm, so start them at 0 as PyTorch itself does for such files.
+    absent_counters = [
+        key for key in expected if key.endswith("num_batches_tracked") and key not in state_dict
+    ]
+    if absent_counters:
+        state_dict = {**state_dict, **{key: torch.tensor(0) for key in absent_counters}}
+        logger.debug("%s: %d BatchNorm counters absent, set to 0", source, len(absent_counters))
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
     mis_shaped = [
@@ -178,7 +185,7 @@ def save_checkpoint(
     payload = {
         "format": CHECKPOINT_FORMAT,
         "version": CHECKPOINT_VERSION,
-        "architecture": dict(network.architecture),
+        "architecture": dict(cast(dict[str, Any], network.architecture)),
         "state_dict": {
             key: value.detach().cpu().contiguous() for key, value in network.state_dict().items()
         },

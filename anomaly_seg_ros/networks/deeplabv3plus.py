@@ -11,7 +11,7 @@ them: the anomaly head does that, and the OoD loss of fine-tuning wants them as 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +23,9 @@ _ASPP_CHANNELS = 256
 _LOW_LEVEL_PROJECTION = 48
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+def _conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1
+) -> nn.Sequential:
     """Conv (no bias) → BN → ReLU as ``Sequential`` with names ``0, 1, 2``."""
     return nn.Sequential(
         nn.Conv2d(
@@ -55,7 +57,7 @@ class ASPPPooling(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, C, h, w). :return: (B, out_channels, h, w), constant over space."""
-        pooled = super().forward(x)
+        pooled: torch.Tensor = super().forward(x)  # type: ignore[no-untyped-call]
         # Bilinear upsampling of a 1×1 map is a broadcast whatever align_corners says;
         # expand is exact and exports to a cheap ONNX Expand.
         return pooled.expand(-1, -1, x.shape[-2], x.shape[-1])
@@ -83,7 +85,8 @@ class ASPP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, in_channels, h, w). :return: (B, 256, h, w)."""
-        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
+        projected: torch.Tensor = self.project(torch.cat([b(x) for b in self.convs], dim=1))
+        return projected
 
 
 class DeepLabHeadV3Plus(nn.Module):
@@ -124,7 +127,8 @@ class DeepLabHeadV3Plus(nn.Module):
         high = F.interpolate(
             self.aspp(high_level), size=low.shape[-2:], mode="bilinear", align_corners=False
         )
-        return self.classifier(torch.cat([low, high], dim=1))
+        logits: torch.Tensor = self.classifier(torch.cat([low, high], dim=1))
+        return logits
 
 
 class DeepLabV3Plus(nn.Module):
@@ -159,8 +163,8 @@ class DeepLabV3Plus(nn.Module):
             )
         self.backbone = backbone
         self.classifier = DeepLabHeadV3Plus(
-            backbone.out_channels,
-            backbone.low_level_channels,
+            int(backbone.out_channels),  # type: ignore[arg-type]
+            int(backbone.low_level_channels),  # type: ignore[arg-type]
             num_classes,
             ASPP_RATES[output_stride],
         )
@@ -176,7 +180,7 @@ class DeepLabV3Plus(nn.Module):
     @property
     def final_conv(self) -> nn.Conv2d:
         """The last 1×1 classification convolution (what head-only fine-tuning trains)."""
-        return self.classifier.classifier[3]
+        return cast(nn.Conv2d, self.classifier.classifier[3])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, 3, H, W) float normalized RGB.
@@ -184,4 +188,5 @@ class DeepLabV3Plus(nn.Module):
         :return: (B, num_classes, h, w) logits at stride 4 (about H/4 × W/4).
         """
         low_level, high_level = self.backbone(x)
-        return self.classifier(low_level, high_level)
+        logits: torch.Tensor = self.classifier(low_level, high_level)
+        return logits

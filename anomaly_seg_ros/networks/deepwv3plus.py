@@ -12,7 +12,7 @@ half the input size. Every upsampling uses ``align_corners=True`` like the origi
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,9 @@ _FINE_CHANNELS = 128
 _ASPP_CHANNELS = 256
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1):
+def _conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1
+) -> nn.Sequential:
     """Conv (no bias) → BN → ReLU as ``Sequential`` with names ``0, 1, 2``."""
     return nn.Sequential(
         nn.Conv2d(
@@ -81,6 +83,16 @@ class DeepWV3Plus(nn.Module):
     align_corners = True
     #: Stride of the logits relative to the input (the decoder runs on mod2's features).
     logit_stride = 2
+    # The trunk parts are registered by name in __init__ (NVIDIA's attribute names).
+    mod1: nn.Sequential
+    mod2: nn.Sequential
+    mod3: nn.Sequential
+    mod4: nn.Sequential
+    mod5: nn.Sequential
+    mod6: nn.Sequential
+    mod7: nn.Sequential
+    pool2: nn.MaxPool2d
+    pool3: nn.MaxPool2d
 
     def __init__(
         self, num_classes: int, output_stride: int = 8, architecture: dict[str, Any] | None = None
@@ -124,7 +136,7 @@ class DeepWV3Plus(nn.Module):
     @property
     def final_conv(self) -> nn.Conv2d:
         """The last 1×1 classification convolution (what head-only fine-tuning trains)."""
-        return self.final[6]
+        return cast(nn.Conv2d, self.final[6])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, 3, H, W) float normalized RGB.
@@ -140,4 +152,5 @@ class DeepWV3Plus(nn.Module):
             mode="bilinear",
             align_corners=True,
         )
-        return self.final(torch.cat([self.bot_fine(fine), coarse], dim=1))
+        logits: torch.Tensor = self.final(torch.cat([self.bot_fine(fine), coarse], dim=1))
+        return logits

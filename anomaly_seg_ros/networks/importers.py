@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -213,7 +213,7 @@ def import_checkpoint(
     logger.info("imported %s as %s (%s)", source, kind, architecture)
     return network.eval(), CheckpointMeta(
         class_names=tuple(class_names),
-        architecture=dict(network.architecture),
+        architecture=dict(cast(dict[str, Any], network.architecture)),
         align_corners=bool(network.align_corners),
         meta=provenance,
     )

@@ -120,7 +120,7 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, inp, H, W). :return: (B, oup, ceil(H/stride), ceil(W/stride))."""
-        out = self.conv(F.pad(x, self.input_padding))
+        out: torch.Tensor = self.conv(F.pad(x, self.input_padding))
         return x + out if self.use_res_connect else out
 
 
@@ -169,7 +169,9 @@ class MobileNetV2(nn.Module):
             OrderedDict((str(i), m) for i, m in named[_LOW_LEVEL_END:])
         )
         #: Channels of the two returned feature maps (the decoder needs them).
-        self.low_level_channels = features[_LOW_LEVEL_END - 1].conv[-1].num_features
+        last_low_level = features[_LOW_LEVEL_END - 1]
+        assert isinstance(last_low_level, InvertedResidual)  # by construction
+        self.low_level_channels: int = last_low_level.conv[-1].num_features  # type: ignore[assignment]
         self.out_channels = input_channel
         self._init_weights()
 

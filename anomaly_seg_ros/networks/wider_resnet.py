@@ -106,7 +106,8 @@ class IdentityResidualBlock(nn.Module):
         activated = self.bn1(x)
         # The projection shortcut reads the pre-activated input, the identity the raw one.
         shortcut = x if self.proj_conv is None else self.proj_conv(activated)
-        return self.convs(activated) + shortcut
+        residual: torch.Tensor = self.convs(activated)
+        return residual + shortcut
 
 
 def wider_resnet38_modules(output_stride: int = 8) -> OrderedDict[str, nn.Module]:

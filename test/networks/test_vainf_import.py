@@ -92,6 +92,20 @@ def test_checkpoint_saved_under_numpy_1_names_loads(tmp_path: Path) -> None:
     assert meta.meta["best_score"] == pytest.approx(0.7)
 
 
+def test_file_from_before_batchnorm_counters_loads(tmp_path: Path) -> None:
+    """PyTorch < 0.4.1 saved no num_batches_tracked; such files still load."""
+    state = constant_state_dict(vainf_layout("mobilenetv2"))
+    old_state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    assert len(old_state) < len(state)
+    path = _write_vainf(tmp_path / "old.pth", old_state)
+
+    network, _ = import_checkpoint(path)
+
+    loaded = network.state_dict()
+    assert all(torch.equal(loaded[key], value) for key, value in old_state.items())
+    assert loaded["classifier.project.1.num_batches_tracked"] == 0
+
+
 def test_vainf_file_with_a_wrong_kind_is_refused(tmp_path: Path) -> None:
     path = _write_vainf(tmp_path / "r50.pth", constant_state_dict(vainf_layout("resnet50")))
     with pytest.raises(ModelError, match="kind='nvidia' given, but the file looks like 'vainf'"):
