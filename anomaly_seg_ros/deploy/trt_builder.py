@@ -20,6 +20,7 @@ import tensorrt as trt
 from anomaly_seg_ros.deploy import cuda_runtime
 from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.deploy.engine_cache import (
+    CACHE_DIR_ENV,
     EngineResult,
     Progress,
     cached_engine_path,
@@ -161,7 +162,7 @@ def prepare_engine(
     :param engine_path: exact engine file; default: keyed name under ``cache_dir``.
     :param cache_dir: engine cache folder (default :func:`~.engine_cache.default_cache_dir`).
     :raises ModelError: missing ONNX/sidecar, or an ONNX TensorRT cannot parse.
-    :raises BackendError: no GPU, or the build failed.
+    :raises BackendError: no GPU, the build failed, or the cache is not writable.
     """
     model_path = Path(model_path)
     if not model_path.is_file():
@@ -175,9 +176,15 @@ def prepare_engine(
     def build() -> bytes:
         return build_serialized_engine(model_path, info, workspace_bytes, timing_cache, progress)
 
-    return ensure_engine(
-        target, key, build, rebuild=rebuild, extra_metadata=settings, progress=progress
-    )
+    try:
+        return ensure_engine(
+            target, key, build, rebuild=rebuild, extra_metadata=settings, progress=progress
+        )
+    except OSError as error:
+        raise BackendError(
+            f"cannot use the engine cache at {target.parent} ({error}); point "
+            f"${CACHE_DIR_ENV} or the cache_dir option at a writable folder"
+        ) from error
 
 
 def dims(shape: trt.Dims) -> tuple[int, ...]:
