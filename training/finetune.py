@@ -25,12 +25,12 @@ from tqdm import tqdm
 
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.networks.checkpoint import CheckpointMeta, save_checkpoint
+from training import distributed
 from training.anomalymix import AnomalyMix, AnomalyMixConfig
 from training.coco_subset import ObjectBank
 from training.finetune_data import FrameSource, OodTrainingSet, SampleConfig, input_bounds
 from training.finetune_eval import EvalSettings, evaluate
 from training.finetune_setup import (
-    distributed_context,
     load_state,
     poly_schedule,
     save_state,
@@ -106,6 +106,7 @@ class FinetuneResult:
 
 def _summary(record: dict[str, Any], result: Any) -> None:
     record["miou"] = result.miou
+    record["miou_present"] = result.miou_present
     for name, metrics in result.anomaly.items():
         record[f"{name}/ap"] = metrics.average_precision
         record[f"{name}/auroc"] = metrics.auroc
@@ -185,7 +186,8 @@ def finetune(
 
     if config.mix is not None and bank is None:
         raise ConfigError("AnomalyMix is enabled but no object bank was given (--bank)")
-    rank, world, device = distributed_context()
+    context = distributed.setup()
+    rank, world, device = context.rank, context.world_size, context.device
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     network.to(device)
@@ -316,3 +318,9 @@ def recalibrate_sml(
         LOG.warning("training/calibrate_sml.py is not available: SML statistics not written")
         return None
     return calibrate_sml.calibrate_to_file(network, meta, frames, path, scale=scale)
+
+
+if __name__ == "__main__":
+    from training.finetune_cli import main
+
+    raise SystemExit(main())

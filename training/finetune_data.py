@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from training.anomalymix import AnomalyMix, ood_aware_crop
+from training.augment import jitter_colors
+from training.seg_dataset import to_tensor
 
 
 class FrameSource(Protocol):
@@ -35,19 +37,14 @@ class SampleConfig:
     :param crop_size: (height, width) of the training crop.
     :param scale_range: frames are resized by a factor drawn from this range first.
     :param flip: random horizontal flip.
+    :param color_jitter: brightness/contrast/saturation jitter strength (0 = off), applied
+        to the whole crop after pasting.
     """
 
     crop_size: tuple[int, int] = (512, 1024)
     scale_range: tuple[float, float] = (0.5, 1.0)
     flip: bool = True
-
-
-def normalize(rgb: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB → (3, H, W) float32 ``(rgb / 255 - mean) / std``."""
-    scaled = rgb.astype(np.float32) / 255.0
-    scaled -= np.asarray(mean, np.float32)
-    scaled /= np.asarray(std, np.float32)
-    return torch.from_numpy(np.ascontiguousarray(scaled.transpose(2, 0, 1)))
+    color_jitter: float = 0.0
 
 
 def input_bounds(mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,17 +109,30 @@ class OodTrainingSet(torch.utils.data.Dataset):
         image, labels = ood_aware_crop(image, labels, self.config.crop_size, box, rng)
         if self.config.flip and rng.random() < 0.5:
             image, labels = image[:, ::-1], labels[:, ::-1]
-        return normalize(image, self.mean, self.std), torch.from_numpy(labels.astype(np.int64))
+        if self.config.color_jitter > 0:
+            image = jitter_colors(image, self.config.color_jitter, rng)
+        return to_tensor(image, self.mean, self.std), torch.from_numpy(labels.astype(np.int64))
 
 
-class ListFrames:
-    """A frame source over in-memory arrays (tests, small experiments)."""
+class IndexedFrames:
+    """A frame source over anything indexable that yields ``(rgb, labels)`` pairs: a list of
+    arrays, or :class:`anomaly_seg_ros.datasets.cityscapes.CityscapesDataset` (not copied,
+    so frames are still read lazily).
 
-    def __init__(self, frames: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-        self.frames = list(frames)
+    :param frames: the indexable.
+    :param limit: use only the first ``limit`` frames.
+    """
+
+    def __init__(
+        self, frames: Sequence[tuple[np.ndarray, np.ndarray]], limit: int | None = None
+    ) -> None:
+        self.frames = frames
+        self.count = len(frames) if limit is None else min(limit, len(frames))
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return self.count
 
     def read(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 <= index < self.count:
+            raise IndexError(index)
         return self.frames[index]

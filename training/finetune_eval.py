@@ -23,7 +23,9 @@ from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluato
 from anomaly_seg_ros.model_info import OUTPUT_NAMES
 from anomaly_seg_ros.networks.head import AnomalyHead
 from anomaly_seg_ros.scores import compute_score
-from training.finetune_data import FrameSource, normalize
+from training.finetune_data import FrameSource
+from training.seg_dataset import to_tensor
+from training.seg_eval import metrics_from_confusion
 
 #: Scores reported by default (the paper's table: Max Logit, Energy, Max-Min Logit).
 DEFAULT_SCORES = ("max_logit", "energy", "max_min_logit")
@@ -49,13 +51,17 @@ class EvalSettings:
 
 @dataclass
 class EvalResult:
-    """mIoU (NaN when no ID validation set) and pixel metrics per score name."""
+    """Segmentation and anomaly metrics; NaN / empty for a set that was not given.
+
+    :param miou: mIoU as ``cityscapesscripts`` computes it.
+    :param miou_present: mIoU over the classes present in the ground truth (as
+        ``training/train.py`` reports it: the fair number for a world without some classes).
+    :param anomaly: pixel metrics per score name.
+    """
 
     miou: float = float("nan")
+    miou_present: float = float("nan")
     anomaly: dict[str, PixelMetrics] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"miou": self.miou, "anomaly": {k: v.to_dict() for k, v in self.anomaly.items()}}
 
 
 def _resized(image: np.ndarray, label: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -73,7 +79,7 @@ def logit_summary(
     head: AnomalyHead, image: np.ndarray, settings: EvalSettings, device: torch.device
 ) -> LogitSummary:
     """Run one (H, W, 3) uint8 RGB frame through ``head``; summary at (H, W)."""
-    batch = normalize(image, settings.mean, settings.std)[None].to(device)
+    batch = to_tensor(image, settings.mean, settings.std)[None].to(device)
     outputs = head(batch)
     return LogitSummary.from_outputs(
         {name: tensor.cpu().numpy() for name, tensor in zip(OUTPUT_NAMES, outputs)}
@@ -103,7 +109,8 @@ def evaluate(
             image, label = _resized(*id_frames.read(index), settings.scale)
             summary = logit_summary(head, image, settings, device)
             segmentation.process(summary.label, label)
-        result.miou = segmentation.evaluate().miou
+        metrics = metrics_from_confusion(segmentation.confusion, tuple(class_names))
+        result.miou, result.miou_present = metrics.miou, metrics.miou_present
     if anomaly_frames is not None and len(anomaly_frames):
         evaluators = {
             name: create_pixel_evaluator(settings.pixel_mode) for name in settings.scores

@@ -58,22 +58,6 @@ def poly_schedule(total_steps: int, power: float):
     return lambda step: max(0.0, 1.0 - step / max(1, total_steps)) ** power
 
 
-def distributed_context() -> tuple[int, int, torch.device]:
-    """(rank, world size, device); joins the process group when started by torchrun."""
-    import torch.distributed as dist
-
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if world > 1 else 0
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
-    return rank, world, device
-
-
 def load_state(path: Path, network: nn.Module, objects: dict[str, Any]) -> tuple[int, list]:
     """Resume from ``path`` if it exists: trained weights, optimizer, schedule, scaler."""
     if not path.is_file():

@@ -12,7 +12,7 @@ from anomaly_seg_ros.networks.checkpoint import CheckpointMeta, load_checkpoint
 from training.anomalymix import AnomalyMixConfig
 from training.coco_subset import ObjectBank
 from training.finetune import FinetuneConfig, finetune
-from training.finetune_data import ListFrames, SampleConfig
+from training.finetune_data import IndexedFrames, SampleConfig
 from training.finetune_setup import poly_schedule, set_finetune_mode, trainable_modules
 from training.mgu import MguConfig
 
@@ -25,7 +25,7 @@ def _network() -> tuple[torch.nn.Module, CheckpointMeta]:
     return network, CheckpointMeta(class_names=CLASSES, architecture=network.architecture)
 
 
-def _frames(count: int, anomalies: bool = False) -> ListFrames:
+def _frames(count: int, anomalies: bool = False) -> IndexedFrames:
     rng = np.random.default_rng(count)
     frames = []
     for _ in range(count):
@@ -38,7 +38,7 @@ def _frames(count: int, anomalies: bool = False) -> ListFrames:
             image[20:40, 30:60] = (250, 30, 30)
             labels[20:40, 30:60] = 1
         frames.append((image, labels))
-    return ListFrames(frames)
+    return IndexedFrames(frames)
 
 
 def _config(**changes) -> FinetuneConfig:
@@ -96,10 +96,10 @@ def test_decoder_flag_trains_decoder_but_keeps_statistics(object_bank_dir, tmp_p
     assert not any("running_" in name or "num_batches" in name for name in changed)
 
 
-class _PowerCut(ListFrames):
+class _PowerCut(IndexedFrames):
     """Frames that fail after ``reads`` reads, like a run killed in the middle of an epoch."""
 
-    def __init__(self, frames: ListFrames, reads: int) -> None:
+    def __init__(self, frames: IndexedFrames, reads: int) -> None:
         super().__init__(frames.frames)
         self.reads = reads
 
