@@ -13,7 +13,11 @@ import logging
 import sys
 from pathlib import Path
 
-from anomaly_seg_ros.commands.evaluate import add_detector_arguments, open_detector
+from anomaly_seg_ros.commands.evaluate import (
+    add_dataset_arguments,
+    add_detector_arguments,
+    open_detector,
+)
 from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.errors import ConfigError
 
@@ -39,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--from-scores", type=Path, help="read saved score maps, no detector")
     add_detector_arguments(parser)
+    add_dataset_arguments(parser)
     parser.set_defaults(func=run)
 
 

@@ -34,13 +34,17 @@ def _names(text: str) -> list[str]:
 
 
 def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model, backend and settings flags shared by ``evaluate`` and ``calibrate``."""
+    """Model, backend and settings flags shared by the evaluation commands."""
     parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled one)")
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     parser.add_argument(
         "--params", type=Path, help="ROS parameters YAML: refinement settings (widths, VDE)"
     )
     parser.add_argument("--sml-stats", type=Path, help="SML statistics JSON of the model")
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Dataset flags shared by ``evaluate`` and ``calibrate``."""
     parser.add_argument("--layout", default="auto", help="dataset layout: auto, processed, smiyc")
     parser.add_argument("--limit", type=int, help="evaluate only the first N frames")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -56,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("dataset", type=Path, help="dataset folder (Fishyscapes/RA/SMIYC)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     add_detector_arguments(parser)
+    add_dataset_arguments(parser)
     parser.add_argument(
         "--scores",
         default="all",

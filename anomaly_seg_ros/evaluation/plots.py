@@ -82,3 +82,44 @@ def plot_per_frame(result: EvaluationResult, path: Path) -> None:
     figure.tight_layout()
     _save(figure, path)
     pyplot.close(figure)
+
+
+def plot_timeline(entries: list, path: Path, title: str = "") -> None:
+    """Anomaly area and score percentiles of every bag frame over time.
+
+    :param entries: :class:`~anomaly_seg_ros.evaluation.bag.TimelineEntry` items in bag
+        order; frames with ground truth are drawn as filled markers, others hollow.
+    """
+    pyplot = _pyplot()
+    figure, (area_axes, score_axes) = pyplot.subplots(2, 1, figsize=(10, 5.5), sharex=True)
+    if entries:
+        start = entries[0].stamp_ns
+        seconds = np.array([(entry.stamp_ns - start) * 1e-9 for entry in entries])
+        labelled = np.array([entry.has_label for entry in entries])
+        area = np.array([100 * entry.anomaly_fraction for entry in entries])
+        area_axes.plot(seconds, area, color="tab:red", linewidth=1)
+        area_axes.scatter(
+            seconds[labelled], area[labelled], s=12, color="tab:red", label="with ground truth"
+        )
+        area_axes.scatter(
+            seconds[~labelled],
+            area[~labelled],
+            s=12,
+            facecolors="none",
+            edgecolors="tab:gray",
+            label="without ground truth",
+        )
+        for field, style in (("score_median", ":"), ("score_p99", "-"), ("score_max", "--")):
+            values = [getattr(entry, field) for entry in entries]
+            score_axes.plot(seconds, values, style, label=field.replace("score_", ""))
+        area_axes.legend(fontsize="small", loc="upper right")
+        score_axes.legend(fontsize="small", loc="upper right")
+    area_axes.set_ylabel("anomaly area (%)")
+    area_axes.set_title(f"Timeline — {title} ({len(entries)} frames)")
+    score_axes.set_ylabel("anomaly score")
+    score_axes.set_xlabel("time since first frame (s)")
+    for axes in (area_axes, score_axes):
+        axes.grid(True, alpha=0.3)
+    figure.tight_layout()
+    _save(figure, path)
+    pyplot.close(figure)

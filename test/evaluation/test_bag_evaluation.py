@@ -1,0 +1,186 @@
+"""Bag evaluation on real rosbag2 files written with rosbags: pairing, counts, metrics."""
+
+import json
+
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Writer
+from rosbags.typesys import Stores, get_typestore
+
+from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.detector import Detector
+from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.bag import evaluate_bag
+from anomaly_seg_ros.evaluation.bag_reading import StampMatcher, float_image
+from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
+
+TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
+IMAGE = TYPESTORE.types["sensor_msgs/msg/Image"]
+HEADER = TYPESTORE.types["std_msgs/msg/Header"]
+TIME = TYPESTORE.types["builtin_interfaces/msg/Time"]
+START_NS = 1_700_000_000 * 10**9
+
+
+def _image(stamp, array, encoding, big_endian=False, padding=0):
+    array = np.ascontiguousarray(array)
+    if big_endian:
+        array = array.astype(array.dtype.newbyteorder(">"))
+    height, width = array.shape[:2]
+    row_bytes = array.strides[0]
+    rows = np.zeros((height, row_bytes + padding), np.uint8)
+    rows[:, :row_bytes] = array.view(np.uint8).reshape(height, row_bytes)
+    header = HEADER(stamp=TIME(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id="camera")
+    return IMAGE(
+        header=header,
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=int(big_endian),
+        step=row_bytes + padding,
+        data=rows.ravel(),
+    )
+
+
+def _write_bag(path, messages):
+    """messages: (topic, stamp_ns, Image) in recording order."""
+    with Writer(path, version=9) as writer:
+        connections = {}
+        for topic, stamp, message in messages:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(
+                    topic, IMAGE.__msgtype__, typestore=TYPESTORE
+                )
+            data = TYPESTORE.serialize_cdr(message, IMAGE.__msgtype__)
+            writer.write(connections[topic], stamp, data)
+
+
+def _frame(rng, index, shape=(40, 60)):
+    label = np.zeros(shape, np.uint8)
+    label[10 : 20 + index, 15 : 30 + index] = 1
+    label[:3] = 255
+    score = (rng.normal(size=shape) + 1.5 * (label == 1)).astype(np.float32)
+    return score, label
+
+
+def test_output_bag_pairs_by_stamp_and_counts_unpaired(tmp_path):
+    rng = np.random.default_rng(0)
+    score_topic, label_topic = "/anomaly_seg_detector/anomaly_score", "/ground_truth"
+    messages, expected = [], ExactPixelEvaluator()
+    for index in range(8):
+        stamp = START_NS + index * 100_000_000
+        score, label = _frame(rng, index)
+        # One frame big-endian with padded rows, as some recorders write them.
+        odd = index == 3
+        messages.append(
+            (score_topic, stamp, _image(stamp, score, "32FC1", big_endian=odd, padding=8 * odd))
+        )
+        if index in (0, 1, 3, 4, 5):
+            messages.append((label_topic, stamp + 5, _image(stamp, label, "mono8")))
+            expected.process(score, label)
+    stray = START_NS + 777
+    messages.append((label_topic, stray, _image(stray, np.zeros((40, 60), np.uint8), "mono8")))
+    bag = tmp_path / "output_bag"
+    _write_bag(bag, messages)
+
+    out = tmp_path / "report"
+    result = evaluate_bag(bag, out, label_topic=label_topic, threshold=1.0, progress=False)
+    settings = result.settings
+    assert settings["score_topic"] == score_topic
+    assert settings["frames"] == 8 and settings["frames_with_label"] == 5
+    assert settings["frames_without_label"] == 3 and settings["labels_without_frame"] == 1
+    assert settings["stamps_labels_without_frame"] == [stray]
+    without = [START_NS + i * 100_000_000 for i in (2, 6, 7)]
+    assert settings["stamps_frames_without_label"] == without
+    metrics = result.scores["anomaly_score"].pixel
+    assert metrics == expected.evaluate()
+    for name in ("timeline.png", "results.json", "results.md", "roc.png", "per_frame_ap.csv"):
+        assert (out / name).stat().st_size > 0, name
+    assert "without: 3" in (out / "results.md").read_text()
+    assert json.loads((out / "results.json").read_text())["settings"]["frames"] == 8
+
+
+def test_input_bag_with_detector_and_stamp_tolerance(tiny_model, dataset, tmp_path):
+    from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
+
+    frames = AnomalyDataset(dataset)
+    messages, expected = [], ExactPixelEvaluator()
+    config = DetectorConfig(threshold=0.5)
+    with Detector.from_path(tiny_model, config, "onnxruntime") as detector:
+        for index in range(4):
+            rgb, label = frames.read(index)
+            stamp = START_NS + index * 50_000_000
+            messages.append(("/camera/image_raw", stamp, _image(stamp, rgb, "rgb8")))
+            # Labels 1 ms late; the last one 30 ms late, beyond the 5 ms tolerance.
+            delay = 30_000_000 if index == 3 else 1_000_000
+            messages.append(("/gt", stamp, _image(stamp + delay, label, "mono8")))
+            if index < 3:
+                expected.process(detector.detect(rgb).score, label)
+        bag = tmp_path / "input_bag"
+        _write_bag(bag, messages)
+        result = evaluate_bag(
+            bag,
+            tmp_path / "report",
+            label_topic="/gt",
+            detector=detector,
+            stamp_tolerance=0.005,
+            progress=False,
+        )
+    assert result.settings["frames_with_label"] == 3
+    assert result.settings["frames_without_label"] == 1
+    assert result.settings["labels_without_frame"] == 1
+    assert result.scores["max_logit"].pixel == expected.evaluate()
+    assert len(list((tmp_path / "report" / "gallery").iterdir())) > 0
+
+
+def test_timeline_only_without_ground_truth_and_topic_errors(tmp_path):
+    rng = np.random.default_rng(1)
+    messages = []
+    for index in range(3):
+        stamp = START_NS + index
+        messages.append(("/a/anomaly_score", stamp, _image(stamp, _frame(rng, 0)[0], "32FC1")))
+    bag = tmp_path / "bag"
+    _write_bag(bag, messages)
+    result = evaluate_bag(bag, tmp_path / "out", progress=False)
+    assert result.settings["frames"] == 3 and result.settings["frames_without_label"] == 3
+    assert (tmp_path / "out" / "timeline.png").stat().st_size > 0
+    with pytest.raises(InputError, match="/missing"):
+        evaluate_bag(bag, tmp_path / "out2", label_topic="/missing", progress=False)
+    with pytest.raises(InputError, match="does not exist"):
+        evaluate_bag(tmp_path / "nope", tmp_path / "out3", progress=False)
+
+
+def test_matcher_bounds_pending_and_float_image_checks():
+    matcher = StampMatcher(max_pending=2)
+    for stamp in range(4):
+        assert matcher.add_frame(stamp, stamp) is None
+    assert matcher.frames_without_label == [0, 1]
+    assert matcher.add_label(3, np.zeros(1)) is not None
+    matcher.finish()
+    assert matcher.frames_without_label == [0, 1, 2]
+    with pytest.raises(InputError, match="32FC1"):
+        float_image(_image(0, np.zeros((2, 2), np.uint8), "mono8"))
+
+
+def test_bag_evaluate_command(tmp_path, capsys):
+    import argparse
+
+    from anomaly_seg_ros.commands import bag_evaluate
+
+    rng = np.random.default_rng(2)
+    messages = []
+    for index in range(3):
+        stamp = START_NS + index * 10**8
+        score, label = _frame(rng, index)
+        messages.append(("/node/anomaly_score", stamp, _image(stamp, score, "32FC1")))
+        messages.append(("/gt", stamp, _image(stamp, label, "mono8")))
+    bag = tmp_path / "bag"
+    _write_bag(bag, messages)
+    parser = argparse.ArgumentParser()
+    bag_evaluate.register(parser.add_subparsers())
+    out = tmp_path / "report"
+    args = parser.parse_args(
+        ["bag-evaluate", str(bag), "--out", str(out), "--label-topic", "/gt", "--no-progress"]
+    )
+    assert args.func(args) == 0
+    assert "3 with ground truth, 0 without" in capsys.readouterr().out
+    assert (out / "timeline.png").stat().st_size > 0
