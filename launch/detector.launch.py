@@ -21,7 +21,7 @@ from launch_ros.actions import Node
 from launch import LaunchContext, LaunchDescription
 
 PACKAGE = "anomaly_seg_ros"
-NODE_NAME = "anomaly_seg"
+NODE_NAME = "anomaly_seg_detector"
 #: Topic names written in config/anomaly_seg.rviz, rewritten to the launched ones.
 RVIZ_CAMERA_TOPIC = "/camera/image_raw"
 RVIZ_OUTPUT_PREFIX = f"/{NODE_NAME}/"

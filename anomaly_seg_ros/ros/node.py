@@ -38,7 +38,7 @@ from anomaly_seg_ros.ros.parameters import NodeSettings, declare_parameters, upd
 from anomaly_seg_ros.ros.session import input_qos, output_qos, resolve_model_path, ros_session
 from anomaly_seg_ros.ros.statistics import FrameStatistics, StatisticsSnapshot
 
-NODE_NAME = "anomaly_seg"
+NODE_NAME = "anomaly_seg_detector"
 #: Seconds between repeated warnings about bad input or failing inference.
 WARN_THROTTLE_SEC = 5.0
 

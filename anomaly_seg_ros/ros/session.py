@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import rclpy
-from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 from rclpy.qos import (
     DurabilityPolicy,
     HistoryPolicy,
@@ -17,11 +16,7 @@ from rclpy.qos import (
 )
 
 from anomaly_seg_ros.errors import ConfigError, ModelError
-
-PACKAGE = "anomaly_seg_ros"
-#: The bundled demo model, relative to the package share (installed) or the source tree.
-DEMO_MODEL = Path("models", "demo", "demo.onnx")
-SOURCE_ROOT = Path(__file__).resolve().parents[2]
+from anomaly_seg_ros.models import default_model_path
 
 
 @contextmanager
@@ -77,31 +72,20 @@ def output_qos(depth: int = 1) -> QoSProfile:
 
 
 def resolve_model_path(configured: str) -> Path:
-    """The model to load: ``configured``, or else the bundled demo model.
-
-    The demo model is looked up in the installed package share (ament index), then in
-    the source tree (running from a checkout).
+    """The model to load: ``configured``, or else the bundled demo model (looked up in
+    the source tree, then in the installed package share; see :mod:`anomaly_seg_ros.models`).
 
     :raises ModelError: ``configured`` does not exist, or no demo model is found.
     """
-    if configured:
-        path = Path(configured).expanduser()
-        if not path.is_file():
-            raise ModelError(
-                f"model_path {path} does not exist; pass an exported model "
-                "(`anomaly-seg export`) with -p model_path:=/path/to/model.onnx"
-            )
+    path = Path(configured).expanduser() if configured else default_model_path()
+    if path.is_file():
         return path
-    candidates = []
-    try:
-        candidates.append(Path(get_package_share_directory(PACKAGE)) / DEMO_MODEL)
-    except PackageNotFoundError:
-        pass  # not installed: running from the source tree
-    candidates.append(SOURCE_ROOT / DEMO_MODEL)
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
+    if configured:
+        raise ModelError(
+            f"model_path {path} does not exist; pass an exported model "
+            "(`anomaly-seg export`) with -p model_path:=/path/to/model.onnx"
+        )
     raise ModelError(
-        "no model_path given and the bundled demo model is missing (looked in "
-        f"{', '.join(str(c) for c in candidates)}); set -p model_path:=/path/to/model.onnx"
+        f"no model_path given and the bundled demo model {path} is missing; "
+        "set -p model_path:=/path/to/model.onnx"
     )

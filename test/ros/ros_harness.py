@@ -77,7 +77,7 @@ class Recorder:
         self.subscriptions = [
             client.node.create_subscription(
                 Image,
-                f"{namespace}/anomaly_seg/{name}",
+                f"{namespace}/anomaly_seg_detector/{name}",
                 lambda message, name=name: self._store(name, message),
                 output_qos(depth=100),
             )

@@ -127,5 +127,5 @@ def test_use_rviz_adds_rviz_with_topics_of_this_launch() -> None:
     assert run.returncode == 0, run.stderr
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["packages"] == ["anomaly_seg_ros", "rviz2"]
-    assert "Value: /rear/anomaly_seg/overlay" in found["config"]
+    assert "Value: /rear/anomaly_seg_detector/overlay" in found["config"]
     assert "Value: /rear/camera/image" in found["config"]

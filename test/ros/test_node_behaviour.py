@@ -24,7 +24,7 @@ NODE_COMMAND = (sys.executable, "-m", "anomaly_seg_ros.ros.node", "--ros-args")
 def set_parameters(node: NodeUnderTest, **values: object) -> list[tuple[bool, str]]:
     """Call the node's set_parameters service; (successful, reason) per parameter."""
     client = node.client.node.create_client(
-        SetParameters, f"{node.namespace}/anomaly_seg/set_parameters"
+        SetParameters, f"{node.namespace}/anomaly_seg_detector/set_parameters"
     )
     try:
         assert client.wait_for_service(timeout_sec=10.0)
