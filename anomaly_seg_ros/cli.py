@@ -20,6 +20,8 @@ from anomaly_seg_ros.errors import AnomalySegError
 COMMANDS: dict[str, str] = {
     "detect": "anomaly_seg_ros.commands.detect",
     "export": "anomaly_seg_ros.commands.export",
+    "build-engine": "anomaly_seg_ros.commands.build_engine",
+    "check-engine": "anomaly_seg_ros.commands.check_engine",
 }
 
 

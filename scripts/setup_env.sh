@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 stamp="$VENV/.requirements.sha256"
-want=$(sha256sum requirements.txt setup.py | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt setup.py "$0" | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -15,5 +15,9 @@ echo "[setup_env] building $VENV (a few minutes on a fresh machine)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -r requirements.txt
 "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
+# Type stubs for the TensorRT code's mypy check (a test). Kept out of site-packages: the
+# stubs package depends on the real tensorrt wheel and would shadow `import tensorrt`.
+"$VENV/bin/python" -m pip install --quiet --no-deps --target "$VENV/typing" \
+  tensorrt-stubs==10.13.0.35.1
 echo "$want" > "$stamp"
 echo "[setup_env] ready: $VENV"

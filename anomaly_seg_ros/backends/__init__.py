@@ -29,7 +29,16 @@ BACKEND_CHOICES = ("auto", *BACKENDS)
 
 
 def _tensorrt_usable() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in ("tensorrt", "cuda"))
+    """TensorRT and cuda-python are importable as real modules.
+
+    A namespace package (e.g. type stubs installed without the runtime) has no origin and
+    does not count.
+    """
+    for name in ("tensorrt", "cuda"):
+        spec = importlib.util.find_spec(name)
+        if spec is None or (name == "tensorrt" and spec.origin is None):
+            return False
+    return True
 
 
 def resolve_backend(name: str, model_path: str | Path) -> str:
