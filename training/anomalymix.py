@@ -183,14 +183,16 @@ def mix_preview(sample: MixedSample, cell_width: int = 480) -> np.ndarray:
     return preview
 
 
-def save_mix_grid(path: str | Path, samples: list[MixedSample], columns: int = 4) -> Path:
+def save_mix_grid(
+    path: str | Path, samples: list[MixedSample], columns: int = 4, cell_width: int = 480
+) -> Path:
     """Write a PNG grid of :func:`mix_preview` cells (row-major) for a quick look.
 
     :raises ConfigError: no samples.
     """
     if not samples:
         raise ConfigError("save_mix_grid needs at least one sample")
-    cells = [mix_preview(sample) for sample in samples]
+    cells = [mix_preview(sample, cell_width) for sample in samples]
     cell_h = max(cell.shape[0] for cell in cells)
     cells = [np.pad(c, ((0, cell_h - c.shape[0]), (0, 0), (0, 0))) for c in cells]
     rows = -(-len(cells) // columns)
@@ -202,3 +204,49 @@ def save_mix_grid(path: str | Path, samples: list[MixedSample], columns: int = 4
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.anomalymix``: save a grid of example mixes for a quick look."""
+    import argparse
+
+    from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
+
+    parser = argparse.ArgumentParser(description="Save a PNG grid of AnomalyMix examples")
+    parser.add_argument("--bank", required=True, help="object bank (training.coco_subset)")
+    parser.add_argument("--data-root", required=True, help="Cityscapes-layout folder")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--out", default="anomalymix_grid.png")
+    parser.add_argument(
+        "--styles", default="none,fda,reinhard,histogram",
+        help="comma-separated styles, one column each; every row pastes the same object at "
+        "the same place into one frame",
+    )  # fmt: skip
+    parser.add_argument("--style-model", default=None, help="ONNX model for style onnx")
+    parser.add_argument("--rows", type=int, default=4)
+    parser.add_argument("--cell-width", type=int, default=320)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    frames = CityscapesDataset(args.data_root, args.split)
+    bank = ObjectBank(args.bank)
+    styles = [style.strip() for style in args.styles.split(",") if style.strip()]
+    mixes = [
+        AnomalyMix(
+            bank, AnomalyMixConfig(probability=1.0, style=style, style_model=args.style_model)
+        )
+        for style in styles
+    ]
+    picks = np.random.default_rng(args.seed).choice(
+        len(frames), min(args.rows, len(frames)), False
+    )
+    samples = [
+        mix(*frames[int(index)], np.random.default_rng([args.seed, int(index)]))
+        for index in picks
+        for mix in mixes
+    ]
+    save_mix_grid(args.out, samples, len(styles), args.cell_width)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
