@@ -139,3 +139,41 @@ def test_help_lists_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "detect" in capsys.readouterr().out
+
+
+def test_export_from_our_checkpoint_and_run_it_with_torch_and_onnx(tmp_path, rng):
+    torch = pytest.importorskip("torch")
+    from anomaly_seg_ros.backends import create_backend
+    from anomaly_seg_ros.networks import create_network
+    from anomaly_seg_ros.networks.checkpoint import save_checkpoint
+
+    torch.manual_seed(3)
+    network = create_network("mobilenetv2", 19, 16, width_mult=0.25)
+    names = [f"k{i}" for i in range(19)]
+    checkpoint = save_checkpoint(tmp_path / "model.pt", network, names, epoch=7)
+    out = tmp_path / "model.onnx"
+    assert (
+        main(
+            [
+                "export",
+                "--checkpoint",
+                str(checkpoint),
+                "--input-size",
+                "64",
+                "96",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    image = rng.normal(size=(1, 3, 64, 96)).astype(np.float32)
+    with create_backend("onnxruntime", out) as onnx_backend:
+        assert onnx_backend.info.class_names == tuple(names)
+        assert onnx_backend.info.provenance["epoch"] == 7
+        onnx_summary = onnx_backend.infer(image)
+    # The torch backend reads the sidecar beside the checkpoint (same stem).
+    with create_backend("torch", checkpoint) as torch_backend:
+        torch_summary = torch_backend.infer(image)
+    assert np.mean(onnx_summary.label == torch_summary.label) >= 0.999
+    assert np.abs(onnx_summary.max_logit - torch_summary.max_logit).max() <= 1e-3

@@ -57,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
         mean = std = None
         provenance = {"source": "random initialisation", "seed": args.seed}
     else:
-        from anomaly_seg_ros.networks.checkpoint import import_checkpoint
+        from anomaly_seg_ros.networks.importers import import_checkpoint
 
-        network, meta = import_checkpoint(args.checkpoint)
+        network, meta = import_checkpoint(
+            args.checkpoint, args.kind, keep_extra_channel=args.keep_extra_channel
+        )
         class_names, mean, std = meta.class_names, meta.mean, meta.std
-        provenance = {"source": str(args.checkpoint), **meta.provenance}
+        provenance = {"source": str(args.checkpoint), **_json_safe(meta.meta)}
     extra = {} if mean is None else {"mean": mean, "std": std}
     info = export_onnx(
         network,
@@ -79,3 +81,12 @@ def run(args: argparse.Namespace) -> int:
         f"{info.num_classes} classes)"
     )
     return 0
+
+
+def _json_safe(values: dict) -> dict:
+    """Keep the provenance entries a JSON sidecar can hold (numbers, strings, flags)."""
+    return {
+        str(key): value
+        for key, value in values.items()
+        if isinstance(value, (str, int, float, bool)) or value is None
+    }
