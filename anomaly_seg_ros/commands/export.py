@@ -27,6 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--random-init", action="store_true", help="random weights (for tests and plumbing)"
     )
     parser.add_argument(
+        "--kind",
+        choices=("auto", "anomaly_seg_ros", "vainf", "nvidia", "pebal"),
+        default="auto",
+        help="checkpoint layout (auto: detected from the keys)",
+    )
+    parser.add_argument(
+        "--keep-extra-channel",
+        action="store_true",
+        help="PEBAL: keep the 20th (abstention) channel as a class",
+    )
+    parser.add_argument(
         "--backbone", choices=BACKBONES, default="mobilenetv2", help="with --random-init"
     )
     parser.add_argument("--width-mult", type=float, default=1.0, help="MobileNetV2 width")
