@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bag", type=Path, help="rosbag2 folder or file (sqlite3 or MCAP)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     parser.add_argument("--label-topic", help="ground truth, mono8 0/1/255 (optional)")
+    parser.add_argument(
+        "--label-bag",
+        type=Path,
+        help="bag holding --label-topic when BAG lacks it (e.g. the input bag of `bag run`)",
+    )
     parser.add_argument("--score-topic", help="32FC1 score topic (default: …/anomaly_score)")
     parser.add_argument("--image-topic", help="camera topic (Image or CompressedImage)")
     parser.add_argument(
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     options = {
         "score_topic": args.score_topic,
         "label_topic": args.label_topic,
+        "label_bag": args.label_bag,
         "image_topic": args.image_topic,
         "mode": args.mode,
         "stamp_tolerance": args.stamp_tolerance,

@@ -2,7 +2,8 @@
 
 One inference pass per frame yields all score types and refinement variants (or the
 scores are read from saved ``.npy`` maps); the report (JSON, Markdown, curves, per-frame
-AP, gallery) goes to ``--out``.
+AP, gallery) goes to ``--out``. On a Cityscapes-layout folder it measures the mIoU of the
+Detector's labels instead.
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("dataset", type=Path, help="dataset folder (Fishyscapes/RA/SMIYC)")
+    parser.add_argument(
+        "dataset",
+        type=Path,
+        help="dataset folder: Fishyscapes / Road Anomaly / SMIYC (anomaly metrics), or "
+        "Cityscapes layout with leftImg8bit/ + gtFine/ (mIoU of the labels)",
+    )
+    parser.add_argument("--split", default="val", help="Cityscapes split (default: val)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
     add_detector_arguments(parser)
     add_dataset_arguments(parser)
@@ -87,6 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if (args.dataset / "leftImg8bit").is_dir():
+        return run_segmentation(args)
     from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
     from anomaly_seg_ros.evaluation.component_metrics import TRACK_SIZES
     from anomaly_seg_ros.evaluation.dataset_evaluation import evaluate_frames
@@ -123,6 +132,29 @@ def run(args: argparse.Namespace) -> int:
         )
     LOGGER.info("report written to %s", args.out)
     sys.stdout.write((args.out / "results.md").read_text())  # the table is the answer
+    return 0
+
+
+def run_segmentation(args: argparse.Namespace) -> int:
+    """Cityscapes layout: mIoU of the Detector's labels on ``--split`` (no anomaly labels)."""
+    from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
+    from anomaly_seg_ros.evaluation.segmentation_evaluation import (
+        evaluate_segmentation,
+        write_segmentation_report,
+    )
+
+    dataset = CityscapesDataset(args.dataset, split=args.split)
+    detector, _ = open_detector(args)
+    with detector:
+        metrics = evaluate_segmentation(detector, dataset, args.limit, not args.no_progress)
+        settings = {
+            "dataset_path": str(args.dataset),
+            "split": args.split,
+            "model": str(args.model or "bundled"),
+            "backend": detector.backend.describe(),
+        }
+    write_segmentation_report(metrics, args.out, f"{args.dataset.name}/{args.split}", settings)
+    sys.stdout.write((args.out / "results.md").read_text())
     return 0
 
 

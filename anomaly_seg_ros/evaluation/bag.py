@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.bag_reading import (
     COMPRESSED_TYPE,
     IMAGE_TYPE,
@@ -68,6 +69,7 @@ def evaluate_bag(
     *,
     score_topic: str | None = None,
     label_topic: str | None = None,
+    label_bag: str | Path | None = None,
     image_topic: str | None = None,
     detector: Any = None,
     threshold: float = 0.0,
@@ -82,6 +84,8 @@ def evaluate_bag(
     :param score_topic: 32FC1 score topic of an output bag (default: the one topic ending
         in ``anomaly_score``); ignored with ``detector``.
     :param label_topic: mono8 ground-truth topic; None evaluates nothing but the timeline.
+    :param label_bag: another bag holding ``label_topic`` (e.g. the input bag of
+        ``anomaly-seg bag run``, whose output bag has no ground truth); read merged in time.
     :param image_topic: camera topic; required (or unambiguous) with ``detector``, optional
         otherwise (then used for the gallery).
     :param detector: run this Detector on the images instead of reading scores.
@@ -95,7 +99,8 @@ def evaluate_bag(
     out_dir = Path(out_dir)
     timeline: list[TimelineEntry] = []
     matcher = StampMatcher(tolerance_ns=round(stamp_tolerance * 1e9))
-    with open_reader(bag) as reader, tempfile.TemporaryDirectory(prefix="bag-eval-") as work:
+    bags = [bag] if label_bag is None else [bag, label_bag]
+    with open_reader(bags) as reader, tempfile.TemporaryDirectory(prefix="bag-eval-") as work:
         topics = topics_of(reader)
         image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
         if label_topic is not None:
@@ -107,7 +112,7 @@ def evaluate_bag(
             score_name = detector.config.score_type
         else:
             score_topic = pick_topic(topics, score_topic, (IMAGE_TYPE,), "anomaly_score")
-            image_topic = image_topic and pick_topic(topics, image_topic, image_types)
+            image_topic = _gallery_topic(topics, image_topic, image_types, not_camera)
             score_name = "anomaly_score"
         images = Path(work) / "_rgb"
         images.mkdir()
@@ -196,6 +201,18 @@ def _paired_frames(
             cv2.imwrite(str(images / f"{frame_stamp}.png"), rgb[..., ::-1])
             yield FrameScores(str(frame_stamp), label, {score_name: score})
     matcher.finish()
+
+
+def _gallery_topic(
+    topics: dict[str, str], wanted: str | None, types: tuple[str, ...], exclude: list
+) -> str | None:
+    """Camera topic of an output bag (``bag run`` copies it), for the gallery only."""
+    if wanted is not None:
+        return pick_topic(topics, wanted, types)
+    try:
+        return pick_topic(topics, None, types, exclude=exclude)
+    except InputError:
+        return None  # no unambiguous camera topic: the gallery draws on grey
 
 
 def _entry(stamp: int, score: np.ndarray, mask: np.ndarray) -> TimelineEntry:

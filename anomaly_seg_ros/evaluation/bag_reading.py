@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,14 +169,27 @@ class StampMatcher:
             given_up.append(pending.popitem(last=False)[0])
 
 
-def open_reader(path: str | Path) -> Any:
-    """An ``AnyReader`` for a rosbag2 folder or file (use as a context manager).
+@contextmanager
+def open_reader(paths: Sequence[str | Path]) -> Iterator[Any]:
+    """An open ``AnyReader`` over one or more bags (messages merged in time order).
 
-    :raises InputError: the path does not exist.
+    :param paths: rosbag2 folders or files (sqlite3, MCAP) or ROS 1 bags.
+    :raises InputError: a path does not exist or is not a readable bag.
     """
-    from rosbags.highlevel import AnyReader
+    from rosbags.highlevel import AnyReader, AnyReaderError
+    from rosbags.typesys import Stores, get_typestore
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"bag {path} does not exist")
-    return AnyReader([path])
+    paths = [Path(path) for path in paths]
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"bag {path} does not exist")
+    try:
+        # The ROS 2 store decodes ROS 1 bags' sensor_msgs too (same field names).
+        reader = AnyReader(paths, default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        reader.open()
+    except AnyReaderError as error:
+        raise InputError(f"cannot read bag(s) {[str(p) for p in paths]}: {error}") from error
+    try:
+        yield reader
+    finally:
+        reader.close()

@@ -184,3 +184,29 @@ def test_bag_evaluate_command(tmp_path, capsys):
     assert args.func(args) == 0
     assert "3 with ground truth, 0 without" in capsys.readouterr().out
     assert (out / "timeline.png").stat().st_size > 0
+
+
+def test_output_of_bag_run_with_ground_truth_from_the_input_bag(tiny_model, dataset, tmp_path):
+    from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
+    from anomaly_seg_ros.ros_bags.replay import run_bag
+
+    frames = AnomalyDataset(dataset)
+    messages, expected = [], ExactPixelEvaluator()
+    with Detector.from_path(tiny_model, DetectorConfig(), "onnxruntime") as detector:
+        for index in range(3):
+            rgb, label = frames.read(index)
+            stamp = START_NS + index * 10**8
+            messages.append(("/camera/image_raw", stamp, _image(stamp, rgb, "rgb8")))
+            if index != 1:
+                messages.append(("/gt", stamp + 1, _image(stamp, label, "mono8")))
+                expected.process(detector.detect(rgb).score, label)
+        input_bag, output_bag = tmp_path / "input", tmp_path / "output"
+        _write_bag(input_bag, messages)
+        run_bag(detector, input_bag, output_bag, topic="/camera/image_raw", progress=False)
+    result = evaluate_bag(
+        output_bag, tmp_path / "report", label_topic="/gt", label_bag=input_bag, progress=False
+    )
+    assert result.settings["score_topic"] == "/anomaly_seg_detector/anomaly_score"
+    assert result.settings["image_topic"] == "/camera/image_raw"
+    assert result.settings["frames"] == 3 and result.settings["frames_without_label"] == 1
+    assert result.scores["anomaly_score"].pixel == expected.evaluate()

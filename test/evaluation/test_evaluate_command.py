@@ -96,3 +96,25 @@ def test_bad_requests(tiny_model, dataset, tmp_path):
         evaluate.run(_parse([*argv, "--from-scores", str(tmp_path)]))
     with pytest.raises(ConfigError, match="unknown variant"):
         ScoreSpec.parse("msp+smooth")
+
+
+def test_cityscapes_layout_gives_miou(tiny_model, tmp_path):
+    root = tmp_path / "cityscapes"
+    rng = np.random.default_rng(3)
+    for index in range(2):
+        image_dir = root / "leftImg8bit" / "val" / "aachen"
+        label_dir = root / "gtFine" / "val" / "aachen"
+        image_dir.mkdir(parents=True, exist_ok=True)
+        label_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"aachen_000000_{index:06d}"
+        rgb = rng.integers(0, 256, size=(64, 128, 3), dtype=np.uint8)
+        cv2.imwrite(str(image_dir / f"{stem}_leftImg8bit.png"), rgb)
+        label_ids = rng.choice(np.array([0, 7, 8, 11, 26], np.uint8), size=(64, 128))
+        cv2.imwrite(str(label_dir / f"{stem}_gtFine_labelIds.png"), label_ids)
+    out = tmp_path / "seg"
+    argv = [str(root), "--out", str(out), "--model", str(tiny_model), "--no-progress"]
+    assert evaluate.run(_parse([*argv, "--backend", "onnxruntime"])) == 0
+    report = json.loads((out / "results.json").read_text())
+    assert 0.0 <= report["miou"] <= 1.0
+    assert np.sum(report["confusion"]) == 2 * 64 * 128
+    assert "mIoU" in (out / "results.md").read_text()
