@@ -1,0 +1,167 @@
+"""SML calibration: per-class mean and std of the max logit on training images.
+
+For every pixel the class with the largest logit is the prediction and that logit the
+max logit; statistics are gathered per *predicted* class (Jung et al., ICCV 2021) over
+full training frames at the network's input size, and written as the JSON file the
+Detector reads (:mod:`anomaly_seg_ros.sml_stats`). Classes never predicted get mean 0,
+std 1 and count 0.
+
+Usage::
+
+    python -m training.calibrate_sml --checkpoint output/demo_run/checkpoint.pt \
+        --data-root output/synthetic/cityscapes --out models/demo/demo.sml.json --frames 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
+from anomaly_seg_ros.errors import AnomalySegError
+from anomaly_seg_ros.networks.checkpoint import load_checkpoint
+from anomaly_seg_ros.sml_stats import save_sml_stats
+from training.seg_dataset import to_tensor
+
+LOGGER = logging.getLogger("training.calibrate_sml")
+
+
+class MaxLogitStatistics:
+    """Running per-class count, sum and sum of squares of the max logit (float64).
+
+    :param num_classes: number of classes.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        self.count = np.zeros(num_classes, np.int64)
+        self.total = np.zeros(num_classes, np.float64)
+        self.total_sq = np.zeros(num_classes, np.float64)
+
+    def add(self, logits: torch.Tensor) -> None:
+        """Add a (B, C, H, W) batch of logits."""
+        max_logit, predicted = logits.max(dim=1)
+        predicted = predicted.reshape(-1)
+        values = max_logit.reshape(-1).double()
+        classes = len(self.count)
+        self.count += torch.bincount(predicted, minlength=classes).cpu().numpy()
+        self.total += (
+            torch.zeros(classes, dtype=torch.float64).index_add_(0, predicted, values).numpy()
+        )
+        self.total_sq += (
+            torch.zeros(classes, dtype=torch.float64)
+            .index_add_(0, predicted, values * values)
+            .numpy()
+        )
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mean, std, count)``; mean 0 / std 1 for classes never predicted."""
+        seen = self.count > 0
+        mean = np.zeros_like(self.total)
+        std = np.ones_like(self.total)
+        mean[seen] = self.total[seen] / self.count[seen]
+        variance = np.zeros_like(self.total)
+        variance[seen] = self.total_sq[seen] / self.count[seen] - mean[seen] ** 2
+        # A class seen on a handful of identical pixels has no spread; keep std usable.
+        std[seen] = np.sqrt(np.maximum(variance[seen], 1e-12))
+        std = np.maximum(std, 1e-6)
+        return mean.astype(np.float32), std.astype(np.float32), self.count.copy()
+
+
+@torch.inference_mode()
+def calibrate(
+    network: torch.nn.Module,
+    images: Iterable[np.ndarray],
+    input_size: tuple[int, int] | None = None,
+    mean=None,
+    std=None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max-logit statistics of ``network`` over RGB ``images``.
+
+    The logits are upsampled to the input size first, as the exported graph does, so the
+    statistics describe the max logit the Detector sees.
+
+    :param network: returns (B, C, h, w) logits; ``align_corners`` attribute honoured.
+    :param images: (H, W, 3) uint8 RGB frames.
+    :param input_size: resize frames to (height, width) first (the model's input size).
+    :return: ``(mean, std, count)`` per class, (C,) each.
+    """
+    import cv2
+
+    network.eval()
+    statistics = None
+    extra = {} if mean is None else {"mean": mean, "std": std}
+    for image in images:
+        if input_size is not None and image.shape[:2] != tuple(input_size):
+            image = cv2.resize(
+                image, (input_size[1], input_size[0]), interpolation=cv2.INTER_LINEAR
+            )
+        batch = to_tensor(image, **extra)[None]
+        logits = network(batch)
+        logits = F.interpolate(
+            logits,
+            size=image.shape[:2],
+            mode="bilinear",
+            align_corners=bool(getattr(network, "align_corners", False)),
+        )
+        if statistics is None:
+            statistics = MaxLogitStatistics(logits.shape[1])
+        statistics.add(logits)
+    if statistics is None:
+        raise ValueError("no images to calibrate on")
+    return statistics.result()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Per-class max-logit statistics for SML.")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="package checkpoint (.pt)")
+    parser.add_argument("--data-root", type=Path, required=True, help="Cityscapes-layout root")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--frames", type=int, default=500, help="evenly spaced frames to use")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="resize frames to the model input size (default: as stored)",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output JSON file")
+    parser.add_argument("--threads", type=int, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        network, meta = load_checkpoint(args.checkpoint)
+        frames = CityscapesDataset(args.data_root, args.split)
+        step = max(1, len(frames) // max(1, args.frames))
+        indices = list(range(0, len(frames), step))[: args.frames]
+        images = (frames[index][0] for index in tqdm(indices, desc="calibrate"))
+        mean, std, count = calibrate(network, images, args.input_size, meta.mean, meta.std)
+    except AnomalySegError as error:
+        LOGGER.error("%s", error)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_sml_stats(args.out, meta.class_names, mean, std, count)
+    LOGGER.info(
+        "wrote %s (%d frames, %d classes predicted)",
+        args.out,
+        len(indices),
+        int((count > 0).sum()),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

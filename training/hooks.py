@@ -1,0 +1,157 @@
+"""Hooks of the training loop: logging, periodic validation, checkpoints.
+
+The loop in :mod:`training.train` calls ``before_train``, ``after_step`` and
+``after_train`` on each hook in order; a hook reads what it needs from the trainer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from anomaly_seg_ros.networks.checkpoint import save_checkpoint
+from training.seg_eval import evaluate_network
+
+if TYPE_CHECKING:
+    from training.train import Trainer
+
+LOGGER = logging.getLogger("training")
+
+
+class Hook:
+    """Base class: override what you need."""
+
+    def before_train(self, trainer: Trainer) -> None:
+        """Called once before the first step."""
+
+    def after_step(self, trainer: Trainer) -> None:
+        """Called after every optimisation step (``trainer.iteration`` already counted)."""
+
+    def after_train(self, trainer: Trainer) -> None:
+        """Called once after the last step."""
+
+
+class LogHook(Hook):
+    """tqdm progress on rank 0, and a JSON line per ``every`` steps in ``log.jsonl``."""
+
+    def __init__(self, every: int, show_progress: bool = True) -> None:
+        self.every = every
+        self.show_progress = show_progress
+        self.bar = None
+        self.losses: list[float] = []
+
+    def before_train(self, trainer: Trainer) -> None:
+        if trainer.context.is_main and self.show_progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=trainer.config.iterations,
+                initial=trainer.iteration,
+                desc="train",
+                mininterval=5.0,
+            )
+
+    def after_step(self, trainer: Trainer) -> None:
+        self.losses.append(trainer.last_loss)
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{trainer.last_loss:.3f}", refresh=False)
+        if trainer.iteration % self.every == 0 and trainer.context.is_main:
+            record = {
+                "iteration": trainer.iteration,
+                "loss": sum(self.losses) / len(self.losses),
+                "lr": trainer.current_lr,
+                "elapsed_s": round(trainer.elapsed, 1),
+                "progress": round(trainer.progress, 4),
+            }
+            self.losses.clear()
+            LOGGER.info("%s", record)
+            with (trainer.out_dir / "log.jsonl").open("a") as log:
+                log.write(json.dumps(record) + "\n")
+
+    def after_train(self, trainer: Trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class EvalHook(Hook):
+    """Validation mIoU every ``every`` steps and at the end (all ranks take a share)."""
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+        self.history: list[dict] = []
+
+    def _evaluate(self, trainer: Trainer) -> None:
+        if trainer.val_frames is None:
+            return
+        started = time.monotonic()
+        metrics = evaluate_network(
+            trainer.network, trainer.val_frames, trainer.context, trainer.config.val_limit
+        )
+        trainer.val_metrics = metrics
+        if trainer.context.is_main:
+            record = {"iteration": trainer.iteration, **metrics.summary()}
+            self.history.append(record)
+            LOGGER.info(
+                "val @%d: mIoU %.4f (present classes %.4f), %.0f s",
+                trainer.iteration,
+                metrics.miou,
+                metrics.miou_present,
+                time.monotonic() - started,
+            )
+            (trainer.out_dir / "val_metrics.json").write_text(json.dumps(self.history, indent=2))
+
+    def after_step(self, trainer: Trainer) -> None:
+        if trainer.iteration % self.every == 0 and not trainer.finished:
+            self._evaluate(trainer)
+
+    def after_train(self, trainer: Trainer) -> None:
+        self._evaluate(trainer)
+
+
+class CheckpointHook(Hook):
+    """Resumable checkpoints every ``every`` steps and at the end (rank 0 writes).
+
+    ``checkpoint.pt`` is the package checkpoint format (weights, classes, architecture),
+    loadable by :func:`anomaly_seg_ros.networks.checkpoint.load_checkpoint`;
+    ``train_state.pt`` holds what resuming needs besides the weights.
+    """
+
+    def __init__(self, every: int) -> None:
+        self.every = every
+
+    def save(self, trainer: Trainer) -> None:
+        if not trainer.context.is_main:
+            return
+        meta = {
+            "iteration": trainer.iteration,
+            "config": trainer.config.to_dict(),
+            "val_miou": None if trainer.val_metrics is None else trainer.val_metrics.miou,
+        }
+        save_checkpoint(trainer.checkpoint_path, trainer.network, trainer.class_names, **meta)
+        state = {
+            "iteration": trainer.iteration,
+            "elapsed": trainer.elapsed,
+            "optimizer": trainer.optimizer.state_dict(),
+        }
+        partial = trainer.state_path.with_name(trainer.state_path.name + ".partial")
+        torch.save(state, partial)
+        partial.replace(trainer.state_path)
+
+    def after_step(self, trainer: Trainer) -> None:
+        # The last step is saved by after_train, with the final validation result.
+        if trainer.iteration % self.every == 0 and not trainer.finished:
+            self.save(trainer)
+
+    def after_train(self, trainer: Trainer) -> None:
+        self.save(trainer)
+
+
+def checkpoint_files(out_dir: Path) -> tuple[Path, Path]:
+    """(weights checkpoint, training state) paths of a run folder."""
+    return out_dir / "checkpoint.pt", out_dir / "train_state.pt"
