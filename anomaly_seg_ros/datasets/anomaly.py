@@ -132,8 +132,7 @@ class AnomalyDataset(Sequence[AnomalyFrame]):
             label = label_dir / f"{image.stem}{label_suffix}"
             if not label.is_file():
                 unlabelled.append(image.name)
-                label = None
-            frames.append(AnomalyFrame(image.stem, image, label))
+            frames.append(AnomalyFrame(image.stem, image, label if label.is_file() else None))
         if unlabelled and not allow_unlabelled:
             raise InputError(
                 f"{len(unlabelled)} of {len(images)} images in {image_dir} have no label in "

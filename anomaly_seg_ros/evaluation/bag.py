@@ -106,7 +106,7 @@ def evaluate_bag(
         if label_topic is not None:
             label_topic = pick_topic(topics, label_topic, (IMAGE_TYPE,))
         # Camera candidates: anything but the ground truth and the node's own outputs.
-        not_camera = [label_topic, *(t for t in topics if t.endswith(NODE_OUTPUTS))]
+        not_camera = [t for t in topics if t == label_topic or t.endswith(NODE_OUTPUTS)]
         if detector is not None:
             image_topic = pick_topic(topics, image_topic, image_types, exclude=not_camera)
             score_name = detector.config.score_type
@@ -193,18 +193,19 @@ def _paired_frames(
             timeline.append(_entry(stamp, score, score > np.float32(threshold)))
             paired = matcher.add_frame(stamp, (score, None)) if label_topic else None
         if paired is not None:
-            frame_stamp, (score, rgb), label = paired
-            if rgb is None:
-                rgb = pending_rgb.pop(frame_stamp, None)
-            if rgb is None:
-                rgb = np.full((*score.shape, 3), 64, dtype=np.uint8)
-            cv2.imwrite(str(images / f"{frame_stamp}.png"), rgb[..., ::-1])
+            frame_stamp, (score, frame_rgb), label = paired
+            picture: np.ndarray | None = frame_rgb
+            if picture is None:
+                picture = pending_rgb.pop(frame_stamp, None)
+            if picture is None:
+                picture = np.full((*score.shape, 3), 64, dtype=np.uint8)
+            cv2.imwrite(str(images / f"{frame_stamp}.png"), picture[..., ::-1])
             yield FrameScores(str(frame_stamp), label, {score_name: score})
     matcher.finish()
 
 
 def _gallery_topic(
-    topics: dict[str, str], wanted: str | None, types: tuple[str, ...], exclude: list
+    topics: dict[str, str], wanted: str | None, types: tuple[str, ...], exclude: list[str]
 ) -> str | None:
     """Camera topic of an output bag (``bag run`` copies it), for the gallery only."""
     if wanted is not None:

@@ -160,7 +160,9 @@ class StampMatcher:
         best = min(pending, key=lambda other: abs(other - stamp))
         return best if abs(best - stamp) <= self.tolerance_ns else None
 
-    def _park(self, pending: OrderedDict, stamp: int, item: Any, given_up: list[int]) -> None:
+    def _park(
+        self, pending: OrderedDict[int, Any], stamp: int, item: Any, given_up: list[int]
+    ) -> None:
         if stamp in pending:
             LOGGER.warning("two messages with stamp %d on one topic; keeping the later", stamp)
             given_up.append(stamp)
@@ -179,16 +181,16 @@ def open_reader(paths: Sequence[str | Path]) -> Iterator[Any]:
     from rosbags.highlevel import AnyReader, AnyReaderError
     from rosbags.typesys import Stores, get_typestore
 
-    paths = [Path(path) for path in paths]
-    for path in paths:
-        if not path.exists():
-            raise InputError(f"bag {path} does not exist")
+    bags = [Path(path) for path in paths]
+    for bag in bags:
+        if not bag.exists():
+            raise InputError(f"bag {bag} does not exist")
     try:
         # The ROS 2 store decodes ROS 1 bags' sensor_msgs too (same field names).
-        reader = AnyReader(paths, default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+        reader = AnyReader(bags, default_typestore=get_typestore(Stores.ROS2_HUMBLE))
         reader.open()
     except AnyReaderError as error:
-        raise InputError(f"cannot read bag(s) {[str(p) for p in paths]}: {error}") from error
+        raise InputError(f"cannot read bag(s) {[str(b) for b in bags]}: {error}") from error
     try:
         yield reader
     finally:

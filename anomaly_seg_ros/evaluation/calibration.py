@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,7 +139,7 @@ def write_params(
     """
     import yaml
 
-    document: dict = {}
+    document: dict[str, Any] = {}
     if base is not None:
         try:
             with open(base) as stream:

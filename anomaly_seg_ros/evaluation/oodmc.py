@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -77,7 +78,7 @@ class OODMCScorer:
         self.mean = np.asarray(mean, np.float32)
         self.std = np.asarray(std, np.float32)
         self.config = config or OODMCConfig()
-        self.classifier = None
+        self.classifier: Any = None  # a fitted scikit-learn pipeline after fit()
         self._dropouts = [
             module
             for module in network.modules()  # type: ignore[attr-defined]
@@ -151,10 +152,11 @@ class OODMCScorer:
     def _balanced_sample(self, y: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng(self.config.seed)
         budget = self.config.max_train_pixels
-        chosen = []
+        chosen: list[np.ndarray] = []
         for value in (1, 0):
             index = np.flatnonzero(y == value)
-            take = min(len(index), budget // 2 if value == 1 else budget - sum(map(len, chosen)))
+            taken = sum(len(part) for part in chosen)
+            take = min(len(index), budget // 2 if value == 1 else budget - taken)
             chosen.append(np.sort(rng.choice(index, size=take, replace=False)))
         return np.concatenate(chosen)
 

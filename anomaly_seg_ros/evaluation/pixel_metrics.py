@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.operating_points import OperatingPoints, mann_whitney_auroc
+
+if TYPE_CHECKING:
+    from anomaly_seg_ros.evaluation.binned_pixel_metrics import BinnedPixelEvaluator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -213,7 +217,9 @@ def pixel_metrics(score: np.ndarray, label: np.ndarray, mode: str = "exact") -> 
     return evaluator.evaluate()
 
 
-def create_pixel_evaluator(mode: str = "exact", **kwargs: object):
+def create_pixel_evaluator(
+    mode: str = "exact", **kwargs: Any
+) -> ExactPixelEvaluator | BinnedPixelEvaluator:
     """An exact or binned pixel evaluator; ``kwargs`` go to the binned one.
 
     :raises InputError: unknown ``mode``.
@@ -223,5 +229,5 @@ def create_pixel_evaluator(mode: str = "exact", **kwargs: object):
     if mode == "binned":
         from anomaly_seg_ros.evaluation.binned_pixel_metrics import BinnedPixelEvaluator
 
-        return BinnedPixelEvaluator(**kwargs)  # type: ignore[arg-type]
+        return BinnedPixelEvaluator(**kwargs)
     raise InputError(f"unknown pixel-metric mode {mode!r}; valid: exact, binned")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult
 
 
-def _pyplot():
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,7 +86,7 @@ def plot_per_frame(result: EvaluationResult, path: Path) -> None:
     pyplot.close(figure)
 
 
-def plot_timeline(entries: list, path: Path, title: str = "") -> None:
+def plot_timeline(entries: Sequence[Any], path: Path, title: str = "") -> None:
     """Anomaly area and score percentiles of every bag frame over time.
 
     :param entries: :class:`~anomaly_seg_ros.evaluation.bag.TimelineEntry` items in bag
