@@ -1,0 +1,250 @@
+"""ROS overhead of the detector node: DDS end-to-end latency vs a direct Detector.detect.
+
+Usage::
+
+    python benchmarks/ros_overhead.py [--model M.onnx] [--sizes 512x1024 1024x2048]
+        [--frames 10] [--overload-seconds 5] [--rate 100] [--json out.json]
+
+Per camera size: the same frames go (a) straight through ``Detector.detect`` with the
+colour and overlay images requested (what the node computes when every output has a
+subscriber), and (b) through a ``detector_node`` in its own process: published as rgb8,
+timed until the fifth output arrives here. Frames are sent one at a time, so (b) is
+latency, not throughput. Ratio = median(b) / median(a); the goal is <= 1.15. Then an
+overload run publishes at ``--rate`` Hz and reports the output rate, drops (from
+/diagnostics) and the node's resident memory once per second.
+
+Without ``--model`` a random-weight DeepLabv3+ MobileNetV2 is exported per camera size with
+the network input equal to the camera size (inference at full resolution, as on the car).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(120, 200)))
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+import rclpy  # noqa: E402  (after the ROS environment above)
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from anomaly_seg_ros.detector import Detector  # noqa: E402
+from anomaly_seg_ros.ros.diagnostics import status_values  # noqa: E402
+from anomaly_seg_ros.ros.messages import array_to_message  # noqa: E402
+from anomaly_seg_ros.ros.session import input_qos, output_qos  # noqa: E402
+
+OUTPUTS = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
+
+
+def frames(height: int, width: int, count: int) -> list[np.ndarray]:
+    """Smooth random pictures at camera size, each shifted a little."""
+    rng = np.random.default_rng(0)
+    coarse = rng.integers(0, 255, (height // 16, width // 16, 3), np.uint8)
+    base = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+    return [np.roll(base, 7 * index, axis=1) for index in range(count)]
+
+
+def export_model(folder: Path, height: int, width: int) -> Path:
+    import torch
+
+    from anomaly_seg_ros.networks import create_network
+    from anomaly_seg_ros.networks.export import export_onnx
+
+    torch.manual_seed(0)
+    path = folder / f"mobilenetv2_{height}x{width}.onnx"
+    export_onnx(
+        create_network("mobilenetv2", 19),
+        path,
+        input_size=(height, width),
+        class_names=[f"c{i}" for i in range(19)],
+        check=False,
+    )
+    return path
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS"))
+    return int(line.split()[1]) / 1024
+
+
+class Client:
+    """Publishes frames to the node and waits for its outputs."""
+
+    def __init__(self, namespace: str) -> None:
+        self.node = rclpy.create_node("ros_overhead_client")
+        self.lock = threading.Condition()
+        self.arrived: dict[str, list[tuple[float, int]]] = {name: [] for name in OUTPUTS}
+        self.diagnostics: list[dict[str, str]] = []
+        for name in OUTPUTS:
+            self.node.create_subscription(
+                Image,
+                f"{namespace}/anomaly_seg_detector/{name}",
+                lambda message, name=name: self._store(name, message),
+                output_qos(depth=10),
+            )
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, 10)
+        self.publisher = self.node.create_publisher(
+            Image, f"{namespace}/image", input_qos("reliable", 1)
+        )
+        self.executor = MultiThreadedExecutor(num_threads=2)
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def _store(self, name: str, message: Image) -> None:
+        with self.lock:
+            self.arrived[name].append((time.perf_counter(), message.header.stamp.sec))
+            self.lock.notify_all()
+
+    def _diagnostics(self, message: DiagnosticArray) -> None:
+        for status in message.status:
+            if "anomaly_seg_detector" in status.name:
+                self.diagnostics.append(status_values(status))
+
+    def wait_connected(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while self.publisher.get_subscription_count() == 0 or any(
+            s.get_publisher_count() == 0 for s in self.node.subscriptions
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the node did not connect")
+            time.sleep(0.05)
+
+    def round_trip(self, rgb: np.ndarray, index: int, attempts: int = 1) -> float:
+        """Seconds from publishing a frame until all five outputs of it arrived."""
+        header = Header(frame_id="bench")
+        header.stamp.sec = index
+        message = array_to_message(rgb, "rgb8", header)
+        for _ in range(attempts):
+            started = time.perf_counter()
+            self.publisher.publish(message)
+            with self.lock:
+                done = self.lock.wait_for(
+                    lambda: all(any(s == index for _, s in self.arrived[n]) for n in OUTPUTS),
+                    60.0 if attempts == 1 else 10.0,
+                )
+            if done:
+                arrivals = [t for n in OUTPUTS for t, s in self.arrived[n] if s == index]
+                return max(arrivals) - started
+        raise TimeoutError(f"frame {index} did not come back")
+
+
+def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> dict:
+    """Direct and through-ROS latency on the same frames, interleaved so that load from
+    elsewhere on the machine hits both alike; then the overload run."""
+    images = frames(height, width, args.frames)
+    namespace = f"/bench{os.getpid()}"
+    command = [sys.executable, "-m", "anomaly_seg_ros.ros.node", "--ros-args"]
+    command += ["-r", f"__ns:={namespace}", "-p", f"model_path:={model}"]
+    command += ["-p", "qos_profile:=reliable", "-p", f"backend:={args.backend}"]
+    node = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    client = Client(namespace)
+    direct: list[float] = []
+    through_ros: list[float] = []
+    try:
+        with Detector.from_path(model, backend=args.backend) as detector:
+            backend = detector.backend.describe()
+            detector.detect(images[0], outputs=("labels_color", "overlay"))  # warm-up
+            client.wait_connected()
+            client.round_trip(images[0], 10_000, attempts=5)  # warm-up, discovery settles
+            for index, rgb in enumerate(images):
+                started = time.perf_counter()
+                detector.detect(rgb, outputs=("labels_color", "overlay"))
+                direct.append(time.perf_counter() - started)
+                through_ros.append(client.round_trip(rgb, index))
+        overload = overload_run(client, node.pid, images, args)
+    finally:
+        node.send_signal(signal.SIGINT)
+        node.wait(timeout=30)
+        client.executor.shutdown()
+        client.node.destroy_node()
+    direct_median = float(np.median(direct))
+    ros_median = float(np.median(through_ros))
+    return {
+        "camera": f"{height}x{width}",
+        "backend": backend,
+        "direct_ms_median": round(direct_median * 1e3, 1),
+        "direct_ms_p95": round(float(np.percentile(direct, 95)) * 1e3, 1),
+        "ros_ms_median": round(ros_median * 1e3, 1),
+        "ros_ms_p95": round(float(np.percentile(through_ros, 95)) * 1e3, 1),
+        "ratio": round(ros_median / direct_median, 3),
+        **overload,
+    }
+
+
+def overload_run(
+    client: Client, pid: int, images: list[np.ndarray], args: argparse.Namespace
+) -> dict:
+    """Publish at ``args.rate`` Hz; output rate, drops and the node's RSS per second."""
+    messages = [array_to_message(rgb, "rgb8", Header(frame_id="bench")) for rgb in images]
+    before = len(client.arrived["labels"])
+    rss = [round(rss_mib(pid), 1)]
+    started = time.perf_counter()
+    sent = 0
+    while time.perf_counter() - started < args.overload_seconds:
+        client.publisher.publish(messages[sent % len(messages)])
+        sent += 1
+        if sent % max(1, int(args.rate)) == 0:
+            rss.append(round(rss_mib(pid), 1))
+        time.sleep(max(0.0, started + sent / args.rate - time.perf_counter()))
+    elapsed = time.perf_counter() - started
+    time.sleep(2.5)  # let the last inference finish and a diagnostics message come
+    outputs = len(client.arrived["labels"]) - before
+    latest = client.diagnostics[-1] if client.diagnostics else {}
+    return {
+        "overload_sent_hz": round(sent / elapsed, 1),
+        "overload_output_hz": round(outputs / elapsed, 2),
+        "overload_dropped_total": int(latest.get("frames_dropped", -1)),
+        "node_total_p50_ms": latest.get("latency_total_p50_ms"),
+        "node_rss_mib_per_second": rss,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="model for all sizes (default: exported)")
+    parser.add_argument("--sizes", nargs="+", default=["512x1024", "1024x2048"])
+    parser.add_argument("--frames", type=int, default=10)
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--overload-seconds", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    results = []
+    rclpy.init()
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            for size in args.sizes:
+                height, width = (int(v) for v in size.split("x"))
+                model = args.model or export_model(Path(scratch), height, width)
+                result = measure(model, height, width, args)
+                results.append(result)
+                print(json.dumps(result), flush=True)
+    finally:
+        rclpy.try_shutdown()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
