@@ -118,20 +118,25 @@ def pick_classes(
 ) -> torch.Tensor:
     """(N,) target class per sample: ``config.target_class`` or a random predicted class;
     -1 for samples MGU skips (drawn with ``1 - probability``, or nothing large enough)."""
-    modes = _eval_modes(network)
-    with torch.no_grad():
-        prediction = network(image).argmax(1)
-    _restore_modes(modes)
     chosen = torch.full((image.shape[0],), -1, dtype=torch.long)
-    for index in range(image.shape[0]):
-        if torch.rand((), generator=generator) >= config.probability:
-            continue
-        if config.target_class is not None:
-            chosen[index] = config.target_class
-            continue
-        # areas at the logit resolution, scaled back to input pixels
-        scale = image.shape[-1] * image.shape[-2] / prediction[index].numel()
-        areas = torch.bincount(prediction[index].flatten().cpu()) * scale
+    drawn = [
+        i
+        for i in range(image.shape[0])
+        if torch.rand((), generator=generator) < config.probability
+    ]
+    if not drawn:
+        return chosen.to(image.device)
+    if config.target_class is not None:
+        chosen[drawn] = config.target_class
+        return chosen.to(image.device)
+    modes = _eval_modes(network)
+    with torch.no_grad():  # only the drawn samples go through the network
+        prediction = network(image[drawn]).argmax(1).cpu()
+    _restore_modes(modes)
+    # areas at the logit resolution, scaled back to input pixels
+    scale = image.shape[-1] * image.shape[-2] / prediction[0].numel()
+    for row, index in enumerate(drawn):
+        areas = torch.bincount(prediction[row].flatten()) * scale
         candidates = torch.nonzero(areas >= config.min_pixels).flatten()
         if candidates.numel():
             pick = torch.randint(candidates.numel(), (), generator=generator)
@@ -149,14 +154,21 @@ def mgu_ood_batch(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply MGU to a training batch: changed pixels become OoD (254).
 
+    Only the samples drawn for MGU go through the (costly) gradient steps.
+
     :param labels: (N, H, W) int labels; void (255) pixels stay void.
     :return: (image, labels), new tensors; samples MGU skipped are unchanged.
     """
     classes = pick_classes(network, image, config, generator)
-    if not bool((classes >= 0).any()):
+    chosen = torch.nonzero(classes >= 0).flatten()
+    if chosen.numel() == 0:
         return image, labels
-    perturbed, changed = masked_gradient_update(network, image, classes, config, bounds)
-    labels = labels.clone()
-    labels[changed & (labels != VOID_LABEL)] = OOD_LABEL
-    keep = (classes < 0).view(-1, 1, 1, 1)
-    return torch.where(keep, image, perturbed), labels
+    perturbed, changed = masked_gradient_update(
+        network, image[chosen], classes[chosen], config, bounds
+    )
+    image, labels = image.clone(), labels.clone()
+    image[chosen] = perturbed
+    chosen_labels = labels[chosen]
+    chosen_labels[changed & (chosen_labels != VOID_LABEL)] = OOD_LABEL
+    labels[chosen] = chosen_labels
+    return image, labels

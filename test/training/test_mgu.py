@@ -113,3 +113,20 @@ def test_real_deeplab_keeps_mode_and_weights():
 def test_config_validation():
     with pytest.raises(ConfigError):
         MguConfig(step_size=0.0)
+
+
+def test_only_drawn_samples_are_changed():
+    network = PixelNet()
+    image = torch.cat([_image(), _image()])
+    labels = torch.zeros(2, 2, 3, dtype=torch.long)
+    config = MguConfig(step_size=0.05, max_steps=50, probability=0.5, target_class=0)
+    for seed in range(20):  # find a draw that picks exactly one of the two samples
+        classes = pick_classes(network, image, config, torch.Generator().manual_seed(seed))
+        if sorted(classes.tolist()) == [-1, 0]:
+            break
+    generator = torch.Generator().manual_seed(seed)
+    new_image, new_labels = mgu_ood_batch(network, image, labels, config, generator)
+    drawn, skipped = int(classes.argmax()), int(classes.argmin())
+    assert torch.equal(new_image[skipped], image[skipped])
+    assert not new_labels[skipped].eq(OOD_LABEL).any()
+    assert new_labels[drawn].eq(OOD_LABEL).sum() == 2

@@ -1,0 +1,241 @@
+"""The synthetic-world table: OoD losses and OoD sources for head-only fine-tuning.
+
+Starting from the bundled demo model, fine-tunes the final classifier with
+(a) top-K one-vs-rest + style-aligned AnomalyMix, (b) the same without style alignment,
+(c) one-vs-rest over all classes, (d) uniform-label CE, (e) PEBAL's energy hinge,
+(f) top-K + MGU instead of AnomalyMix, and K in {1, 3, 5}; reports AP / AUROC / FPR95 of
+Max Logit, Energy and Max-Min Logit on the test-anomaly set and mIoU before / after::
+
+    nohup python training/experiments/synthetic_table.py \
+        > training/results/synthetic_table.log 2>&1 &
+
+Sized for a shared 2-core CPU (see ``--help``): a fixed set of augmented samples whose
+penultimate features are computed once (:mod:`training.experiments.feature_cache`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# training/ is not an installed package: make the repository root importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
+from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
+from anomaly_seg_ros.networks.importers import import_checkpoint
+from training.anomalymix import AnomalyMix, AnomalyMixConfig
+from training.coco_subset import ObjectBank
+from training.experiments.feature_cache import (
+    FeatureSet,
+    cache_batches,
+    cache_frames,
+    evaluate_head,
+    sample_order,
+)
+from training.experiments.table_report import write_report
+from training.finetune_data import IndexedFrames, OodTrainingSet, SampleConfig, input_bounds
+from training.finetune_setup import poly_schedule
+from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss
+from training.mgu import MguConfig, mgu_ood_batch
+
+LOG = logging.getLogger("synthetic_table")
+SCORES = ("max_logit", "energy", "max_min_logit")
+
+
+def variants(
+    style: str, gamma: float, m_in: float, m_out: float
+) -> list[tuple[str, str, AnomalyLossConfig]]:
+    """(row name, OoD data set, loss) of every row of the table."""
+    topk = AnomalyLossConfig(kind="topk_ovr", k=5, scale=2.0, gamma=gamma)
+    return [
+        (f"(a) top-5 OvR + AnomalyMix ({style})", "mix_style", topk),
+        ("(b) top-5 OvR + AnomalyMix (no style)", "mix_none", topk),
+        ("(c) OvR all classes + AnomalyMix", "mix_style", replace(topk, kind="ovr_all")),
+        ("(d) uniform CE + AnomalyMix", "mix_style", replace(topk, kind="uniform_ce")),
+        (
+            "(e) energy hinge + AnomalyMix",
+            "mix_style",
+            replace(topk, kind="energy", m_in=m_in, m_out=m_out),
+        ),
+        ("(f) top-5 OvR + MGU", "mgu", topk),
+        ("K=1 OvR + AnomalyMix", "mix_style", replace(topk, k=1)),
+        ("K=3 OvR + AnomalyMix", "mix_style", replace(topk, k=3)),
+    ]
+
+
+def training_samples(dataset: OodTrainingSet, picks: np.ndarray, batch: int):
+    """Batches of the picked samples (augmentation drawn from (seed, 0, index))."""
+    for start in range(0, len(picks), batch):
+        items = [dataset[int(index)] for index in picks[start : start + batch]]
+        yield (
+            torch.stack([image for image, _ in items]),
+            torch.stack([label for _, label in items]),
+        )
+
+
+def mgu_samples(network, dataset, picks, batch, config: MguConfig, bounds, seed: int):
+    """Batches with MGU applied by the base network (changed pixels labelled 254)."""
+    generator = torch.Generator().manual_seed(seed)
+    for images, labels in training_samples(dataset, picks, batch):
+        yield mgu_ood_batch(network, images, labels, config, generator, bounds)
+
+
+def train_head(base_conv, data: FeatureSet, loss: AnomalyLossConfig, args, align_corners: bool):
+    """Fine-tune a copy of the final 1×1 conv on cached features; return it and the time."""
+    conv = copy.deepcopy(base_conv).float().train()
+    for parameter in conv.parameters():
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(conv.parameters(), args.lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(args.steps, 0.9))
+    started = time.perf_counter()
+    for indices in sample_order(len(data), args.batch, args.steps, args.seed):
+        index = torch.from_numpy(indices)
+        logits = conv(data.features[index].float())
+        total, _ = anomaly_loss(logits, data.labels[index].long(), loss, align_corners)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        schedule.step()
+    return conv.eval(), time.perf_counter() - started
+
+
+def energy_margins(network, data: FeatureSet, align_corners: bool) -> tuple[float, float]:
+    """PEBAL's margins (-12 / -6) fit WRN38 logits; for another model, put m_in at the
+    median energy of its ID training pixels and keep PEBAL's gap of 6."""
+    with torch.no_grad():
+        energies = []
+        for start in range(0, min(len(data), 64), 8):
+            logits = network.final_conv(data.features[start : start + 8].float())
+            labels = data.labels[start : start + 8].long()
+            small = torch.nn.functional.interpolate(
+                labels[:, None].float(), size=logits.shape[-2:], mode="nearest"
+            )[:, 0]
+            energy = -torch.logsumexp(logits, dim=1)
+            energies.append(energy[(small < OOD_LABEL)])
+    m_in = float(torch.cat(energies).median())
+    return m_in, m_in + 6.0
+
+
+def measure_epoch(network, meta, args, train_frames, bank) -> dict[str, float]:
+    """Time a few real ``finetune()`` steps (full network forward) and extrapolate."""
+    from training.finetune import FinetuneConfig, finetune
+
+    config = FinetuneConfig(
+        epochs=1, batch_size=args.batch, steps_per_epoch=args.timing_steps,
+        sample=SampleConfig(crop_size=tuple(args.crop)), workers=1, export_size=None,
+        mix=AnomalyMixConfig(probability=0.1, style=args.style), progress=False,
+    )  # fmt: skip
+    result = finetune(
+        copy.deepcopy(network), meta, config, train_frames, args.out / "timing", bank
+    )
+    per_step = result.history[-1]["seconds"] / args.timing_steps
+    steps = len(train_frames) // args.batch
+    return {
+        "seconds_per_step": per_step,
+        "steps_per_epoch": steps,
+        "seconds_per_epoch": per_step * steps,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="models/demo/demo.pt", help="base checkpoint")
+    parser.add_argument("--data-root", default="output/synthetic/cityscapes")
+    parser.add_argument("--anomaly-root", default="output/synthetic/anomaly")
+    parser.add_argument("--bank", default="output/ood_objects")
+    parser.add_argument("--out", type=Path, default=Path("training/results"))
+    parser.add_argument("--samples", type=int, default=640, help="cached training crops")
+    parser.add_argument("--crop", type=int, nargs=2, default=(192, 384))
+    parser.add_argument("--mix-probability", type=float, default=0.25)
+    parser.add_argument("--style", default="fda")
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--gamma", type=float, default=0.05)
+    parser.add_argument("--val-frames", type=int, default=100)
+    parser.add_argument("--anomaly-frames", type=int, default=200)
+    parser.add_argument("--timing-steps", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.manual_seed(args.seed)
+    started = time.perf_counter()
+    network, meta = import_checkpoint(args.model)
+    network.eval()
+    mean, std, align = meta.mean, meta.std, network.align_corners
+    train = IndexedFrames(CityscapesDataset(args.data_root, "train"))
+    val = IndexedFrames(CityscapesDataset(args.data_root, "val"))
+    anomaly = AnomalyDataset(Path(args.anomaly_root))
+    bank = ObjectBank(args.bank)
+    LOG.info("caching evaluation features")
+    eval_val = cache_frames(network, val, mean, std, args.val_frames)
+    eval_anomaly = cache_frames(network, anomaly, mean, std, args.anomaly_frames)
+    names = tuple(meta.class_names)
+    rows = [
+        (
+            "baseline (no fine-tuning)",
+            "-",
+            None,
+            evaluate_head(network.final_conv, align, names, eval_val, eval_anomaly, SCORES),
+            0.0,
+        )
+    ]
+    LOG.info("baseline: %s", rows[0][3])
+    picks = np.random.default_rng(args.seed).permutation(len(train))[: args.samples]
+    sample = SampleConfig(crop_size=tuple(args.crop), scale_range=(0.75, 1.25))
+
+    def mixed(style: str) -> FeatureSet:
+        mix = AnomalyMix(bank, AnomalyMixConfig(probability=args.mix_probability, style=style))
+        dataset = OodTrainingSet(train, mix, sample, mean, std, args.seed)
+        return cache_batches(network, training_samples(dataset, picks, args.batch))
+
+    def mgu() -> FeatureSet:
+        dataset = OodTrainingSet(train, None, sample, mean, std, args.seed)
+        config = MguConfig(step_size=0.1, max_steps=4, probability=args.mix_probability)
+        bounds = input_bounds(mean, std)
+        batches = mgu_samples(network, dataset, picks, args.batch, config, bounds, args.seed)
+        return cache_batches(network, batches)
+
+    builders = {
+        "mix_style": lambda: mixed(args.style),
+        "mix_none": lambda: mixed("none"),
+        "mgu": mgu,
+    }
+    margins = None
+    for data_name, builder in builders.items():
+        LOG.info("caching training features: %s", data_name)
+        data = builder()
+        ood_share = float((data.labels == OOD_LABEL).float().mean())
+        LOG.info("%s: %d samples, %.3f %% OoD pixels", data_name, len(data), 100 * ood_share)
+        if margins is None:
+            margins = energy_margins(network, data, align)
+            LOG.info("energy margins m_in %.2f m_out %.2f", *margins)
+        for name, source, loss in variants(args.style, args.gamma, *margins):
+            if source != data_name:
+                continue
+            conv, seconds = train_head(network.final_conv, data, loss, args, align)
+            record = evaluate_head(conv, align, names, eval_val, eval_anomaly, SCORES)
+            record["ood_pixel_share"] = ood_share
+            rows.append((name, data_name, loss, record, seconds))
+            LOG.info("%s (%.0f s): %s", name, seconds, record)
+        del data
+    LOG.info("timing finetune() on the full network")
+    timing = measure_epoch(network, meta, args, train, bank)
+    write_report(
+        args.out / "synthetic_table", rows, vars(args), timing, time.perf_counter() - started
+    )
+    LOG.info("done in %.0f s", time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
