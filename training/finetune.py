@@ -42,6 +42,8 @@ from training.mgu import MguConfig, mgu_ood_batch
 
 LOG = logging.getLogger(__name__)
 STATE_FILE = "finetune_state.pt"
+#: Training frames the SML statistics are measured on (evenly spaced).
+SML_FRAMES = 300
 
 
 @dataclass(frozen=True)
@@ -300,24 +302,31 @@ def _write_outputs(
         provenance={"source": "training/finetune.py", "base": meta.meta.get("source")},
     )
     result.sml_stats = recalibrate_sml(
-        network, meta, calibration_frames, out / "sml_stats.json", config.eval_scale
+        network, meta, calibration_frames, out / "model.sml.json", config.export_size
     )
 
 
 def recalibrate_sml(
-    network: nn.Module, meta: CheckpointMeta, frames: FrameSource, path: Path, scale: float
-) -> Path | None:
+    network: nn.Module,
+    meta: CheckpointMeta,
+    frames: FrameSource,
+    path: Path,
+    input_size: tuple[int, int],
+    count: int = SML_FRAMES,
+) -> Path:
     """Per-class max-logit statistics of the fine-tuned network (``training/calibrate_sml``).
 
     Fine-tuning pushes logits down on OoD pixels and moves their ID statistics too, so the
-    base model's SML file no longer fits.
+    base model's SML file no longer fits. Uses ``count`` evenly spaced training frames at the
+    exported input size, as the Detector will see them.
     """
-    try:
-        from training import calibrate_sml
-    except ImportError:
-        LOG.warning("training/calibrate_sml.py is not available: SML statistics not written")
-        return None
-    return calibrate_sml.calibrate_to_file(network, meta, frames, path, scale=scale)
+    from anomaly_seg_ros.sml_stats import save_sml_stats
+    from training.calibrate_sml import calibrate
+
+    step = max(1, len(frames) // count)
+    images = (frames.read(index)[0] for index in range(0, len(frames), step))
+    mean, std, pixels = calibrate(network, images, input_size, meta.mean, meta.std)
+    return save_sml_stats(path, meta.class_names, mean, std, pixels)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import CheckpointMeta, load_checkpoint
+from anomaly_seg_ros.sml_stats import load_sml_stats
 from training.anomalymix import AnomalyMixConfig
 from training.coco_subset import ObjectBank
 from training.finetune import FinetuneConfig, finetune
@@ -82,6 +83,9 @@ def test_head_only_changes_only_the_final_conv(object_bank_dir, tmp_path):
     session = ort.InferenceSession(str(result.onnx), providers=["CPUExecutionProvider"])
     outputs = session.run(None, {"image": np.zeros((1, 3, 64, 96), np.float32)})
     assert outputs[0].shape == (1, 64, 96)
+    mean, std = load_sml_stats(result.sml_stats, CLASSES)  # recalibrated for the new head
+    assert result.sml_stats.name == "model.sml.json"
+    assert np.all(std > 0) and np.any(mean != 0)
 
 
 def test_decoder_flag_trains_decoder_but_keeps_statistics(object_bank_dir, tmp_path):
