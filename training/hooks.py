@@ -133,7 +133,7 @@ class CheckpointHook(Hook):
             "config": trainer.config.to_dict(),
             "val_miou": None if trainer.val_metrics is None else trainer.val_metrics.miou,
         }
-        save_checkpoint(trainer.checkpoint_path, trainer.network, trainer.class_names, **meta)
+        save_checkpoint(trainer.checkpoint_path, trainer.module, trainer.class_names, **meta)
         state = {
             "iteration": trainer.iteration,
             "elapsed": trainer.elapsed,

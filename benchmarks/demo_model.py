@@ -1,0 +1,72 @@
+"""Latency of the bundled demo model with ONNX Runtime on the CPU.
+
+Usage::
+
+    python benchmarks/demo_model.py [--model models/demo/demo.onnx] [--runs 50]
+
+Prints JSON: the graph alone (one ``session.run`` at the model's input size) for 1 and
+all intra-op threads, and the whole ``Detector.detect`` (preprocess, inference, score,
+mask) on a synthetic frame at the input size. CPU time per frame is given too, since a
+shared machine's wall time depends on its other jobs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+from training.demo_card import ort_latency
+
+
+def detector_latency(model: Path, runs: int) -> dict:
+    """Median wall and CPU time of ``Detector.detect`` on a synthetic frame."""
+    from anomaly_seg_ros.detector import Detector
+    from training.synthetic.generate import render_frame
+    from training.synthetic.scene import World
+
+    detector = Detector.from_path(model, backend="onnxruntime")
+    height, width = detector.info.input_size
+    image = render_frame(World(height, width), 0, "val", 0).image
+    for _ in range(3):
+        detector.detect(image)
+    wall, cpu = [], []
+    for _ in range(runs):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        detector.detect(image)
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)
+    median = float(np.median(wall))
+    return {
+        "median_ms": round(1000 * median, 1),
+        "fps": round(1 / median, 1),
+        "cpu_ms_per_frame": round(1000 * float(np.median(cpu)), 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=Path("models/demo/demo.onnx"))
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    result = {
+        "model": str(args.model),
+        "cpu_cores": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "graph_1_thread": ort_latency(args.model, args.runs, threads=1),
+        "graph_all_threads": ort_latency(args.model, args.runs, threads=0),
+        "detector": detector_latency(args.model, args.runs),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Figures and model card of the bundled demo model: val mIoU of the ONNX, ORT latency."""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
+from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
+from training.seg_eval import ValMetrics, metrics_from_confusion
+
+
+def evaluate_onnx(
+    model_path: Path, frames: CityscapesDataset, limit: int | None = None
+) -> ValMetrics:
+    """Val metrics of an exported model through the Detector (ONNX Runtime), as deployed."""
+    from anomaly_seg_ros.detector import Detector
+
+    detector = Detector.from_path(model_path, backend="onnxruntime")
+    evaluator = SegmentationEvaluator(frames.class_names)
+    count = len(frames) if limit is None else min(limit, len(frames))
+    for index in range(count):
+        image, label = frames[index]
+        evaluator.process(detector.detect(image).labels, label)
+    result = metrics_from_confusion(evaluator.confusion, frames.class_names)
+    return ValMetrics(result.metrics, result.miou_present, count)
+
+
+def ort_latency(model_path: Path, runs: int = 50, threads: int = 0) -> dict:
+    """Median and 90th-percentile latency of one ONNX Runtime inference (graph only).
+
+    :param threads: intra-op threads (0 = ONNX Runtime's choice, the cores).
+    :return: ``{"median_ms", "p90_ms", "fps", "runs", "threads", "input"}``.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+    shape = session.get_inputs()[0].shape
+    image = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    name = session.get_inputs()[0].name
+    for _ in range(5):
+        session.run(None, {name: image})
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        session.run(None, {name: image})
+        times.append(time.perf_counter() - started)
+    median = float(np.median(times))
+    return {
+        "median_ms": round(1000 * median, 1),
+        "p90_ms": round(1000 * float(np.percentile(times, 90)), 1),
+        "fps": round(1.0 / median, 1),
+        "runs": runs,
+        "threads": threads,
+        "input": list(shape),
+    }
+
+
+def write_model_card(path: Path, figures: dict) -> None:
+    """Write ``MODEL_CARD.md`` from the figures gathered by ``make_demo_model``."""
+    val = figures["val"]
+    rows = "\n".join(
+        f"| {name} | {'absent' if iou is None else f'{iou:.3f}'} |"
+        for name, iou in val["iou"].items()
+    )
+    latency = figures["latency"]
+    sizes = "\n".join(
+        f"| `{name}` | {size / 1e6:.2f} MB |" for name, size in figures["files"].items()
+    )
+    width = figures["width_mult"]
+    text = f"""# Demo model: DeepLabv3+ MobileNetV2 (width {width}) on the synthetic world
+
+The embedded default model of `anomaly_seg_ros`: small enough for a CPU, trained only on
+the procedural driving world of `training/synthetic/`. It shows the whole chain working;
+it knows nothing about real streets. For a car, train or import a Cityscapes model.
+
+## Files
+
+| file | size |
+|---|---|
+{sizes}
+
+`demo.onnx` + `demo.json` (sidecar) + `demo.sml.json` (SML statistics) are the bundled
+model the Detector and the node load; `demo.pt` is the same weights (stored as fp16,
+exported from exactly these values) as a package checkpoint, the starting point of
+anomaly fine-tuning.
+
+## Data
+
+Synthetic world, seed {figures["seed"]}: {figures["train_frames"]} training and
+{figures["val_frames"]} validation frames at {figures["height"]}×{figures["width"]},
+Cityscapes layout and label ids (`python -m training.synthetic.generate`). Classes drawn:
+all Cityscapes train classes except train and motorcycle.
+
+## Input
+
+RGB {figures["height"]}×{figures["width"]} (height × width), ImageNet mean/std, output
+stride 16, logits at stride 4 upsampled in the graph (anomaly head: label, max logit, min
+logit, logsumexp, entropy).
+
+## Training
+
+```
+{figures["command"]}
+```
+
+{figures["training"]}
+
+## Validation ({val["frames"]} in-world val frames, exported ONNX through the Detector)
+
+mIoU over classes present in the labels: **{val["miou_present"]:.3f}**
+(mIoU as cityscapesscripts counts it, classes predicted but absent included:
+{val["miou"]:.3f}); pixel accuracy {val["pixel_accuracy"]:.3f}.
+
+| class | IoU |
+|---|---|
+{rows}
+
+## Speed
+
+ONNX Runtime {figures["onnxruntime"]} on the CPU, {latency["threads"] or "all"} intra-op threads,
+graph only at {figures["height"]}×{figures["width"]}: median {latency["median_ms"]} ms
+({latency["fps"]} frames/s), p90 {latency["p90_ms"]} ms over {latency["runs"]} runs.
+Machine: {figures["machine"]}. Re-measure with `python benchmarks/demo_model.py`.
+
+## Trade-off
+
+{figures["tradeoff"]}
+"""
+    path.write_text(text)
+
+
+def machine_description() -> str:
+    """A one-line description of this machine."""
+    import os
+
+    processor = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        processor = names[0] if names else processor
+    return f"{processor}, {os.cpu_count()} CPU cores, {platform.system()}"
