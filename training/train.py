@@ -32,53 +32,17 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
-from anomaly_seg_ros.errors import AnomalySegError, ConfigError
-from anomaly_seg_ros.networks import create_network
+from anomaly_seg_ros.errors import AnomalySegError
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint
 from training import distributed
 from training.augment import IGNORE_INDEX, Augmentation
+from training.build import build_network, build_optimizer
 from training.config import TrainConfig, load_config
 from training.hooks import CheckpointHook, EvalHook, Hook, LogHook, checkpoint_files
 from training.seg_dataset import SegmentationDataset, class_weights
 from training.seg_eval import ValMetrics
 
 LOGGER = logging.getLogger("training")
-
-
-def build_network(config: TrainConfig) -> nn.Module:
-    """The configured network, initialised from ``init_checkpoint`` when given.
-
-    :raises ConfigError: the init checkpoint has another architecture.
-    """
-    options = {"width_mult": config.width_mult} if config.backbone == "mobilenetv2" else {}
-    try:
-        network = create_network(
-            config.backbone, config.num_classes, config.output_stride, **options
-        )
-    except ValueError as error:
-        raise ConfigError(f"cannot build the network: {error}") from error
-    if config.init_checkpoint:
-        initial, meta = load_checkpoint(config.init_checkpoint)
-        if meta.architecture != network.architecture:
-            raise ConfigError(
-                f"init_checkpoint {config.init_checkpoint} is a {meta.architecture} network "
-                f"but the config builds {network.architecture}; change backbone/width_mult/"
-                "num_classes/output_stride to match"
-            )
-        network.load_state_dict(initial.state_dict())
-    return network
-
-
-def build_optimizer(config: TrainConfig, network: nn.Module) -> torch.optim.Optimizer:
-    """SGD (momentum) or AdamW over all parameters."""
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(
-            network.parameters(),
-            lr=config.lr,
-            momentum=config.momentum,
-            weight_decay=config.weight_decay,
-        )
-    return torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
 class Trainer:
