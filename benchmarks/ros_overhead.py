@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -49,7 +50,11 @@ from std_msgs.msg import Header  # noqa: E402
 from anomaly_seg_ros.detector import Detector  # noqa: E402
 from anomaly_seg_ros.ros.diagnostics import status_values  # noqa: E402
 from anomaly_seg_ros.ros.messages import array_to_message  # noqa: E402
-from anomaly_seg_ros.ros.session import input_qos, output_qos  # noqa: E402
+from anomaly_seg_ros.ros.session import (  # noqa: E402
+    input_qos,
+    output_qos,
+    use_large_image_transport,
+)
 
 OUTPUTS = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
 
@@ -95,11 +100,15 @@ class Client:
         self.arrived: dict[str, list[tuple[float, int]]] = {name: [] for name in OUTPUTS}
         self.diagnostics: list[dict[str, str]] = []
         for name in OUTPUTS:
+            # raw=True: the CDR bytes, not a Python message, as a C++ consumer (RViz) would
+            # take them; deserialising 24 MB in Python would be this client's cost, not
+            # the node's.
             self.node.create_subscription(
                 Image,
                 f"{namespace}/anomaly_seg_detector/{name}",
-                lambda message, name=name: self._store(name, message),
+                lambda data, name=name: self._store(name, data),
                 output_qos(depth=10),
+                raw=True,
             )
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diagnostics, 10)
         self.publisher = self.node.create_publisher(
@@ -109,9 +118,11 @@ class Client:
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
 
-    def _store(self, name: str, message: Image) -> None:
+    def _store(self, name: str, data: bytes) -> None:
+        # CDR: 4-byte encapsulation header, then header.stamp.sec (int32, little endian)
+        (stamp_sec,) = struct.unpack_from("<i", data, 4)
         with self.lock:
-            self.arrived[name].append((time.perf_counter(), message.header.stamp.sec))
+            self.arrived[name].append((time.perf_counter(), stamp_sec))
             self.lock.notify_all()
 
     def _diagnostics(self, message: DiagnosticArray) -> None:
@@ -229,6 +240,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+    # This process plays the camera; the node sets the same profile up by itself.
+    print(f"# Fast DDS profile: {use_large_image_transport()}")
     results = []
     rclpy.init()
     try:

@@ -2,6 +2,7 @@
 
     anomaly-seg bag run IN_BAG OUT_BAG [--model M] [--topic T] [--storage mcap|sqlite3]
     anomaly-seg bag play BAG [--rate X] [--topic T] [--remap TOPIC] [--loop]
+    anomaly-seg bag evaluate BAG OUT_DIR [--label-topic T] [--label-bag B] [--model M]
 
 ``run`` needs no ROS installation (``rosbags`` reads and writes the bags); ``play`` needs
 rclpy and is imported only when chosen.
@@ -80,6 +81,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     play.add_argument("--no-progress", action="store_true", help="no progress bar")
     play.set_defaults(func=play_command)
 
+    evaluate = actions.add_parser(
+        "evaluate",
+        help="metrics and anomaly timeline of a bag (an output bag, or images + --model)",
+        description="Evaluate the anomaly scores of an output bag (from `bag run` or a "
+        "recorded node), or run --model on an input bag's images; ground truth (mono8, "
+        "0 = ID, 1 = anomaly, 255 = void) is paired with the frames by header stamp.",
+    )
+    evaluate.add_argument("bag", type=Path, help="bag with scores, or images with --model")
+    evaluate.add_argument("out_dir", type=Path, help="report folder")
+    evaluate.add_argument("--score-topic", help="32FC1 score topic (default: *anomaly_score)")
+    evaluate.add_argument("--label-topic", help="mono8 ground-truth topic")
+    evaluate.add_argument("--label-bag", type=Path, help="another bag with --label-topic")
+    evaluate.add_argument("--image-topic", help="camera topic (detector input, gallery)")
+    evaluate.add_argument("--model", type=Path, help="run this model on the bag's images")
+    evaluate.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    evaluate.add_argument("--params", type=Path, help="node parameters YAML (with --model)")
+    evaluate.add_argument("--sml-stats", type=Path, help="SML statistics JSON (with --model)")
+    evaluate.add_argument("--score", choices=SCORE_TYPES, help="anomaly score (with --model)")
+    evaluate.add_argument("--threshold", type=float, help="mask threshold for the timeline")
+    evaluate.add_argument("--mode", choices=("exact", "binned"), default="exact")
+    evaluate.add_argument(
+        "--stamp-tolerance", type=float, default=0.0, help="seconds labels may be off"
+    )
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    evaluate.set_defaults(func=evaluate_command)
+
 
 def detector_config(args: argparse.Namespace) -> DetectorConfig:
     """Settings from ``--params`` (the node's YAML) with command-line overrides."""
@@ -139,4 +166,33 @@ def play_command(args: argparse.Namespace) -> int:
     )
     count = play_bag(args.bag, options)
     _LOG.info("published %d messages from %s", count, args.bag)
+    return 0
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from anomaly_seg_ros.detector import Detector
+    from anomaly_seg_ros.evaluation.bag import evaluate_bag
+
+    detector = (
+        Detector.from_path(args.model, detector_config(args), args.backend, args.sml_stats)
+        if args.model
+        else nullcontext()
+    )
+    with detector:
+        evaluate_bag(
+            args.bag,
+            args.out_dir,
+            score_topic=args.score_topic,
+            label_topic=args.label_topic,
+            label_bag=args.label_bag,
+            image_topic=args.image_topic,
+            detector=detector if args.model else None,
+            threshold=args.threshold if args.threshold is not None else 0.0,
+            mode=args.mode,
+            stamp_tolerance=args.stamp_tolerance,
+            progress=not args.no_progress,
+        )
+    _LOG.info("report written to %s", args.out_dir)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import threading
@@ -34,9 +35,11 @@ def header(index: int) -> object:
     return Header(stamp=Time(sec=500 + index, nanosec=11 * index), frame_id="front")
 
 
-def write_bag(path: Path, storage: str, compressed: bool = False, broken: int = -1) -> None:
-    """A bag with FRAMES camera frames on /camera/image_raw, an IMU-like extra topic, and
-    frame ``broken`` truncated (malformed)."""
+def write_bag(
+    path: Path, storage: str, compressed: bool = False, broken: int = -1, truth: bool = False
+) -> None:
+    """A bag with FRAMES camera frames on /camera/image_raw, a text topic, frame ``broken``
+    truncated (malformed) and, with ``truth``, mono8 ground truth on /ground_truth."""
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     Image_ = STORE.types["sensor_msgs/msg/Image"]
     Compressed = STORE.types["sensor_msgs/msg/CompressedImage"]
@@ -45,6 +48,8 @@ def write_bag(path: Path, storage: str, compressed: bool = False, broken: int = 
         msgtype = Compressed.__msgtype__ if compressed else Image_.__msgtype__
         camera = writer.add_connection("/camera/image_raw", msgtype, typestore=STORE)
         other = writer.add_connection("/note", String.__msgtype__, typestore=STORE)
+        if truth:
+            labels = writer.add_connection("/ground_truth", Image_.__msgtype__, typestore=STORE)
         for index in range(FRAMES):
             rgb = camera_frame(index)
             if compressed:
@@ -57,6 +62,11 @@ def write_bag(path: Path, storage: str, compressed: bool = False, broken: int = 
             writer.write(camera, timestamp, STORE.serialize_cdr(message, msgtype))
             note = STORE.serialize_cdr(String(data="x"), String.__msgtype__)
             writer.write(other, timestamp + 1, note)
+            if truth:  # the bright square of camera_frame is the "anomaly"
+                label = (camera_frame(index)[..., 2] == 200).astype(np.uint8).reshape(-1)
+                truth_image = Image_(header(index), 48, 80, "mono8", 0, 80, label)
+                data = STORE.serialize_cdr(truth_image, Image_.__msgtype__)
+                writer.write(labels, timestamp + 2, data)
 
 
 def read_topics(path: Path) -> dict[str, list[tuple[int, object]]]:
@@ -132,6 +142,20 @@ def test_bag_run_needs_an_existing_image_topic(tiny_model, tmp_path) -> None:
     detector = Detector.from_path(tiny_model, backend="onnxruntime")
     with pytest.raises(ConfigError, match="/camera/image_raw"):
         run_bag(detector, tmp_path / "in", tmp_path / "out", topic="/note", progress=False)
+
+
+def test_bag_evaluate_pairs_run_output_with_ground_truth(tiny_model, tmp_path) -> None:
+    write_bag(tmp_path / "in", "mcap", truth=True)
+    run = ("run", str(tmp_path / "in"), str(tmp_path / "out"), "--model", str(tiny_model))
+    assert command(*run, "--topic", "/camera/image_raw", "--no-progress") == 0
+    code = command(
+        "evaluate", str(tmp_path / "out"), str(tmp_path / "report"),
+        "--label-topic", "/ground_truth", "--label-bag", str(tmp_path / "in"), "--no-progress",
+    )  # fmt: skip
+    assert code == 0
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert results["settings"]["frames"] == FRAMES
+    assert (tmp_path / "report" / "timeline.png").stat().st_size > 0
 
 
 PLAY = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import rclpy
 import yaml
@@ -84,3 +86,22 @@ def test_declared_parameters_read_overrides_once() -> None:
         node.destroy_node()
     finally:
         context.try_shutdown()
+
+
+def test_large_image_transport_profile_respects_the_user(monkeypatch) -> None:
+    from anomaly_seg_ros.ros.session import FASTDDS_PROFILE_VARIABLES, use_large_image_transport
+
+    for name in FASTDDS_PROFILE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    profile = use_large_image_transport()
+    assert profile is not None and profile.name == "fastdds_large_images.xml"
+    assert "<segment_size>" in profile.read_text()
+    assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile)
+
+    monkeypatch.setenv("FASTDDS_DEFAULT_PROFILES_FILE", "/mine.xml")
+    assert use_large_image_transport() is None  # the user's own profile wins
+    assert os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] == "/mine.xml"
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE")
+    monkeypatch.setenv("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp")
+    assert use_large_image_transport() is None  # not Fast DDS: nothing to configure
