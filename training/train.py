@@ -124,9 +124,16 @@ class Trainer:
         """One optimisation step; returns the loss."""
         images = images.to(self.context.device, non_blocking=True)
         labels = labels.to(self.context.device, non_blocking=True)
-        logits = self.network(images)
+        if self.config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast(
+            self.context.device.type, torch.bfloat16, enabled=self.config.precision == "bf16"
+        )
+        with autocast:
+            logits = self.network(images)
+        # Loss in float32: bf16 logits would round the small probabilities of rare classes.
         logits = F.interpolate(
-            logits,
+            logits.float(),
             size=labels.shape[-2:],
             mode="bilinear",
             align_corners=bool(self.module.align_corners),
@@ -191,6 +198,8 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
             CityscapesDataset(config.data_root, config.val_split) if config.val_split else None
         )
         network = build_network(config).to(context.device)
+        if config.channels_last:
+            network = network.to(memory_format=torch.channels_last)
         if context.distributed:
             network = nn.parallel.DistributedDataParallel(
                 network, device_ids=[context.local_rank] if context.device.type == "cuda" else None

@@ -63,6 +63,7 @@ def test_config_file_then_overrides(tmp_path):
         ("crop_size=[8, 8]", "crop_size"),
         ("lr", "key=value"),
         ("batch_size=0", "batch_size"),
+        ("precision=fp8", "precision"),
     ],
 )
 def test_bad_settings_raise_config_errors(override, match):

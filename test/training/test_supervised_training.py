@@ -62,9 +62,16 @@ def test_a_few_iterations_lower_the_loss(mini_cityscapes, tmp_path):
 
 
 def test_resume_continues_from_the_saved_iteration(mini_cityscapes, tmp_path):
+    # Also the fast CPU path of the demo model: bf16 autocast, channels-last layout.
     out = tmp_path / "run"
-    train(load_config(None, _overrides(mini_cityscapes, out, iterations=4)), show_progress=False)
-    config = load_config(None, _overrides(mini_cityscapes, out, iterations=6, val_split="''"))
+    fast = {"precision": "bf16", "channels_last": "true"}
+    train(
+        load_config(None, _overrides(mini_cityscapes, out, iterations=4, **fast)),
+        show_progress=False,
+    )
+    config = load_config(
+        None, _overrides(mini_cityscapes, out, iterations=6, val_split="''", **fast)
+    )
     result = train(config, resume=True, show_progress=False)
     assert result.iterations == 6
     _, meta = load_checkpoint(result.checkpoint)
