@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "export": "anomaly_seg_ros.commands.export",
     "build-engine": "anomaly_seg_ros.commands.build_engine",
     "check-engine": "anomaly_seg_ros.commands.check_engine",
+    "bag": "anomaly_seg_ros.commands.bag",
 }
 
 

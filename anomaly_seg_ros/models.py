@@ -28,7 +28,7 @@ def models_dir() -> Path:
         ) from error
     try:
         return Path(get_package_share_directory(PACKAGE)) / "models"
-    except PackageNotFoundError as error:
+    except (PackageNotFoundError, OSError) as error:  # OSError: AMENT_PREFIX_PATH unset
         raise ModelError(
             f"cannot locate the bundled models: package {PACKAGE} is not in AMENT_PREFIX_PATH"
         ) from error
