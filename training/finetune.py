@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,13 @@ from torch import nn
 from tqdm import tqdm
 
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.networks.checkpoint import CheckpointMeta, save_checkpoint
+from anomaly_seg_ros.networks.checkpoint import CheckpointMeta
 from training import distributed
 from training.anomalymix import AnomalyMix, AnomalyMixConfig
 from training.coco_subset import ObjectBank
 from training.finetune_data import FrameSource, OodTrainingSet, SampleConfig, input_bounds
 from training.finetune_eval import EvalSettings, evaluate
+from training.finetune_outputs import write_outputs
 from training.finetune_setup import (
     load_state,
     poly_schedule,
@@ -42,8 +43,6 @@ from training.mgu import MguConfig, mgu_ood_batch
 
 LOG = logging.getLogger(__name__)
 STATE_FILE = "finetune_state.pt"
-#: Training frames the SML statistics are measured on (evenly spaced).
-SML_FRAMES = 300
 
 
 @dataclass(frozen=True)
@@ -267,66 +266,10 @@ def finetune(
             LOG.info("epoch %d: %s", epoch + 1, record)
     result = FinetuneResult(out / "model.pt", history)
     if rank == 0:
-        _write_outputs(network, meta, config, train_frames, out, result)
+        write_outputs(network, meta, config, train_frames, out, result)
     if world > 1:
         dist.barrier()
     return result
-
-
-def _write_outputs(
-    network: nn.Module,
-    meta: CheckpointMeta,
-    config: FinetuneConfig,
-    calibration_frames: FrameSource,
-    out: Path,
-    result: FinetuneResult,
-) -> None:
-    """Checkpoint, ONNX with the anomaly head (+ sidecar), SML statistics."""
-    network = network.cpu().eval()
-    provenance = {**meta.meta, "finetune": {"config": asdict(config), "history": result.history}}
-    save_checkpoint(
-        result.checkpoint, network, meta.class_names, mean=meta.mean, std=meta.std, **provenance
-    )
-    if config.export_size is None:
-        return
-    from anomaly_seg_ros.networks.export import export_onnx
-
-    result.onnx = out / "model.onnx"
-    export_onnx(
-        network,
-        result.onnx,
-        config.export_size,
-        meta.class_names,
-        mean=meta.mean,
-        std=meta.std,
-        provenance={"source": "training/finetune.py", "base": meta.meta.get("source")},
-    )
-    result.sml_stats = recalibrate_sml(
-        network, meta, calibration_frames, out / "model.sml.json", config.export_size
-    )
-
-
-def recalibrate_sml(
-    network: nn.Module,
-    meta: CheckpointMeta,
-    frames: FrameSource,
-    path: Path,
-    input_size: tuple[int, int],
-    count: int = SML_FRAMES,
-) -> Path:
-    """Per-class max-logit statistics of the fine-tuned network (``training/calibrate_sml``).
-
-    Fine-tuning pushes logits down on OoD pixels and moves their ID statistics too, so the
-    base model's SML file no longer fits. Uses ``count`` evenly spaced training frames at the
-    exported input size, as the Detector will see them.
-    """
-    from anomaly_seg_ros.sml_stats import save_sml_stats
-    from training.calibrate_sml import calibrate
-
-    step = max(1, len(frames) // count)
-    images = (frames.read(index)[0] for index in range(0, len(frames), step))
-    mean, std, pixels = calibrate(network, images, input_size, meta.mean, meta.std)
-    return save_sml_stats(path, meta.class_names, mean, std, pixels)
 
 
 if __name__ == "__main__":
