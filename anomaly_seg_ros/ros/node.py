@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -24,6 +25,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
+from anomaly_seg_ros.backends import resolve_backend
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, InputError, ModelError
 from anomaly_seg_ros.ros.diagnostics import (
@@ -63,11 +65,17 @@ class DetectorNode(Node):
         super().__init__(NODE_NAME, **node_options)
         self.settings: NodeSettings = declare_parameters(self)
         model_path = resolve_model_path(self.settings.model_path)
+        backend_options = {}
+        if self.settings.engine_cache_dir and (
+            resolve_backend(self.settings.backend, model_path) == "tensorrt"
+        ):
+            backend_options["cache_dir"] = Path(self.settings.engine_cache_dir)
         self.detector = Detector.from_path(
             model_path,
             config=self.settings.detector,
             backend=self.settings.backend,
             sml_stats=self.settings.sml_stats_path or None,
+            **backend_options,
         )
         self.description = DetectorDescription(
             name=f"{self.get_fully_qualified_name()}: detector",
@@ -205,6 +213,13 @@ def main(args: list[str] | None = None) -> int:
             except AnomalySegError as error:
                 rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
                 return 1
+            if node.settings.build_only:
+                node.get_logger().info(
+                    f"build_only: model ready ({node.detector.backend.describe()}); exiting"
+                )
+                node.stop()
+                node.destroy_node()
+                return 0
             try:
                 rclpy.spin(node)
             finally:

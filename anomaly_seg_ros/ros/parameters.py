@@ -39,6 +39,10 @@ class NodeSettings:
     :param model_path: exported ONNX model (or TensorRT engine); empty = bundled demo model.
     :param backend: one of :data:`BACKENDS`.
     :param sml_stats_path: SML statistics JSON; empty = none (score_type ``sml`` then fails).
+    :param engine_cache_dir: TensorRT engine cache folder; empty = beside the ONNX model
+        (or the user cache when that folder is not writable).
+    :param build_only: load the model (for TensorRT: build and cache the engine), then
+        exit 0 without subscribing: the install step of a car.
     :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
     :param publish_labels: publish ``~/labels`` (and likewise the other toggles).
     :param qos_profile: input QoS, ``sensor_data`` (best effort) or ``reliable``.
@@ -53,6 +57,8 @@ class NodeSettings:
     model_path: str = ""
     backend: str = "auto"
     sml_stats_path: str = ""
+    engine_cache_dir: str = ""
+    build_only: bool = False
     input_compressed: bool = False
     publish_labels: bool = True
     publish_labels_color: bool = True
@@ -91,6 +97,8 @@ SPECS: dict[str, ParameterSpec] = {
     "model_path": ParameterSpec("ONNX model or TensorRT engine; empty = demo", read_only=True),
     "backend": ParameterSpec(f"inference backend: {', '.join(BACKENDS)}", read_only=True),
     "sml_stats_path": ParameterSpec("SML statistics JSON (for score_type sml)", read_only=True),
+    "engine_cache_dir": ParameterSpec("TensorRT engine cache folder", read_only=True),
+    "build_only": ParameterSpec("load/build the model, then exit", read_only=True),
     "input_compressed": ParameterSpec("subscribe to <image>/compressed", read_only=True),
     "publish_labels": ParameterSpec("publish ~/labels (mono8 train IDs)"),
     "publish_labels_color": ParameterSpec("publish ~/labels_color (rgb8 palette)"),
