@@ -76,26 +76,25 @@ def draw_tyre(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> N
         )
         return
     angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
-    for lift, scale in ((0.0, 1.0), (0.2, 1.0)):
-        ring = np.stack(
-            [
-                x + radius * np.cos(angles),
-                np.full(20, lift),
-                z + radius + radius * np.sin(angles) * scale,
-            ],
-            -1,
-        )
-        canvas.fill_world(ring[None], ANOMALY_LABEL, rubber)
-    hole = canvas.materials.add([12, 12, 12], 0.05, 0.05, 1.0, z)
+    height = rng.uniform(0.15, 0.25)
+    circle_x, circle_z = x + radius * np.cos(angles), z + radius + radius * np.sin(angles)
+    bottom = np.stack([circle_x, np.zeros(20), circle_z], -1)
+    top = np.stack([circle_x, np.full(20, height), circle_z], -1)
+    # The silhouette of the lying cylinder is the hull of its two circles.
+    canvas.hull_world(np.concatenate([bottom, top]), ANOMALY_LABEL, rubber)
+    tread = canvas.materials.add([40, 40, 42], 0.15, 0.1, rng.uniform(0.7, 1.1), z)
+    canvas.fill_world(top[None], ANOMALY_LABEL, tread)
+    # A lying tyre shows its metal rim (part of the object), not the road through it.
+    rim = canvas.materials.add([125, 125, 130], 0.05, 0.1, rng.uniform(0.6, 1.0), z)
     inner = np.stack(
         [
             x + 0.5 * radius * np.cos(angles),
-            np.full(20, 0.2),
+            np.full(20, height),
             z + radius + 0.5 * radius * np.sin(angles),
         ],
         -1,
     )
-    canvas.fill_world(inner[None], None, hole)
+    canvas.fill_world(inner[None], ANOMALY_LABEL, rim)
 
 
 def draw_debris(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
@@ -238,5 +237,5 @@ def road_anomalies(canvas: Canvas, street: Street, rng: np.random.Generator) -> 
         z = float(rng.uniform(4.0, 35.0) if rng.random() < 0.8 else rng.uniform(35.0, 60.0))
         x = float(rng.uniform(street.road_left + 0.4, street.road_right - 0.4)) + street.centre(z)
         sub_rng = np.random.default_rng(int(rng.integers(2**31)))
-        actors.append(Actor(z, partial(_DRAW[kind], canvas, sub_rng, x, z)))
+        actors.append(Actor(z, partial(_DRAW[kind], canvas, sub_rng, x, z), x=x))
     return actors

@@ -36,12 +36,35 @@ class Actor:
 
     :param z: distance of its nearest face, metres (painter's order key).
     :param draw: draws it on the canvas.
-    :param shadow: (1, 4, 3) world quad of its contact shadow, or None.
+    :param shadow: (1, 4, 3) world quad of its contact shadow (vehicles), or None.
+    :param x: lateral world position, where known (test anomalies).
     """
 
     z: float
     draw: Callable[[], None]
     shadow: np.ndarray | None = None
+    x: float | None = None
+
+
+def clear_view(actors: list[Actor], obstacles: list[Actor], margin: float = 1.0) -> list[Actor]:
+    """``actors`` without the vehicles that would stand on or in front of ``obstacles``.
+
+    Lost-and-Found frames show obstacles on free road; a car parked over a tyre or right
+    in front of it would leave an almost invisible anomaly.
+    """
+    kept = []
+    for actor in actors:
+        if actor.shadow is not None:
+            xs, zs = actor.shadow[0, :, 0], actor.shadow[0, :, 2]
+            if any(
+                obstacle.x is not None
+                and xs.min() - margin < obstacle.x < xs.max() + margin
+                and zs.min() < obstacle.z + margin
+                for obstacle in obstacles
+            ):
+                continue
+        kept.append(actor)
+    return kept
 
 
 def shadow_quads(actors: list[Actor]) -> list[np.ndarray]:

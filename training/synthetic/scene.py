@@ -16,7 +16,7 @@ from training.synthetic import labels as L
 from training.synthetic.camera import Camera
 from training.synthetic.canvas import ANOMALY_LABEL, Canvas
 from training.synthetic.ground import Street, draw_ground, sample_street
-from training.synthetic.placement import place_actors, shadow_quads
+from training.synthetic.placement import clear_view, place_actors, shadow_quads
 from training.synthetic.roadside import draw_back_layer, draw_sides
 from training.synthetic.texture import MAX_MATERIALS, MaterialTable, NoiseBank
 
@@ -75,8 +75,9 @@ class World:
         """Render one frame.
 
         :param rng: the frame's random generator.
-        :param anomalies: optional callable ``(canvas, street, rng) -> list[(z, draw)]``
-            adding test anomalies on the road (see :mod:`training.synthetic.anomalies`).
+        :param anomalies: optional callable ``(canvas, street, rng) -> list[Actor]``
+            adding test anomalies on the road (vehicles on or in front of them are removed;
+            see :mod:`training.synthetic.anomalies`).
         :return: the frame.
         """
         camera = self.camera(rng)
@@ -96,7 +97,8 @@ class World:
         first, ground_grain, ground_z = draw_ground(canvas, street, rng, self.noise)
         actors = place_actors(canvas, street, rng, z_end)
         if anomalies is not None:
-            actors += anomalies(canvas, street, rng)
+            obstacles = anomalies(canvas, street, rng)
+            actors = clear_view(actors, obstacles) + obstacles
         self._shadows(canvas, street, rng, shadow_quads(actors))
         draw_back_layer(canvas, street, rng, z_end)
         draw_sides(canvas, street, rng, z_end)
