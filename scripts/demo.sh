@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: generate a few synthetic road frames with
-# anomalies on the road, run the bundled model on them, write labels/score/mask/overlay.
+# The main job (`make demo` builds .venv first): render a synthetic drive into an MCAP
+# rosbag, replay it over DDS into the real detector_node (bundled model, ONNX Runtime on
+# CPU), record every output into a second bag and write a report (video, contact sheet,
+# metrics, latency). Extra arguments go to the demo command, e.g.
+#   scripts/demo.sh --frames 200 --set score_type:=sml --set threshold:=2.0
+# See docs/demo.md. Output: $OUT (default output/demo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 OUT=${OUT:-output/demo}
-FRAMES=${FRAMES:-8}
-MODEL=models/demo/demo.onnx
-mkdir -p "$OUT"
-if [ ! -f "$MODEL" ]; then
-  MODEL="$OUT/random_model/random.onnx"
-  echo "[demo] no bundled model at models/demo/demo.onnx: exporting a RANDOMLY INITIALISED"
-  echo "[demo] network instead. Its labels, scores and masks are meaningless."
-  "$BIN/anomaly-seg" export --random-init --backbone mobilenetv2 --width-mult 0.5 \
-    --input-size 256 512 --out "$MODEL"
+model_args=()
+if [ ! -f models/demo/demo.onnx ]; then
+  model="$OUT/random_model/random.onnx"
+  echo "[demo] no bundled model at models/demo/demo.onnx: using a RANDOMLY INITIALISED"
+  echo "[demo] network instead. Its labels, scores and metrics are meaningless."
+  if [ ! -f "$model" ]; then
+    "$BIN/anomaly-seg" export --random-init --backbone mobilenetv2 --width-mult 0.5 \
+      --input-size 256 512 --out "$model"
+  fi
+  model_args=(--model "$model")
 fi
-echo "[demo] generating $FRAMES synthetic frames with road anomalies"
-"$BIN/python" -m training.synthetic.generate --out "$OUT/world" --train 0 --val 0 \
-  --anomaly "$FRAMES" --ood-bank 0 --seed 7 --no-progress
-"$BIN/anomaly-seg" detect "$OUT/world/anomaly/original" --model "$MODEL" --out "$OUT/detect"
-echo "[demo] done: inputs in $OUT/world/anomaly/original, results in $OUT/detect"
-echo "[demo]       (*_labels_color.png, *_score.png, *_mask.png, *_overlay.png per frame)"
+exec "$BIN/python" -m anomaly_seg_ros.commands.demo --out "$OUT" \
+  ${model_args[@]+"${model_args[@]}"} "$@"

@@ -1,0 +1,224 @@
+"""The demo from start to end: drive bag → real ``detector_node`` over DDS → output bag →
+report. :func:`run_demo` is what ``anomaly-seg demo`` and ``make demo`` run.
+
+Folder written (``out_dir``, default ``output/demo``; the three run folders and the node
+log are replaced on every run, nothing else there is touched)::
+
+    drive_bag/      input rosbag2 (MCAP): camera + ground truth
+    output_bag/     recorded node outputs + /diagnostics (MCAP)
+    node.log        the node's console output
+    report/         report.md, report.json, overlay.mp4, contact_sheet.png
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from anomaly_seg_ros.errors import AnomalySegError, ConfigError, ModelError
+from anomaly_seg_ros.model_info import load_model_info
+from anomaly_seg_ros.models import default_model_path
+
+LOGGER = logging.getLogger(__name__)
+NODE_PREFIX = "/anomaly_seg_detector"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """Settings of one demo run (defaults: the ``make demo`` run).
+
+    :param out_dir: output folder.
+    :param model: ONNX model; None = the bundled demo model.
+    :param frames: drive length.
+    :param size: camera (height, width); None = the model's input size.
+    :param clip_frames: frames per scene.
+    :param step_m: camera motion per frame, metres.
+    :param fps: frame rate of the drive's stamps.
+    :param seed: drive seed.
+    :param params_file: node parameters YAML (score, threshold, refinement...).
+    :param node_parameters: ``-p`` overrides for the node, after ``params_file``.
+    :param domain_id: ROS domain; None = a random one not in the environment.
+    :param frame_timeout: seconds to wait for one frame's outputs.
+    :param sheet_rows: frames on the contact sheet.
+    :param progress: progress bars.
+    """
+
+    out_dir: Path = Path("output/demo")
+    model: Path | None = None
+    frames: int = 120
+    size: tuple[int, int] | None = None
+    clip_frames: int = 30
+    step_m: float = 0.4
+    fps: float = 10.0
+    seed: int = 7
+    params_file: Path | None = None
+    node_parameters: dict[str, object] = field(default_factory=dict)
+    domain_id: int | None = None
+    frame_timeout: float = 30.0
+    sheet_rows: int = 6
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """Where the run wrote things and its headline figures.
+
+    :param report: the ``report.json`` content.
+    :param files: name -> path of every file or folder written.
+    """
+
+    report: dict[str, Any]
+    files: dict[str, Path]
+
+    @property
+    def frames_equal(self) -> bool:
+        return bool(self.report["frames"]["equal"])
+
+
+def resolve_model(model: Path | None) -> Path:
+    """``model``, or the bundled demo model.
+
+    :raises ModelError: the file does not exist (the message says how to get one).
+    """
+    path = Path(model) if model is not None else default_model_path()
+    if not path.is_file():
+        raise ModelError(
+            f"model {path} not found; build the bundled one (`python -m "
+            "training.make_demo_model`), or pass --model with an exported ONNX "
+            "(`anomaly-seg export --random-init --out /tmp/m.onnx` makes a meaningless one)"
+        )
+    return path
+
+
+def _fresh_folder(out_dir: Path) -> dict[str, Path]:
+    files = {
+        "drive_bag": out_dir / "drive_bag",
+        "output_bag": out_dir / "output_bag",
+        "node_log": out_dir / "node.log",
+        "report": out_dir / "report",
+    }
+    for path in files.values():
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    files["report"].mkdir(parents=True)
+    return files
+
+
+def run_demo(options: DemoOptions) -> DemoResult:
+    """Run the whole demo; see the module docstring for what is written.
+
+    :raises ModelError: no model.
+    :raises BackendError: the node could not start or died (its log tail is logged).
+    :raises ConfigError: bad options, or the node's topics never appeared.
+    """
+    try:
+        from anomaly_seg_ros.demo.drive import DriveSpec, render_drive
+    except ImportError as error:
+        raise ConfigError(
+            f"the demo drive comes from the synthetic world in the source checkout's "
+            f"training/ folder ({error}); run the demo from the repository root"
+        ) from error
+    from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC, write_drive_bag
+    from anomaly_seg_ros.demo.node_process import (
+        DetectorNodeProcess,
+        NodeLaunch,
+        fresh_domain_id,
+    )
+    from anomaly_seg_ros.demo.summary import RunFacts, build_report
+
+    model = resolve_model(options.model)
+    info = load_model_info(model)
+    height, width = options.size or info.input_size
+    spec = DriveSpec(
+        frames=options.frames,
+        height=height,
+        width=width,
+        clip_frames=options.clip_frames,
+        step_m=options.step_m,
+        fps=options.fps,
+        seed=options.seed,
+    )
+    spec.validate()
+    files = _fresh_folder(Path(options.out_dir))
+    phases: dict[str, float] = {}
+
+    started = time.monotonic()
+    LOGGER.info("rendering a %d-frame drive at %dx%d", spec.frames, height, width)
+    drive = write_drive_bag(render_drive(spec), files["drive_bag"])
+    phases["drive"] = time.monotonic() - started
+
+    # Our own rclpy context reads the discovery range from the environment at init.
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    domain_id = options.domain_id if options.domain_id is not None else fresh_domain_id()
+    parameters: dict[str, object] = {
+        "backend": "onnxruntime",
+        "qos_profile": "reliable",
+        "qos_depth": 10,
+        "diagnostics_period": 1.0,
+        **options.node_parameters,
+    }
+    launch = NodeLaunch(
+        model, CAMERA_TOPIC, domain_id, files["node_log"], options.params_file, parameters
+    )
+    output_topics = _output_topics()
+    started = time.monotonic()
+    with DetectorNodeProcess(launch) as node:
+        LOGGER.info("detector node started (ROS_DOMAIN_ID=%d); replaying the drive", domain_id)
+        record = _replay(files, output_topics, domain_id, node, options)
+        exit_code = node.stop()
+    phases["replay"] = time.monotonic() - started
+    if exit_code != 0:
+        LOGGER.warning("detector node exited with %s; see %s", exit_code, files["node_log"])
+
+    started = time.monotonic()
+    facts = RunFacts(
+        model=model,
+        info=info,
+        spec=spec,
+        drive=drive,
+        record=record,
+        node_exit_code=exit_code,
+        domain_id=domain_id,
+        output_topics=output_topics,
+        node_prefix=NODE_PREFIX,
+        node_command=" ".join(launch.arguments()),
+        machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        sheet_rows=options.sheet_rows,
+    )
+    report, written = build_report(files, facts, phases, started)
+    return DemoResult(report, {**files, **written})
+
+
+def _output_topics() -> tuple[str, ...]:
+    from anomaly_seg_ros.ros.outputs import OUTPUT_TOPICS
+
+    return tuple(f"{NODE_PREFIX}/{topic.name}" for topic in OUTPUT_TOPICS)
+
+
+def _replay(files, output_topics, domain_id, node, options: DemoOptions):
+    """Lock-step replay (rclpy is imported only here, in the ROS layer)."""
+    from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC
+    from anomaly_seg_ros.ros.lockstep import LockstepOptions, replay_lockstep
+
+    lockstep = LockstepOptions(
+        camera_topic=CAMERA_TOPIC,
+        output_topics=output_topics,
+        domain_id=domain_id,
+        status_prefix=f"{NODE_PREFIX}:",
+        frame_timeout=options.frame_timeout,
+        progress=options.progress,
+    )
+    try:
+        return replay_lockstep(files["drive_bag"], files["output_bag"], lockstep, node.alive)
+    except AnomalySegError:
+        node.stop()
+        LOGGER.error("detector node log (%s), last lines:\n%s", files["node_log"], node.log_tail())
+        raise

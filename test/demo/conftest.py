@@ -1,0 +1,10 @@
+"""The demo renders its drive with ``training/synthetic`` from the source checkout, which is
+not installed: make the repository root importable for these tests (``pytest`` run as
+``.venv/bin/pytest`` does not put the working directory on ``sys.path``)."""
+
+import sys
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[2])
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)

@@ -1,0 +1,111 @@
+"""The whole demo on a reduced drive: a real detector_node process over DDS, real bags."""
+
+import json
+import math
+
+import cv2
+import pytest
+
+from anomaly_seg_ros.commands.demo import main as demo_main
+from anomaly_seg_ros.commands.demo import node_overrides
+from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC
+from anomaly_seg_ros.demo.pipeline import DemoOptions, run_demo
+from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.evaluation.bag_reading import stamp_ns
+from anomaly_seg_ros.ros_bags.io import open_bag
+
+FRAMES = 10
+OUTPUTS = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
+
+
+def _header_stamps(bag, topics):
+    stamps = {topic: [] for topic in topics}
+    with open_bag(bag) as reader:
+        chosen = [c for c in reader.connections if c.topic in stamps]
+        for connection, _, raw in reader.messages(connections=chosen):
+            stamps[connection.topic].append(stamp_ns(reader.deserialize(raw, connection.msgtype)))
+    return stamps
+
+
+@pytest.fixture(scope="module")
+def demo(tiny_model, tmp_path_factory):
+    options = DemoOptions(
+        out_dir=tmp_path_factory.mktemp("demo"),
+        model=tiny_model,
+        frames=FRAMES,
+        clip_frames=5,
+        sheet_rows=4,
+        progress=False,
+    )
+    return run_demo(options)
+
+
+def test_frames_in_equal_frames_out_with_identical_stamps(demo):
+    frames = demo.report["frames"]
+    assert demo.frames_equal
+    assert frames["in"] == FRAMES
+    topics = [f"/anomaly_seg_detector/{name}" for name in OUTPUTS]
+    assert frames["out"] == dict.fromkeys(topics, FRAMES)
+    # Check the files themselves: every output topic carries the drive's stamps, once each.
+    sent = _header_stamps(demo.files["drive_bag"], [CAMERA_TOPIC])[CAMERA_TOPIC]
+    assert len(sent) == FRAMES
+    recorded = _header_stamps(demo.files["output_bag"], topics)
+    for topic in topics:
+        assert sorted(recorded[topic]) == sorted(sent), topic
+    with open_bag(demo.files["output_bag"]) as reader:
+        recorded_topics = {c.topic for c in reader.connections}
+        diagnostics = [c for c in reader.connections if c.topic == "/diagnostics"]
+        assert diagnostics and sum(c.msgcount for c in diagnostics) >= 1
+    assert set(topics) | {"/diagnostics"} == recorded_topics
+
+
+def test_report_files_exist_and_are_readable(demo):
+    for name in ("report_md", "report_json", "video", "contact_sheet", "node_log"):
+        path = demo.files[name]
+        assert path.is_file() and path.stat().st_size > 0, name
+    sheet = cv2.imread(str(demo.files["contact_sheet"]))
+    assert sheet is not None and sheet.shape[0] > 64 and sheet.shape[1] >= 2 * 128
+    video = cv2.VideoCapture(str(demo.files["video"]))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
+    video.release()
+    markdown = demo.files["report_md"].read_text()
+    for heading in ("Frames in = frames out", "Metrics", "Latency and frame rate"):
+        assert heading in markdown
+    assert "**yes**" in markdown
+
+
+def test_metrics_and_latency_are_finite_numbers(demo):
+    # Strict JSON: NaN/Infinity would fail to parse with this hook.
+    report = json.loads(
+        demo.files["report_json"].read_text(), parse_constant=lambda name: pytest.fail(name)
+    )
+    anomaly = report["metrics"]["anomaly"]
+    values = [
+        anomaly["average_precision"],
+        anomaly["fpr_at_95_tpr"],
+        anomaly["auroc"],
+        report["metrics"]["segmentation"]["miou"],
+        report["latency"]["frames_per_second"],
+        report["latency"]["round_trip_ms"]["p50"],
+    ]
+    assert all(isinstance(v, float) and math.isfinite(v) for v in values), values
+    assert anomaly["num_positive"] > 0 and anomaly["num_negative"] > 0
+    assert report["latency"]["frames_per_second"] > 0
+    # Per-stage figures come from the node's own /diagnostics.
+    assert report["latency"]["stages_ms"]["inference"]["p50"] > 0
+    assert report["node"]["frames_processed"] == str(FRAMES)
+    assert report["node"]["frames_dropped"] == "0"
+    assert report["node"]["exit_code"] == 0
+    assert report["model"]["backend"].startswith("onnxruntime")
+
+
+def test_node_overrides_and_missing_model(tmp_path):
+    assert node_overrides(["threshold:=1.5", "score_type:=sml"]) == {
+        "threshold": "1.5",
+        "score_type": "sml",
+    }
+    with pytest.raises(ConfigError, match="NAME:=VALUE"):
+        node_overrides(["threshold=1.5"])
+    code = demo_main(["--model", str(tmp_path / "none.onnx"), "--out", str(tmp_path / "o")])
+    assert code == 1
+    assert not (tmp_path / "o").exists(), "nothing is written before the model is found"
