@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         "video",
         "contact_sheet",
         "drive_bag",
+        "drive_frames",
         "output_bag",
         "node_log",
     ):

@@ -11,10 +11,11 @@ Three ``sensor_msgs/Image`` topics, one message each per frame, all with the sam
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from anomaly_seg_ros.demo.drive import DriveFrame
@@ -69,6 +70,26 @@ def _image(store, stamp_ns: int, array: np.ndarray, encoding: str) -> object:
         step=array.strides[0],
         data=array.reshape(-1),
     )
+
+
+def save_pngs(frames: Iterable[DriveFrame], folder: Path, every: int) -> Iterator[DriveFrame]:
+    """Pass ``frames`` through, writing every ``every``-th one as PNG in the Fishyscapes
+    processed layout (``original/NNNN.png`` RGB, ``labels/NNNN.png`` 0/1/255), for
+    ``anomaly-seg detect`` and ``anomaly-seg evaluate``; ``every`` <= 0 writes none.
+
+    :raises InputError: a file cannot be written.
+    """
+    for frame in frames:
+        if every > 0 and frame.index % every == 0:
+            name = f"{frame.index:04d}.png"
+            for sub, array in (
+                ("original", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR)),
+                ("labels", frame.anomaly_label),
+            ):
+                (folder / sub).mkdir(parents=True, exist_ok=True)
+                if not cv2.imwrite(str(folder / sub / name), array):
+                    raise InputError(f"cannot write {folder / sub / name}")
+        yield frame
 
 
 def write_drive_bag(

@@ -1,10 +1,11 @@
 """The demo from start to end: drive bag → real ``detector_node`` over DDS → output bag →
 report. :func:`run_demo` is what ``anomaly-seg demo`` and ``make demo`` run.
 
-Folder written (``out_dir``, default ``output/demo``; the three run folders and the node
-log are replaced on every run, nothing else there is touched)::
+Folder written (``out_dir``, default ``output/demo``; these folders and the node log are
+replaced on every run, nothing else there is touched)::
 
     drive_bag/      input rosbag2 (MCAP): camera + ground truth
+    drive_frames/   every 10th drive frame as PNG (original/, labels/: Fishyscapes layout)
     output_bag/     recorded node outputs + /diagnostics (MCAP)
     node.log        the node's console output
     report/         report.md, report.json, overlay.mp4, contact_sheet.png
@@ -46,6 +47,7 @@ class DemoOptions:
     :param domain_id: ROS domain; None = a random one not in the environment.
     :param frame_timeout: seconds to wait for one frame's outputs.
     :param sheet_rows: frames on the contact sheet.
+    :param png_every: also save every n-th drive frame as PNG (0 = none).
     :param progress: progress bars.
     """
 
@@ -62,6 +64,7 @@ class DemoOptions:
     domain_id: int | None = None
     frame_timeout: float = 30.0
     sheet_rows: int = 6
+    png_every: int = 10
     progress: bool = True
 
 
@@ -99,6 +102,7 @@ def resolve_model(model: Path | None) -> Path:
 def _fresh_folder(out_dir: Path) -> dict[str, Path]:
     files = {
         "drive_bag": out_dir / "drive_bag",
+        "drive_frames": out_dir / "drive_frames",
         "output_bag": out_dir / "output_bag",
         "node_log": out_dir / "node.log",
         "report": out_dir / "report",
@@ -126,7 +130,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
             f"the demo drive comes from the synthetic world in the source checkout's "
             f"training/ folder ({error}); run the demo from the repository root"
         ) from error
-    from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC, write_drive_bag
+    from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC, save_pngs, write_drive_bag
     from anomaly_seg_ros.demo.node_process import (
         DetectorNodeProcess,
         NodeLaunch,
@@ -152,7 +156,8 @@ def run_demo(options: DemoOptions) -> DemoResult:
 
     started = time.monotonic()
     LOGGER.info("rendering a %d-frame drive at %dx%d", spec.frames, height, width)
-    drive = write_drive_bag(render_drive(spec), files["drive_bag"])
+    frames = save_pngs(render_drive(spec), files["drive_frames"], options.png_every)
+    drive = write_drive_bag(frames, files["drive_bag"])
     phases["drive"] = time.monotonic() - started
 
     # Our own rclpy context reads the discovery range from the environment at init.

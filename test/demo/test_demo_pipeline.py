@@ -35,6 +35,7 @@ def demo(tiny_model, tmp_path_factory):
         frames=FRAMES,
         clip_frames=5,
         sheet_rows=4,
+        png_every=5,
         progress=False,
     )
     return run_demo(options)
@@ -68,6 +69,9 @@ def test_report_files_exist_and_are_readable(demo):
     video = cv2.VideoCapture(str(demo.files["video"]))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
     video.release()
+    for sub in ("original", "labels"):
+        pngs = sorted((demo.files["drive_frames"] / sub).glob("*.png"))
+        assert [p.name for p in pngs] == ["0000.png", "0005.png"], sub
     markdown = demo.files["report_md"].read_text()
     for heading in ("Frames in = frames out", "Metrics", "Latency and frame rate"):
         assert heading in markdown
