@@ -8,7 +8,9 @@ replaced on every run, nothing else there is touched)::
     drive_frames/   every 10th drive frame as PNG (original/, labels/: Fishyscapes layout)
     output_bag/     recorded node outputs + /diagnostics (MCAP)
     node.log        the node's console output
-    report/         report.md, report.json, overlay.mp4, contact_sheet.png
+    report/         report.md, report.json, overlay.mp4, contact_sheet.png,
+                    evaluation/ (``anomaly-seg bag evaluate`` of the output bag: ROC/PR
+                    curves, per-frame AP, timeline, gallery)
 """
 
 from __future__ import annotations
@@ -99,6 +101,23 @@ def resolve_model(model: Path | None) -> Path:
     return path
 
 
+def mask_threshold(options: DemoOptions) -> float:
+    """The node's mask threshold: its default, else the params file's, else ``--set``.
+
+    :raises ConfigError: unreadable params file or a threshold that is not a number.
+    """
+    from anomaly_seg_ros.config import DetectorConfig, config_from_params_file
+
+    config = DetectorConfig()
+    if options.params_file is not None:
+        config = config_from_params_file(str(options.params_file), NODE_PREFIX.strip("/"))
+    value = options.node_parameters.get("threshold", config.threshold)
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise ConfigError(f"threshold {value!r} is not a number") from error
+
+
 def _fresh_folder(out_dir: Path) -> dict[str, Path]:
     files = {
         "drive_bag": out_dir / "drive_bag",
@@ -106,6 +125,7 @@ def _fresh_folder(out_dir: Path) -> dict[str, Path]:
         "output_bag": out_dir / "output_bag",
         "node_log": out_dir / "node.log",
         "report": out_dir / "report",
+        "evaluation": out_dir / "report" / "evaluation",
     }
     for path in files.values():
         if path.is_dir():
@@ -151,6 +171,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         seed=options.seed,
     )
     spec.validate()
+    threshold = mask_threshold(options)
     files = _fresh_folder(Path(options.out_dir))
     phases: dict[str, float] = {}
 
@@ -195,6 +216,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         output_topics=output_topics,
         node_prefix=NODE_PREFIX,
         node_command=" ".join(launch.arguments()),
+        threshold=threshold,
         machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
         sheet_rows=options.sheet_rows,
     )

@@ -56,7 +56,7 @@ def _frames_section(frames: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _metrics_section(metrics: dict[str, Any]) -> list[str]:
+def _metrics_section(metrics: dict[str, Any], threshold: float) -> list[str]:
     anomaly, mask, segmentation = metrics["anomaly"], metrics["mask"], metrics["segmentation"]
     return [
         "## Metrics against the drive's ground truth",
@@ -69,10 +69,14 @@ def _metrics_section(metrics: dict[str, Any]) -> list[str]:
         f"| anomaly AP ↑ | {_number(anomaly['average_precision'])} |",
         f"| anomaly FPR@95%TPR ↓ | {_number(anomaly['fpr_at_95_tpr'])} |",
         f"| anomaly AUROC ↑ | {_number(anomaly['auroc'])} |",
-        f"| mask precision / recall / IoU (node threshold) | {_number(mask['precision'])} / "
+        f"| mask precision / recall / IoU (node threshold {threshold}) | "
+        f"{_number(mask['precision'])} / "
         f"{_number(mask['recall'])} / {_number(mask['iou'])} |",
         f"| semantic mIoU ↑ (classes present) | {_number(segmentation['miou'])} |",
         f"| semantic pixel accuracy ↑ | {_number(segmentation['pixel_accuracy'])} |",
+        "",
+        "ROC/PR curves, per-frame AP, component metrics, the anomaly timeline and a gallery "
+        "of the best and worst frames are in `evaluation/` (`anomaly-seg bag evaluate`).",
         "",
     ]
 
@@ -124,7 +128,7 @@ def write_markdown(report: dict[str, Any], path: Path) -> Path:
         f"    {report['node']['command']}",
         "",
         *_frames_section(report["frames"]),
-        *_metrics_section(report["metrics"]),
+        *_metrics_section(report["metrics"], report["node"]["threshold"]),
         *_latency_section(report["latency"]),
         "## Files",
         "",

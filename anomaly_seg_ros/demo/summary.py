@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_seg_ros.demo.drive import DriveSpec
-from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC, DriveBagSummary
+from anomaly_seg_ros.demo.drive_bag import ANOMALY_TOPIC, CAMERA_TOPIC, DriveBagSummary
 from anomaly_seg_ros.demo.latency import recorded_diagnostics, summarize_latency
 from anomaly_seg_ros.demo.media import (
     VideoWriter,
@@ -46,6 +46,7 @@ class RunFacts:
     :param output_topics: the node's image output topics.
     :param node_prefix: their common prefix (``/anomaly_seg_detector``).
     :param node_command: the node's command line.
+    :param threshold: the node's mask threshold (for the evaluation's area timeline).
     :param machine: one line about the machine.
     :param sheet_rows: frames on the contact sheet.
     """
@@ -60,6 +61,7 @@ class RunFacts:
     output_topics: tuple[str, ...]
     node_prefix: str
     node_command: str
+    threshold: float
     machine: str
     sheet_rows: int = 6
 
@@ -106,6 +108,22 @@ def _media(files: dict[str, Path], facts: RunFacts, truth, topics) -> tuple[dict
     return summary, written
 
 
+def _bag_evaluation(files: dict[str, Path], facts: RunFacts) -> None:
+    """The toolkit's full bag evaluation (``anomaly-seg bag evaluate``) of the output bag."""
+    from anomaly_seg_ros.evaluation.bag import evaluate_bag
+
+    evaluate_bag(
+        files["output_bag"],
+        files["evaluation"],
+        score_topic=f"{facts.node_prefix}/{SCORE}",
+        label_topic=ANOMALY_TOPIC,
+        label_bag=files["drive_bag"],
+        image_topic=CAMERA_TOPIC,
+        threshold=facts.threshold,
+        progress=False,
+    )
+
+
 def build_report(
     files: dict[str, Path], facts: RunFacts, phases: dict[str, float], started: float
 ) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -121,6 +139,7 @@ def build_report(
     truth = read_truth(files["drive_bag"])
     topics = {name: f"{facts.node_prefix}/{name}" for name in (SCORE, LABELS, MASK, OVERLAY)}
     metrics, written = _media(files, facts, truth, topics)
+    _bag_evaluation(files, facts)
     diagnostics = recorded_diagnostics(str(files["output_bag"]), f"{facts.node_prefix}:")
     latency = summarize_latency(facts.record.sent_ns, facts.record.arrivals, diagnostics)
     node = latency.node
@@ -165,6 +184,7 @@ def build_report(
         "node": {
             **node,
             "command": facts.node_command,
+            "threshold": facts.threshold,
             "exit_code": facts.node_exit_code,
             "ros_domain_id": facts.domain_id,
         },

@@ -69,6 +69,9 @@ def test_report_files_exist_and_are_readable(demo):
     video = cv2.VideoCapture(str(demo.files["video"]))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == FRAMES
     video.release()
+    evaluation = demo.files["evaluation"]
+    for name in ("results.md", "results.json", "pr.png", "roc.png", "timeline.png"):
+        assert (evaluation / name).stat().st_size > 0, name
     for sub in ("original", "labels"):
         pngs = sorted((demo.files["drive_frames"] / sub).glob("*.png"))
         assert [p.name for p in pngs] == ["0000.png", "0005.png"], sub
