@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from rosbags.typesys.store import Typestore
 
 from anomaly_seg_ros.demo.drive import DriveFrame
 from anomaly_seg_ros.errors import InputError
@@ -52,7 +53,7 @@ class DriveBagSummary:
     anomaly_fraction: float = 0.0
 
 
-def _image(store, stamp_ns: int, array: np.ndarray, encoding: str) -> object:
+def _image(store: Typestore, stamp_ns: int, array: np.ndarray, encoding: str) -> object:
     """A rosbags ``sensor_msgs/msg/Image`` of a contiguous (H, W[, 3]) uint8 array."""
     time_class = store.types["builtin_interfaces/msg/Time"]
     header_class = store.types["std_msgs/msg/Header"]

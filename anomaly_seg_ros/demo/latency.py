@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,7 +90,8 @@ def recorded_diagnostics(output_bag: str, status_prefix: str) -> list[dict[str, 
     with open_bag(output_bag) as reader:
         chosen = [c for c in reader.connections if c.topic == DIAGNOSTICS_TOPIC]
         for connection, _, raw in reader.messages(connections=chosen):
-            for status in reader.deserialize(raw, connection.msgtype).status:
+            array: Any = reader.deserialize(raw, connection.msgtype)
+            for status in array.status:
                 if status.name.startswith(status_prefix):
                     statuses.append({pair.key: pair.value for pair in status.values})
     return statuses

@@ -79,7 +79,7 @@ class VideoWriter:
         """
         if self._writer is None:
             height, width = panel.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            fourcc = cv2.VideoWriter.fourcc(*"mp4v")
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
             if not self._writer.isOpened():
                 raise InputError(

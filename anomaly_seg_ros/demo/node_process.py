@@ -90,7 +90,7 @@ class DetectorNodeProcess:
         self.launch = launch
         self.exit_code: int | None = None
         self._log: IO[str] | None = None
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> DetectorNodeProcess:
         self.launch.log_path.parent.mkdir(parents=True, exist_ok=True)

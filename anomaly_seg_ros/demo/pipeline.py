@@ -22,11 +22,15 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, ModelError
 from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.models import default_model_path
+
+if TYPE_CHECKING:  # the ROS layer is imported only when the replay runs
+    from anomaly_seg_ros.demo.node_process import DetectorNodeProcess
+    from anomaly_seg_ros.ros.lockstep import LockstepRecord
 
 LOGGER = logging.getLogger(__name__)
 NODE_PREFIX = "/anomaly_seg_detector"
@@ -230,7 +234,13 @@ def _output_topics() -> tuple[str, ...]:
     return tuple(f"{NODE_PREFIX}/{topic.name}" for topic in OUTPUT_TOPICS)
 
 
-def _replay(files, output_topics, domain_id, node, options: DemoOptions):
+def _replay(
+    files: dict[str, Path],
+    output_topics: tuple[str, ...],
+    domain_id: int,
+    node: DetectorNodeProcess,
+    options: DemoOptions,
+) -> LockstepRecord:
     """Lock-step replay (rclpy is imported only here, in the ROS layer)."""
     from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC
     from anomaly_seg_ros.ros.lockstep import LockstepOptions, replay_lockstep

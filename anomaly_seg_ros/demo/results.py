@@ -109,10 +109,8 @@ def count_frames(
     with open_bag(output_bag) as reader:
         chosen = [c for c in reader.connections if c.topic in seen]
         for connection, _, raw in reader.messages(connections=chosen):
-            header = reader.deserialize(raw, connection.msgtype).header
-            seen[connection.topic].append(
-                int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-            )
+            message = reader.deserialize(raw, connection.msgtype)
+            seen[connection.topic].append(stamp_ns(message))
     for topic, stamps in seen.items():
         counts.frames_out[topic] = len(stamps)
         counts.missing[topic] = sorted(drive - set(stamps))

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from anomaly_seg_ros.demo.drive import DriveSpec
 from anomaly_seg_ros.demo.drive_bag import ANOMALY_TOPIC, CAMERA_TOPIC, DriveBagSummary
 from anomaly_seg_ros.demo.latency import recorded_diagnostics, summarize_latency
@@ -66,7 +68,12 @@ class RunFacts:
     sheet_rows: int = 6
 
 
-def _media(files: dict[str, Path], facts: RunFacts, truth, topics) -> tuple[dict, dict]:
+def _media(
+    files: dict[str, Path],
+    facts: RunFacts,
+    truth: dict[int, tuple[np.ndarray, np.ndarray]],
+    topics: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, Path]]:
     """Metrics (first pass), then video and contact sheet on one colour scale (second)."""
     metrics = DriveMetrics(facts.info.class_names)
     samples = []

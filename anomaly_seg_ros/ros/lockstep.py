@@ -24,7 +24,10 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.serialization import deserialize_message
+from rosbags.rosbag2 import Writer
 from sensor_msgs.msg import Image
 from tqdm import tqdm
 
@@ -33,6 +36,7 @@ from anomaly_seg_ros.ros.diagnostics import status_values
 from anomaly_seg_ros.ros.session import input_qos, output_qos, use_large_image_transport
 from anomaly_seg_ros.ros_bags.io import (
     IMAGE_TYPE,
+    BagMessage,
     create_bag,
     image_connections,
     open_bag,
@@ -103,13 +107,15 @@ def cdr_stamp_ns(data: bytes) -> int:
     """
     order = "<" if data[1] & 1 else ">"
     seconds, nanoseconds = struct.unpack_from(f"{order}iI", data, 4)
-    return seconds * 1_000_000_000 + nanoseconds
+    return int(seconds) * 1_000_000_000 + int(nanoseconds)
 
 
 class _Recorder:
     """Raw subscriptions that write into the bag and track which outputs have arrived."""
 
-    def __init__(self, node, writer, options: LockstepOptions, record: LockstepRecord) -> None:
+    def __init__(
+        self, node: Node, writer: Writer, options: LockstepOptions, record: LockstepRecord
+    ) -> None:
         self._writer = writer
         self._record = record
         self._prefix = options.status_prefix
@@ -172,7 +178,9 @@ class _Recorder:
             return self._lock.wait_for(condition, timeout)
 
 
-def _wait_connected(publisher, recorder: _Recorder, timeout: float, alive) -> None:
+def _wait_connected(
+    publisher: Publisher[Image], recorder: _Recorder, timeout: float, alive: Callable[[], bool]
+) -> None:
     deadline = time.monotonic() + timeout
     while not (
         publisher.get_subscription_count() > 0
@@ -239,7 +247,14 @@ def replay_lockstep(
     return record
 
 
-def _send_and_wait(message, publisher, recorder, record, options, alive) -> None:
+def _send_and_wait(
+    message: BagMessage,
+    publisher: Publisher[Image],
+    recorder: _Recorder,
+    record: LockstepRecord,
+    options: LockstepOptions,
+    alive: Callable[[], bool],
+) -> None:
     header = message.message.header
     stamp = int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
@@ -260,7 +275,12 @@ def _send_and_wait(message, publisher, recorder, record, options, alive) -> None
             return
 
 
-def _wait_final_diagnostics(recorder, record, options, alive) -> None:
+def _wait_final_diagnostics(
+    recorder: _Recorder,
+    record: LockstepRecord,
+    options: LockstepOptions,
+    alive: Callable[[], bool],
+) -> None:
     """Wait for a diagnostics status that counts every frame sent (the final figures)."""
     sent = len(record.sent_ns)
 
