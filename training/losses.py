@@ -216,6 +216,7 @@ def anomaly_loss(
     labels: torch.Tensor,
     config: AnomalyLossConfig,
     align_corners: bool = False,
+    small_labels: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``L_id + gamma * L_ood`` from the network's logits before the final upsampling.
 
@@ -226,13 +227,17 @@ def anomaly_loss(
     :param labels: (N, H, W) integer labels at the image resolution.
     :param config: loss settings.
     :param align_corners: the network's bilinear convention.
+    :param small_labels: ``labels`` already at the logit resolution (saves the downsampling
+        when the same labels are used many times).
     :return: (total loss, {"id": float, "ood": float}) for logging.
     """
     full = F.interpolate(
         logits, size=labels.shape[-2:], mode="bilinear", align_corners=align_corners
     )
     loss_id = id_cross_entropy(full, labels)
-    small_labels = downsample_labels(labels, tuple(logits.shape[-2:]), config.label_downsampling)
+    if small_labels is None:
+        size = tuple(logits.shape[-2:])
+        small_labels = downsample_labels(labels, size, config.label_downsampling)
     loss_ood = config.ood_loss_fn()(logits, small_labels)
     total = loss_id + config.gamma * loss_ood
     return total, {"id": float(loss_id.detach()), "ood": float(loss_ood.detach())}

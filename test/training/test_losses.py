@@ -162,6 +162,8 @@ def test_anomaly_loss_combines_terms_at_two_resolutions():
     assert int((small == OOD_LABEL).sum()) == 4
     assert parts["ood"] == pytest.approx(topk_ovr_loss(logits, small, k=2).item(), 1e-6)
     assert total.item() == pytest.approx(parts["id"] + 0.5 * parts["ood"], 1e-5)
+    again, _ = anomaly_loss(logits, labels, config, small_labels=small)
+    assert again.item() == pytest.approx(total.item())
 
 
 def test_config_rejects_unknown_kind():
