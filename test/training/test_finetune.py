@@ -117,20 +117,20 @@ class _PowerCut(IndexedFrames):
 def test_resume_continues_where_it_stopped(object_bank_dir, tmp_path):
     bank = ObjectBank(object_bank_dir)
     straight, meta = _network()
-    finetune(straight, meta, _config(epochs=3), _frames(6), tmp_path / "a", bank=bank)
+    finetune(straight, meta, _config(epochs=2), _frames(6), tmp_path / "a", bank=bank)
     interrupted, _ = _network()
     with pytest.raises(RuntimeError, match="power cut"):  # 6 reads per epoch: dies in epoch 2
         finetune(
             interrupted,
             meta,
-            _config(epochs=3),
+            _config(epochs=2),
             _PowerCut(_frames(6), 8),
             tmp_path / "b",
             bank=bank,
         )
     again, _ = _network()  # a fresh process: base weights, then the state file
-    result = finetune(again, meta, _config(epochs=3), _frames(6), tmp_path / "b", bank=bank)
-    assert [record["epoch"] for record in result.history] == [1, 2, 3]
+    result = finetune(again, meta, _config(epochs=2), _frames(6), tmp_path / "b", bank=bank)
+    assert [record["epoch"] for record in result.history] == [1, 2]
     for name, value in straight.state_dict().items():
         torch.testing.assert_close(again.state_dict()[name], value, rtol=0, atol=1e-6)
 
