@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "build-engine": "anomaly_seg_ros.commands.build_engine",
     "check-engine": "anomaly_seg_ros.commands.check_engine",
     "bag": "anomaly_seg_ros.commands.bag",
+    "evaluate": "anomaly_seg_ros.commands.evaluate",
+    "calibrate": "anomaly_seg_ros.commands.calibrate",
 }
 
 
