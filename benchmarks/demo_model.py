@@ -3,11 +3,14 @@
 Usage::
 
     python benchmarks/demo_model.py [--model models/demo/demo.onnx] [--runs 50]
+    python benchmarks/demo_model.py --tradeoff      # widths x input sizes, random weights
 
 Prints JSON: the graph alone (one ``session.run`` at the model's input size) for 1 and
 all intra-op threads, and the whole ``Detector.detect`` (preprocess, inference, score,
 mask) on a synthetic frame at the input size. CPU time per frame is given too, since a
-shared machine's wall time depends on its other jobs.
+shared machine's wall time depends on its other jobs. ``--tradeoff`` exports randomly
+initialised MobileNetV2 DeepLabv3+ networks of several widths and input sizes (latency
+does not depend on the weights) and times each with one thread.
 """
 
 from __future__ import annotations
@@ -51,11 +54,48 @@ def detector_latency(model: Path, runs: int) -> dict:
     }
 
 
+def tradeoff(runs: int) -> list[dict]:
+    """One-thread ONNX Runtime latency per (width, input size), random weights."""
+    import tempfile
+
+    import torch
+
+    from anomaly_seg_ros.networks import create_network
+    from anomaly_seg_ros.networks.export import export_onnx
+
+    rows = []
+    names = [f"class{index}" for index in range(19)]
+    with tempfile.TemporaryDirectory() as scratch:
+        for width in (0.35, 0.5, 1.0):
+            torch.manual_seed(0)
+            network = create_network("mobilenetv2", 19, 16, width_mult=width).eval()
+            parameters = sum(p.numel() for p in network.parameters())
+            for size in ((192, 384), (256, 512), (320, 640)):
+                path = Path(scratch) / f"w{width}_{size[0]}.onnx"
+                export_onnx(network, path, size, names, check=False)
+                timing = ort_latency(path, runs, threads=1)
+                rows.append(
+                    {
+                        "width_mult": width,
+                        "input": list(size),
+                        "parameters_m": round(parameters / 1e6, 2),
+                        "onnx_mb": round(path.stat().st_size / 1e6, 1),
+                        "cpu_ms_1_thread": timing["cpu_ms"],
+                        "fps_1_thread": timing["fps"],
+                    }
+                )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=Path("models/demo/demo.onnx"))
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--tradeoff", action="store_true", help="widths x input sizes table")
     args = parser.parse_args()
+    if args.tradeoff:
+        print(json.dumps(tradeoff(min(args.runs, 20)), indent=2))
+        return 0
     result = {
         "model": str(args.model),
         "cpu_cores": os.cpu_count(),
