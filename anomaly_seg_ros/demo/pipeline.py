@@ -95,7 +95,7 @@ def resolve_model(model: Path | None) -> Path:
 
     :raises ModelError: the file does not exist (the message says how to get one).
     """
-    path = Path(model) if model is not None else default_model_path()
+    path = Path(model).resolve() if model is not None else default_model_path()
     if not path.is_file():
         raise ModelError(
             f"model {path} not found; build the bundled one (`python -m "
