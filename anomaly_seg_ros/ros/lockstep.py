@@ -266,7 +266,9 @@ def _send_and_wait(
     deadline = time.monotonic() + options.frame_timeout
     while not recorder.wait(complete, 0.25):
         if not alive():
-            raise BackendError("the detector node exited during the replay; see its log")
+            raise BackendError(
+                "the detector node exited during the replay (interrupted, or see its log)"
+            )
         if time.monotonic() > deadline:
             record.timed_out.append(stamp)
             LOGGER.warning(
