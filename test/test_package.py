@@ -39,9 +39,23 @@ def test_colcon_build_installs_executables_and_share(tmp_path):
     (source / "anomaly_seg_ros").symlink_to(ROOT, target_is_directory=True)
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     completed = subprocess.run(
-        [colcon, "--log-base", str(tmp_path / "log"), "build", "--base-paths", str(source),
-         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=environment,
+        [
+            colcon,
+            "--log-base",
+            str(tmp_path / "log"),
+            "build",
+            "--base-paths",
+            str(source),
+            "--build-base",
+            str(tmp_path / "build"),
+            "--install-base",
+            str(tmp_path / "install"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=environment,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     prefix = tmp_path / "install" / "anomaly_seg_ros"
