@@ -19,7 +19,7 @@ from anomaly_seg_ros.backends import InferenceBackend, LogitSummary, create_back
 from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.scores import compute_score, max_softmax
+from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import load_sml_stats
 
 _LOG = logging.getLogger(__name__)
@@ -162,23 +162,8 @@ class Detector:
         mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
         score = compute_score(config.score_type, summary, mean, std)
         lap("score")
-        if config.boundary_suppression:
-            score = refine.suppress_boundaries(
-                score, summary.label, config.boundary_width, config.boundary_iterations
-            )
-        if config.dilated_smoothing:
-            score = refine.dilated_smoothing(
-                score, config.smoothing_kernel, config.smoothing_sigma, config.smoothing_dilation
-            )
+        score = refine.refine_score(score, summary, config)
         lap("refine")
-        if config.vde:
-            region = refine.road_region(
-                summary.label, max_softmax(summary), config.road_class, config.road_confidence
-            )
-            score = refine.apply_road_region(
-                score, region, config.vde_inside_boost, config.vde_outside_penalty
-            )
-            lap("vde")
 
         labels = preprocess.resize_labels(summary.label, camera_size)
         score = preprocess.resize_score(score, camera_size)

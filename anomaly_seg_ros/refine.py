@@ -11,6 +11,10 @@ import functools
 import cv2
 import numpy as np
 
+from anomaly_seg_ros.backends.base import LogitSummary
+from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.scores import max_softmax
+
 _CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _SQUARE_3X3 = np.ones((3, 3), np.uint8)
 
@@ -149,3 +153,35 @@ def apply_road_region(
     shifted = np.subtract(score, np.float32(outside_penalty), dtype=np.float32)
     np.add(shifted, np.float32(inside_boost + outside_penalty), out=shifted, where=region)
     return shifted
+
+
+def refine_score(
+    score: np.ndarray,
+    summary: LogitSummary,
+    config: DetectorConfig,
+) -> np.ndarray:
+    """Every refinement ``config`` switches on, in the Detector's order.
+
+    SML boundary suppression → dilated smoothing → VDE road region. The one place this
+    sequence is written: the Detector and the evaluation toolkit both call it.
+
+    :param score: (h, w) float32 score at the network input size.
+    :param summary: the frame's logit summary (labels and confidence for the refinements).
+    :return: (h, w) float32 refined score.
+    """
+    if config.boundary_suppression:
+        score = suppress_boundaries(
+            score, summary.label, config.boundary_width, config.boundary_iterations
+        )
+    if config.dilated_smoothing:
+        score = dilated_smoothing(
+            score, config.smoothing_kernel, config.smoothing_sigma, config.smoothing_dilation
+        )
+    if config.vde:
+        region = road_region(
+            summary.label, max_softmax(summary), config.road_class, config.road_confidence
+        )
+        score = apply_road_region(
+            score, region, config.vde_inside_boost, config.vde_outside_penalty
+        )
+    return score

@@ -22,7 +22,7 @@ from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.model_info import ModelInfo
 
-HOST_STAGES = ("score", "refine", "vde", "resize", "mask")
+HOST_STAGES = ("score", "refine", "resize", "mask")
 
 
 class ReplayBackend(InferenceBackend):
@@ -103,7 +103,7 @@ def main() -> None:
         for stage, seconds in result.timings.items():
             samples.setdefault(stage, []).append(seconds * 1e3)
         host = sum(result.timings[s] for s in HOST_STAGES) * 1e3
-        samples.setdefault("HOST (score+refine+vde+resize+mask)", []).append(host)
+        samples.setdefault("HOST (score+refine+resize+mask)", []).append(host)
         samples.setdefault("total detect()", []).append(total * 1e3)
     print(
         f"network {height}x{width}, camera {camera[0]}x{camera[1]}, {args.runs} runs, "

@@ -19,7 +19,7 @@ from anomaly_seg_ros import preprocess, refine
 from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.scores import compute_score, max_softmax
+from anomaly_seg_ros.scores import compute_score
 
 LOGGER = logging.getLogger(__name__)
 
@@ -107,21 +107,7 @@ def compute_score_map(
     """
     mean, std = sml_stats if sml_stats is not None else (None, None)
     score = compute_score(config.score_type, summary, mean, std)
-    if config.boundary_suppression:
-        score = refine.suppress_boundaries(
-            score, summary.label, config.boundary_width, config.boundary_iterations
-        )
-    if config.dilated_smoothing:
-        score = refine.dilated_smoothing(
-            score, config.smoothing_kernel, config.smoothing_sigma, config.smoothing_dilation
-        )
-    if config.vde:
-        region = refine.road_region(
-            summary.label, max_softmax(summary), config.road_class, config.road_confidence
-        )
-        score = refine.apply_road_region(
-            score, region, config.vde_inside_boost, config.vde_outside_penalty
-        )
+    score = refine.refine_score(score, summary, config)
     return preprocess.resize_score(score, output_size)
 
 
