@@ -14,9 +14,9 @@ DEFAULT_MODEL = Path("demo") / "demo.onnx"
 def models_dir() -> Path:
     """The ``models/`` folder: beside the sources (a checkout or editable install), else the
     ament share directory of an installed package (``colcon build``, ``ros2 run``)."""
-    source = Path(__file__).resolve().parent.parent / "models"
-    if source.is_dir():
-        return source
+    checkout = Path(__file__).resolve().parent.parent
+    if (checkout / "package.xml").is_file():  # a source tree, or an editable install of one
+        return checkout / "models"
     try:
         from ament_index_python.packages import (
             PackageNotFoundError,
