@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError
+from training import distributed
 from training.finetune import FinetuneConfig, finetune
 
 LOG = logging.getLogger(__name__)
@@ -148,7 +149,10 @@ def run(settings: RunSettings, config: FinetuneConfig) -> int:
         val = IndexedFrames(dataset, settings.val_limit)
     anomaly = AnomalyDataset(Path(settings.anomaly_root)) if settings.anomaly_root else None
     bank = ObjectBank(settings.bank) if settings.bank else None
-    result = finetune(network, meta, config, train, settings.out_dir, bank, val, anomaly)
+    try:
+        result = finetune(network, meta, config, train, settings.out_dir, bank, val, anomaly)
+    finally:
+        distributed.cleanup()  # leave torchrun's process group, if one was joined
     LOG.info(
         "fine-tuned model: %s, ONNX: %s, SML: %s", result.checkpoint, result.onnx, result.sml_stats
     )
