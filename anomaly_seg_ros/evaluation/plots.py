@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult
 
 
@@ -22,8 +23,28 @@ def _pyplot() -> Any:
 
 
 def _save(figure: object, path: Path) -> None:
-    # No timestamps or software version in the PNG, so identical runs give identical files.
-    figure.savefig(path, dpi=100, metadata={"Software": None})  # type: ignore[attr-defined]
+    # No timestamps or software version in the PNG, so identical runs give identical files;
+    # a tight box keeps the legend placed outside the axes.
+    figure.savefig(  # type: ignore[attr-defined]
+        path, dpi=100, metadata={"Software": None}, bbox_inches="tight"
+    )
+
+
+_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+_LINESTYLES = {"": "-", "refined": "--", "vde": ":", "refined+vde": "-."}
+
+
+def _style(name: str) -> dict[str, str]:
+    """Colour by score type, line style by refinement variant (``type+variant`` names)."""
+    score_type, _, variant = name.partition("+")
+    index = SCORE_TYPES.index(score_type) if score_type in SCORE_TYPES else len(SCORE_TYPES)
+    color = _COLORS[index % len(_COLORS)]
+    return {"color": color, "linestyle": _LINESTYLES.get(variant, "-")}
+
+
+def _legend(axes: Any) -> None:
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def plot_curves(result: EvaluationResult, roc_path: Path, pr_path: Path) -> None:
@@ -37,7 +58,7 @@ def plot_curves(result: EvaluationResult, roc_path: Path, pr_path: Path) -> None
             continue
         fpr = np.concatenate([[0.0], curve.fpr, [1.0]])
         tpr = np.concatenate([[0.0], curve.tpr, [1.0]])
-        roc.plot(fpr, tpr, label=f"{name} ({100 * score.pixel.auroc:.1f})")
+        roc.plot(fpr, tpr, label=f"{name} ({100 * score.pixel.auroc:.1f})", **_style(name))
         recall = np.concatenate([[0.0], curve.tpr])
         precision = np.concatenate([[1.0], curve.precision])
         pr.step(
@@ -45,6 +66,7 @@ def plot_curves(result: EvaluationResult, roc_path: Path, pr_path: Path) -> None
             precision,
             where="pre",
             label=f"{name} ({100 * score.pixel.average_precision:.1f})",
+            **_style(name),
         )
     roc.set_xscale("symlog", linthresh=1e-3)
     roc.set_xlim(0.0, 1.0)
@@ -58,9 +80,7 @@ def plot_curves(result: EvaluationResult, roc_path: Path, pr_path: Path) -> None
     pr.set_title(f"Precision–recall — {result.dataset} (AP %)")
     for axes, figure, path in ((roc, roc_figure, roc_path), (pr, pr_figure, pr_path)):
         axes.grid(True, alpha=0.3)
-        if axes.get_legend_handles_labels()[0]:
-            axes.legend(fontsize="small", loc="best")
-        figure.tight_layout()
+        _legend(axes)
         _save(figure, path)
         pyplot.close(figure)
 
@@ -73,15 +93,21 @@ def plot_per_frame(result: EvaluationResult, path: Path) -> None:
     for name, score in result.scores.items():
         values = [frame.average_precision for frame in score.frames]
         index = [i for i, value in enumerate(values) if math.isfinite(value)]
-        axes.plot(index, [values[i] for i in index], marker="o", markersize=3, label=name)
+        axes.plot(
+            index,
+            [values[i] for i in index],
+            marker="o",
+            markersize=3,
+            linewidth=0.6,
+            label=name,
+            **_style(name),
+        )
     axes.set_xlabel("frame (sorted by name)")
     axes.set_ylabel("AP")
     axes.set_ylim(0.0, 1.02)
     axes.set_title(f"Per-frame AP — {result.dataset}")
     axes.grid(True, alpha=0.3)
-    if axes.get_legend_handles_labels()[0]:
-        axes.legend(fontsize="small", loc="best")
-    figure.tight_layout()
+    _legend(axes)
     _save(figure, path)
     pyplot.close(figure)
 
