@@ -86,6 +86,13 @@ class EvalHook(Hook):
         self.every = every
         self.history: list[dict] = []
 
+    def before_train(self, trainer: Trainer) -> None:
+        # A resumed run keeps the history of the evaluations before its checkpoint.
+        path = trainer.out_dir / "val_metrics.json"
+        if trainer.iteration > 0 and path.is_file():
+            earlier = json.loads(path.read_text())
+            self.history = [row for row in earlier if row["iteration"] <= trainer.iteration]
+
     def _evaluate(self, trainer: Trainer) -> None:
         if trainer.val_frames is None:
             return

@@ -69,13 +69,13 @@ def test_resume_continues_from_the_saved_iteration(mini_cityscapes, tmp_path):
         load_config(None, _overrides(mini_cityscapes, out, iterations=4, **fast)),
         show_progress=False,
     )
-    config = load_config(
-        None, _overrides(mini_cityscapes, out, iterations=6, val_split="''", **fast)
-    )
+    config = load_config(None, _overrides(mini_cityscapes, out, iterations=6, **fast))
     result = train(config, resume=True, show_progress=False)
     assert result.iterations == 6
     _, meta = load_checkpoint(result.checkpoint)
     assert meta.meta["iteration"] == 6
+    history = json.loads((out / "val_metrics.json").read_text())
+    assert [row["iteration"] for row in history] == [4, 6]
 
 
 def test_two_process_ddp_on_cpu(mini_cityscapes, tmp_path):
