@@ -181,7 +181,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         else nullcontext()
     )
     with detector:
-        evaluate_bag(
+        result = evaluate_bag(
             args.bag,
             args.out_dir,
             score_topic=args.score_topic,
@@ -195,4 +195,13 @@ def evaluate_command(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     _LOG.info("report written to %s", args.out_dir)
+    counts = result.settings
+    print(
+        f"{counts['frames']} frames, {counts['frames_with_label']} with ground truth, "
+        f"{counts['frames_without_label']} without; {counts['labels_without_frame']} "
+        f"labels without a frame"
+    )
+    results_table = args.out_dir / "results.md"
+    if results_table.is_file():
+        print(results_table.read_text())
     return 0

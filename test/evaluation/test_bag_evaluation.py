@@ -162,9 +162,7 @@ def test_matcher_bounds_pending_and_float_image_checks():
 
 
 def test_bag_evaluate_command(tmp_path, capsys):
-    import argparse
-
-    from anomaly_seg_ros.commands import bag_evaluate
+    from anomaly_seg_ros.cli import main
 
     rng = np.random.default_rng(2)
     messages = []
@@ -175,13 +173,10 @@ def test_bag_evaluate_command(tmp_path, capsys):
         messages.append(("/gt", stamp, _image(stamp, label, "mono8")))
     bag = tmp_path / "bag"
     _write_bag(bag, messages)
-    parser = argparse.ArgumentParser()
-    bag_evaluate.register(parser.add_subparsers())
     out = tmp_path / "report"
-    args = parser.parse_args(
-        ["bag-evaluate", str(bag), "--out", str(out), "--label-topic", "/gt", "--no-progress"]
+    assert (
+        main(["bag", "evaluate", str(bag), str(out), "--label-topic", "/gt", "--no-progress"]) == 0
     )
-    assert args.func(args) == 0
     assert "3 with ground truth, 0 without" in capsys.readouterr().out
     assert (out / "timeline.png").stat().st_size > 0
 

@@ -16,7 +16,7 @@ def test_evaluation_modules_import_without_torch_and_rclpy():
         modules = pkgutil.iter_modules(evaluation.__path__)
         names = [f"anomaly_seg_ros.evaluation.{module.name}" for module in modules]
         names += ["anomaly_seg_ros.datasets.anomaly", "anomaly_seg_ros.commands.evaluate",
-                  "anomaly_seg_ros.commands.calibrate", "anomaly_seg_ros.commands.bag_evaluate"]
+                  "anomaly_seg_ros.commands.calibrate"]
         for name in names:
             importlib.import_module(name)
         from anomaly_seg_ros.evaluation.pixel_metrics import pixel_metrics
