@@ -77,6 +77,7 @@ class DetectorNode(Node):
             sml_stats=self.settings.sml_stats_path or None,
             **backend_options,
         )
+        self._check_input_size()
         self.description = DetectorDescription(
             name=f"{self.get_fully_qualified_name()}: detector",
             backend=self.detector.backend.describe(),
@@ -196,6 +197,18 @@ class DetectorNode(Node):
         )
         self._previous_report = snapshot
         self._diagnostics.publish(diagnostic_array(status, self.get_clock().now().to_msg()))
+
+    def _check_input_size(self) -> None:
+        """Refuse a model exported at another size than the parameters ask for."""
+        expected = (self.settings.input_height, self.settings.input_width)
+        actual = self.detector.info.input_size
+        if any(want and want != have for want, have in zip(expected, actual)):
+            self.detector.close()
+            raise ModelError(
+                f"the model's input size is {actual[0]}x{actual[1]} but input_height/"
+                f"input_width ask for {expected[0]}x{expected[1]}; export the model at that "
+                "size (`anomaly-seg export --input-size H W`) or set them to 0"
+            )
 
     def stop(self) -> None:
         """Stop the worker (the frame in flight finishes) and release the backend."""

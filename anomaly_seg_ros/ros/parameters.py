@@ -41,6 +41,10 @@ class NodeSettings:
     :param sml_stats_path: SML statistics JSON; empty = none (score_type ``sml`` then fails).
     :param engine_cache_dir: TensorRT engine cache folder; empty = beside the ONNX model
         (or the user cache when that folder is not writable).
+    :param input_height: expected network input height; 0 = whatever the model has. The
+        size is fixed when exporting (static shapes); a model of another size is refused
+        at start-up instead of silently running at the wrong resolution.
+    :param input_width: expected network input width; 0 = the model's.
     :param build_only: load the model (for TensorRT: build and cache the engine), then
         exit 0 without subscribing: the install step of a car.
     :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
@@ -58,6 +62,8 @@ class NodeSettings:
     backend: str = "auto"
     sml_stats_path: str = ""
     engine_cache_dir: str = ""
+    input_height: int = 0
+    input_width: int = 0
     build_only: bool = False
     input_compressed: bool = False
     publish_labels: bool = True
@@ -98,6 +104,12 @@ SPECS: dict[str, ParameterSpec] = {
     "backend": ParameterSpec(f"inference backend: {', '.join(BACKENDS)}", read_only=True),
     "sml_stats_path": ParameterSpec("SML statistics JSON (for score_type sml)", read_only=True),
     "engine_cache_dir": ParameterSpec("TensorRT engine cache folder", read_only=True),
+    "input_height": ParameterSpec(
+        "expected model input height; 0 = model's", 0, 16384, 1, read_only=True
+    ),
+    "input_width": ParameterSpec(
+        "expected model input width; 0 = model's", 0, 16384, 1, read_only=True
+    ),
     "build_only": ParameterSpec("load/build the model, then exit", read_only=True),
     "input_compressed": ParameterSpec("subscribe to <image>/compressed", read_only=True),
     "publish_labels": ParameterSpec("publish ~/labels (mono8 train IDs)"),

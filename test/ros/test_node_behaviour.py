@@ -204,3 +204,18 @@ def test_build_only_loads_the_model_and_exits_zero(tiny_model, tmp_path) -> None
     )
     assert run.returncode == 0, run.stderr + run.stdout
     assert "build_only: model ready (onnxruntime" in run.stderr + run.stdout
+
+
+def test_model_of_another_input_size_is_refused(tiny_model) -> None:
+    run = subprocess.run(
+        [*NODE_COMMAND, "-p", f"model_path:={tiny_model}", "-p", "input_height:=128"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1
+    assert "input size is 64x128 but input_height/input_width ask for 128x0" in (
+        run.stderr + run.stdout
+    )
