@@ -89,6 +89,8 @@ it knows nothing about real streets. For a car, train or import a Cityscapes mod
 |---|---|
 {sizes}
 
+sha256 of `demo.onnx`: `{figures["onnx_sha256"]}`.
+
 `demo.onnx` + `demo.json` (sidecar) + `demo.sml.json` (SML statistics) are the bundled
 model the Detector and the node load; `demo.pt` is the same weights (stored as fp16,
 exported from exactly these values) as a package checkpoint, the starting point of
@@ -142,6 +144,13 @@ per frame is the stable figure).
 ## Trade-off
 
 {figures["tradeoff"]}
+
+## Limits
+
+Trained only on procedural scenes: flat streets, daylight, no rain or night, no trains or
+motorcycles, one camera model family. On real camera images its labels are not
+meaningful; it is for trying the chain (node, bags, evaluation, fine-tuning) end to end.
+Its anomaly scores are those of a plain segmentation network (no anomaly fine-tuning).
 """
     path.write_text(text)
 

@@ -13,6 +13,7 @@ on the val frames through the Detector and times ONNX Runtime, 7. writes the mod
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -147,6 +148,7 @@ def build(
         "onnxruntime": onnxruntime.__version__,
         "machine": machine_description(),
         "files": files,
+        "onnx_sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
         "tradeoff": TRADEOFF,
         "training": (
             f"{meta.meta.get('iteration')} iterations (batch {config.batch_size}, crops "
