@@ -27,7 +27,7 @@ IGNORE_INDEX = 255
 @lru_cache(maxsize=1)
 def label_id_to_train_id() -> np.ndarray:
     """(256,) uint8 lookup table: official label id -> train id (255 for void ids)."""
-    from cityscapesscripts.helpers.labels import labels
+    from cityscapesscripts.helpers.labels import labels  # type: ignore[import-untyped]
 
     table = np.full(256, IGNORE_INDEX, np.uint8)
     for label in labels:
@@ -40,7 +40,7 @@ def label_id_to_train_id() -> np.ndarray:
 @lru_cache(maxsize=1)
 def train_class_names() -> tuple[str, ...]:
     """The 19 Cityscapes evaluation classes, index = train id."""
-    from cityscapesscripts.helpers.labels import labels
+    from cityscapesscripts.helpers.labels import labels  # type: ignore[import-untyped]
 
     names = {label.trainId: label.name for label in labels if 0 <= label.trainId < IGNORE_INDEX}
     return tuple(names[index] for index in range(len(names)))
@@ -48,7 +48,8 @@ def train_class_names() -> tuple[str, ...]:
 
 def to_train_ids(label_ids: np.ndarray) -> np.ndarray:
     """Map an (H, W) uint8 ``labelIds`` image to (H, W) uint8 train ids."""
-    return label_id_to_train_id()[label_ids]
+    train_ids: np.ndarray = label_id_to_train_id()[label_ids]
+    return train_ids
 
 
 @dataclass(frozen=True)
