@@ -40,7 +40,7 @@ def label_id_to_train_id() -> np.ndarray:
 @lru_cache(maxsize=1)
 def train_class_names() -> tuple[str, ...]:
     """The 19 Cityscapes evaluation classes, index = train id."""
-    from cityscapesscripts.helpers.labels import labels  # type: ignore[import-untyped]
+    from cityscapesscripts.helpers.labels import labels
 
     names = {label.trainId: label.name for label in labels if 0 <= label.trainId < IGNORE_INDEX}
     return tuple(names[index] for index in range(len(names)))
