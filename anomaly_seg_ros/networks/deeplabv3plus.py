@@ -23,7 +23,7 @@ _ASPP_CHANNELS = 256
 _LOW_LEVEL_PROJECTION = 48
 
 
-def _conv_bn_relu(
+def conv_bn_relu(
     in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1
 ) -> nn.Sequential:
     """Conv (no bias) → BN → ReLU as ``Sequential`` with names ``0, 1, 2``."""
@@ -72,8 +72,8 @@ class ASPP(nn.Module):
 
     def __init__(self, in_channels: int, atrous_rates: tuple[int, int, int]) -> None:
         super().__init__()
-        branches: list[nn.Module] = [_conv_bn_relu(in_channels, _ASPP_CHANNELS, 1)]
-        branches += [_conv_bn_relu(in_channels, _ASPP_CHANNELS, 3, rate) for rate in atrous_rates]
+        branches: list[nn.Module] = [conv_bn_relu(in_channels, _ASPP_CHANNELS, 1)]
+        branches += [conv_bn_relu(in_channels, _ASPP_CHANNELS, 3, rate) for rate in atrous_rates]
         branches.append(ASPPPooling(in_channels, _ASPP_CHANNELS))
         self.convs = nn.ModuleList(branches)
         self.project = nn.Sequential(

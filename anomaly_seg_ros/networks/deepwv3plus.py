@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anomaly_seg_ros.networks.deeplabv3plus import conv_bn_relu
 from anomaly_seg_ros.networks.wider_resnet import wider_resnet38_modules
 
 #: ASPP dilation rates per output stride (NVIDIA doubles 6/12/18 at stride 8).
@@ -25,24 +26,6 @@ WRN_ASPP_RATES: dict[int, tuple[int, int, int]] = {8: (12, 24, 36), 16: (6, 12, 
 _TRUNK_CHANNELS = 4096
 _FINE_CHANNELS = 128
 _ASPP_CHANNELS = 256
-
-
-def _conv_bn_relu(
-    in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1
-) -> nn.Sequential:
-    """Conv (no bias) → BN → ReLU as ``Sequential`` with names ``0, 1, 2``."""
-    return nn.Sequential(
-        nn.Conv2d(
-            in_channels,
-            out_channels,
-            kernel_size,
-            padding=dilation * (kernel_size // 2),
-            dilation=dilation,
-            bias=False,
-        ),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(inplace=True),
-    )
 
 
 class WideASPP(nn.Module):
@@ -57,11 +40,11 @@ class WideASPP(nn.Module):
 
     def __init__(self, in_channels: int, rates: tuple[int, int, int]) -> None:
         super().__init__()
-        branches = [_conv_bn_relu(in_channels, _ASPP_CHANNELS, 1)]
-        branches += [_conv_bn_relu(in_channels, _ASPP_CHANNELS, 3, rate) for rate in rates]
+        branches = [conv_bn_relu(in_channels, _ASPP_CHANNELS, 1)]
+        branches += [conv_bn_relu(in_channels, _ASPP_CHANNELS, 3, rate) for rate in rates]
         self.features = nn.ModuleList(branches)
         self.img_pooling = nn.AdaptiveAvgPool2d(1)
-        self.img_conv = _conv_bn_relu(in_channels, _ASPP_CHANNELS, 1)
+        self.img_conv = conv_bn_relu(in_channels, _ASPP_CHANNELS, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, C, h, w). :return: (B, 1280, h, w)."""
