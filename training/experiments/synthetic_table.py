@@ -19,6 +19,7 @@ import argparse
 import copy
 import logging
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -69,6 +70,7 @@ def variants(
         ("(f) top-5 OvR + MGU", "mgu", topk),
         ("K=1 OvR + AnomalyMix", "mix_style", replace(topk, k=1)),
         ("K=3 OvR + AnomalyMix", "mix_style", replace(topk, k=3)),
+        ("control: L_id only (γ = 0), same data", "mix_style", replace(topk, gamma=0.0)),
     ]
 
 
@@ -146,9 +148,8 @@ def measure_epoch(network, meta, args, train_frames, bank) -> dict[str, float]:
         sample=SampleConfig(crop_size=tuple(args.crop)), workers=1, export_size=None,
         mix=AnomalyMixConfig(probability=0.1, style=args.style), progress=False,
     )  # fmt: skip
-    result = finetune(
-        copy.deepcopy(network), meta, config, train_frames, args.out / "timing", bank
-    )
+    with tempfile.TemporaryDirectory() as scratch:  # its checkpoint is not kept
+        result = finetune(copy.deepcopy(network), meta, config, train_frames, scratch, bank)
     per_step = result.history[-1]["seconds"] / args.timing_steps
     steps = len(train_frames) // args.batch
     return {
@@ -156,6 +157,76 @@ def measure_epoch(network, meta, args, train_frames, bank) -> dict[str, float]:
         "steps_per_epoch": steps,
         "seconds_per_epoch": per_step * steps,
     }
+
+
+class Experiment:
+    """The base network, the frames and the cached evaluation features shared by all runs."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.network, self.meta = import_checkpoint(args.model)
+        self.network.eval()
+        self.align = self.network.align_corners
+        self.names = tuple(self.meta.class_names)
+        self.train = IndexedFrames(CityscapesDataset(args.data_root, "train"))
+        self.bank = ObjectBank(args.bank)
+        mean, std = self.meta.mean, self.meta.std
+        val = IndexedFrames(CityscapesDataset(args.data_root, "val"))
+        anomaly = AnomalyDataset(Path(args.anomaly_root))
+        LOG.info("caching evaluation features")
+        self.eval_val = cache_frames(self.network, val, mean, std, args.val_frames)
+        self.eval_anomaly = cache_frames(self.network, anomaly, mean, std, args.anomaly_frames)
+        self.margins: tuple[float, float] | None = None
+
+    def evaluate(self, head) -> dict[str, float]:
+        return evaluate_head(
+            head, self.align, self.names, self.eval_val, self.eval_anomaly, SCORES
+        )
+
+    def build(self, source: str, seed: int) -> FeatureSet:
+        """Training features of one OoD source; the same frames and draws for every source."""
+        args, network, (mean, std) = self.args, self.network, (self.meta.mean, self.meta.std)
+        picks = np.random.default_rng(seed).permutation(len(self.train))[: args.samples]
+        sample = SampleConfig(crop_size=tuple(args.crop), scale_range=(0.75, 1.25))
+        if source == "mgu":
+            dataset = OodTrainingSet(self.train, None, sample, mean, std, seed)
+            config = MguConfig(step_size=0.1, max_steps=4, probability=args.mix_probability)
+            batches = mgu_samples(
+                network, dataset, picks, args.batch, config, input_bounds(mean, std), seed
+            )
+            return cache_batches(network, batches)
+        style = args.style if source == "mix_style" else "none"
+        mix = AnomalyMix(
+            self.bank, AnomalyMixConfig(probability=args.mix_probability, style=style)
+        )
+        dataset = OodTrainingSet(self.train, mix, sample, mean, std, seed)
+        return cache_batches(network, training_samples(dataset, picks, args.batch))
+
+    def run_seed(self, seed: int, rows: dict[str, dict]) -> None:
+        """All variants for one draw of training samples; records appended to ``rows``."""
+        args = replace_seed(self.args, seed)
+        for source in args.sources.split(","):
+            LOG.info("seed %d: caching training features: %s", seed, source)
+            data = self.build(source, seed)
+            share = float((data.labels == OOD_LABEL).float().mean())
+            LOG.info("%s: %d samples, %.3f %% OoD pixels", source, len(data), 100 * share)
+            if self.margins is None:
+                self.margins = energy_margins(self.network, data, self.align)
+                LOG.info("energy margins m_in %.2f m_out %.2f", *self.margins)
+            for name, row_source, loss in variants(args.style, args.gamma, *self.margins):
+                if row_source != source:
+                    continue
+                conv, seconds = train_head(self.network.final_conv, data, loss, args, self.align)
+                record = {**self.evaluate(conv), "ood_pixel_share": share, "seed": seed}
+                row = rows.setdefault(name, {"source": source, "loss": loss, "records": []})
+                row["records"].append(record)
+                row.setdefault("seconds", []).append(seconds)
+                LOG.info("%s (%.0f s): %s", name, seconds, record)
+            del data
+
+
+def replace_seed(args: argparse.Namespace, seed: int) -> argparse.Namespace:
+    return argparse.Namespace(**{**vars(args), "seed": seed})
 
 
 def main() -> int:
@@ -180,73 +251,20 @@ def main() -> int:
     parser.add_argument("--val-frames", type=int, default=100)
     parser.add_argument("--anomaly-frames", type=int, default=200)
     parser.add_argument("--timing-steps", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--sources", default="mix_style,mix_none,mgu", help="OoD data to build")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.manual_seed(args.seed)
     started = time.perf_counter()
-    network, meta = import_checkpoint(args.model)
-    network.eval()
-    mean, std, align = meta.mean, meta.std, network.align_corners
-    train = IndexedFrames(CityscapesDataset(args.data_root, "train"))
-    val = IndexedFrames(CityscapesDataset(args.data_root, "val"))
-    anomaly = AnomalyDataset(Path(args.anomaly_root))
-    bank = ObjectBank(args.bank)
-    LOG.info("caching evaluation features")
-    eval_val = cache_frames(network, val, mean, std, args.val_frames)
-    eval_anomaly = cache_frames(network, anomaly, mean, std, args.anomaly_frames)
-    names = tuple(meta.class_names)
-    rows = [
-        (
-            "baseline (no fine-tuning)",
-            "-",
-            None,
-            evaluate_head(network.final_conv, align, names, eval_val, eval_anomaly, SCORES),
-            0.0,
-        )
-    ]
-    LOG.info("baseline: %s", rows[0][3])
-    picks = np.random.default_rng(args.seed).permutation(len(train))[: args.samples]
-    sample = SampleConfig(crop_size=tuple(args.crop), scale_range=(0.75, 1.25))
-
-    def mixed(style: str) -> FeatureSet:
-        mix = AnomalyMix(bank, AnomalyMixConfig(probability=args.mix_probability, style=style))
-        dataset = OodTrainingSet(train, mix, sample, mean, std, args.seed)
-        return cache_batches(network, training_samples(dataset, picks, args.batch))
-
-    def mgu() -> FeatureSet:
-        dataset = OodTrainingSet(train, None, sample, mean, std, args.seed)
-        config = MguConfig(step_size=0.1, max_steps=4, probability=args.mix_probability)
-        bounds = input_bounds(mean, std)
-        batches = mgu_samples(network, dataset, picks, args.batch, config, bounds, args.seed)
-        return cache_batches(network, batches)
-
-    builders = {
-        "mix_style": lambda: mixed(args.style),
-        "mix_none": lambda: mixed("none"),
-        "mgu": mgu,
+    torch.manual_seed(args.seeds[0])
+    experiment = Experiment(args)
+    baseline = experiment.evaluate(experiment.network.final_conv)
+    LOG.info("baseline: %s", baseline)
+    rows: dict[str, dict] = {
+        "baseline (no fine-tuning)": {"source": "-", "loss": None, "records": [baseline]}
     }
-    margins = None
-    for data_name, builder in builders.items():
-        if data_name not in args.sources.split(","):
-            continue
-        LOG.info("caching training features: %s", data_name)
-        data = builder()
-        ood_share = float((data.labels == OOD_LABEL).float().mean())
-        LOG.info("%s: %d samples, %.3f %% OoD pixels", data_name, len(data), 100 * ood_share)
-        if margins is None:
-            margins = energy_margins(network, data, align)
-            LOG.info("energy margins m_in %.2f m_out %.2f", *margins)
-        for name, source, loss in variants(args.style, args.gamma, *margins):
-            if source != data_name:
-                continue
-            conv, seconds = train_head(network.final_conv, data, loss, args, align)
-            record = evaluate_head(conv, align, names, eval_val, eval_anomaly, SCORES)
-            record["ood_pixel_share"] = ood_share
-            rows.append((name, data_name, loss, record, seconds))
-            LOG.info("%s (%.0f s): %s", name, seconds, record)
-        del data
+    for seed in args.seeds:
+        experiment.run_seed(seed, rows)
     timing = {
         "seconds_per_step": float("nan"),
         "steps_per_epoch": 0,
@@ -254,11 +272,16 @@ def main() -> int:
     }
     if args.timing_steps > 0:
         LOG.info("timing finetune() on the full network")
-        timing = measure_epoch(network, meta, args, train, bank)
-    write_report(
-        args.out / "synthetic_table", rows, vars(args), timing, time.perf_counter() - started
-    )
-    LOG.info("done in %.0f s", time.perf_counter() - started)
+        timing = measure_epoch(
+            experiment.network,
+            experiment.meta,
+            replace_seed(args, 0),
+            experiment.train,
+            experiment.bank,
+        )
+    elapsed = time.perf_counter() - started
+    write_report(args.out / "synthetic_table", rows, vars(args), timing, elapsed)
+    LOG.info("done in %.0f s", elapsed)
     return 0
 
 
