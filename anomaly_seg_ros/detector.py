@@ -21,6 +21,7 @@ from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import load_sml_stats
+from anomaly_seg_ros.strips import StripPool
 
 _LOG = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ class Detector:
     :param backend: an inference backend (see :func:`anomaly_seg_ros.backends.create_backend`).
     :param config: detector settings; replace at run time through the ``config`` property.
     :param sml_stats: per-class (mean, std) of the max logit, needed for ``score_type='sml'``.
+    :param host_threads: threads for the host refinement (row strips; the result does not
+        depend on the count); 0 = one per available CPU, at most
+        :data:`~anomaly_seg_ros.strips.MAX_AUTO_THREADS`.
     """
 
     def __init__(
@@ -76,11 +80,13 @@ class Detector:
         backend: InferenceBackend,
         config: DetectorConfig | None = None,
         sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
+        host_threads: int = 0,
     ) -> None:
         self.backend = backend
         self.sml_stats = sml_stats
         self._config = DetectorConfig()
         self.config = config or DetectorConfig()
+        self.strip_pool = StripPool(host_threads)
 
     @classmethod
     def from_path(
@@ -89,6 +95,7 @@ class Detector:
         config: DetectorConfig | None = None,
         backend: str = "auto",
         sml_stats: str | Path | None = None,
+        host_threads: int = 0,
         **backend_options: object,
     ) -> Detector:
         """Load a model (``.onnx`` + sidecar, or ``.pt``) and its SML statistics.
@@ -103,7 +110,7 @@ class Detector:
         if sml_stats or stats_path.is_file():
             stats = load_sml_stats(stats_path, engine.info.class_names)
         try:
-            return cls(engine, config, stats)
+            return cls(engine, config, stats, host_threads)
         except (ConfigError, ModelError):
             engine.close()
             raise
@@ -162,7 +169,7 @@ class Detector:
         mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
         score = compute_score(config.score_type, summary, mean, std)
         lap("score")
-        score = refine.refine_score(score, summary, config)
+        score = refine.refine_score(score, summary, config, self.strip_pool)
         lap("refine")
 
         labels = preprocess.resize_labels(summary.label, camera_size)
@@ -182,6 +189,7 @@ class Detector:
         return Result(labels, score, mask, labels_color, overlay, summary, timings)
 
     def close(self) -> None:
+        self.strip_pool.close()
         self.backend.close()
 
     def __enter__(self) -> Detector:

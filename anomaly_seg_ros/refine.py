@@ -7,6 +7,8 @@ Python loops) and pure: they return new arrays.
 from __future__ import annotations
 
 import functools
+import threading
+from concurrent.futures import Future
 
 import cv2
 import numpy as np
@@ -14,9 +16,34 @@ import numpy as np
 from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.scores import max_softmax
+from anomaly_seg_ros.strips import StripPool
 
 _CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _SQUARE_3X3 = np.ones((3, 3), np.uint8)
+
+
+class _Scratch(threading.local):
+    """Per-thread scratch buffers, reused from frame to frame.
+
+    A 1024×2048 map is 2–8 MB; allocating a dozen of them per frame costs more in page
+    faults (fresh memory is zeroed by the kernel on first touch) than the filtering itself.
+    Only temporaries live here; every function still returns a new array.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, tuple[int, ...], str], np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        key = (name, shape, np.dtype(dtype).str)
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            if len(self.buffers) > 64:  # many map sizes seen: start over, don't grow
+                self.buffers.clear()
+            buffer = self.buffers[key] = np.empty(shape, dtype)
+        return buffer
+
+
+_SCRATCH = _Scratch()
 
 
 def class_boundaries(labels: np.ndarray) -> np.ndarray:
@@ -25,6 +52,14 @@ def class_boundaries(labels: np.ndarray) -> np.ndarray:
     As in SML: a cross-shaped dilation of the label map differs from a square erosion.
     """
     return cv2.dilate(labels, _CROSS_3X3) != cv2.erode(labels, _SQUARE_3X3)
+
+
+def _boundary_mask(labels: np.ndarray) -> np.ndarray:
+    """:func:`class_boundaries` as a uint8 0/255 mask in scratch memory."""
+    shape = labels.shape
+    dilated = cv2.dilate(labels, _CROSS_3X3, dst=_SCRATCH.get("dilated", shape, np.uint8))
+    eroded = cv2.erode(labels, _SQUARE_3X3, dst=_SCRATCH.get("eroded", shape, np.uint8))
+    return cv2.compare(dilated, eroded, cv2.CMP_NE, dst=_SCRATCH.get("edges", shape, np.uint8))
 
 
 @functools.lru_cache(maxsize=16)
@@ -53,22 +88,34 @@ def suppress_boundaries(
     out = np.array(score, dtype=np.float32, copy=True)
     if iterations <= 0:
         return out
-    boundaries = class_boundaries(labels).view(np.uint8)
+    shape = out.shape
+    boundaries = _boundary_mask(labels)
+    dilated_band = _SCRATCH.get("band", shape, np.uint8)
+    outside = _SCRATCH.get("outside", shape, np.bool_)
+    masked = _SCRATCH.get("masked", shape, np.float32)
+    total = _SCRATCH.get("total", shape, np.float32)
+    count = _SCRATCH.get("count", shape, np.uint8)
+    counted = _SCRATCH.get("counted", shape, np.uint8)
+    update = _SCRATCH.get("update", shape, np.uint8)
+    mean = _SCRATCH.get("mean", shape, np.float32)
     step = width // iterations
     for iteration in range(iterations):
         last = iteration == iterations - 1
         radius = 0 if (width == 0 or last) else width - step * iteration - 1
-        band = cv2.dilate(boundaries, _diamond(radius)) if radius > 0 else boundaries
-        inside = np.equal(band, 0).view(np.uint8)
-        # Sums over 3×3 (replicated borders) of the non-band values, and their counts
-        # (at most 9, so uint8 sums are exact). OpenCV's masked copies keep this at a few
-        # full-map passes per iteration.
-        masked = cv2.copyTo(out, inside)
-        total = cv2.boxFilter(masked, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
-        count = cv2.boxFilter(inside, -1, (3, 3), normalize=False, borderType=cv2.BORDER_REPLICATE)
-        update = cv2.bitwise_and(band, cv2.compare(count, 0, cv2.CMP_GT))
+        band = cv2.dilate(boundaries, _diamond(radius), dst=dilated_band) if radius else boundaries
+        # 0/1 (not 0/255) so that 3×3 sums of it count pixels; at most 9 fits in uint8.
+        inside = np.equal(band, 0, out=outside).view(np.uint8)
+        # Sums over 3×3 (replicated borders) of the non-band values, and their counts.
+        masked.fill(0)
+        cv2.copyTo(out, inside, masked)
+        border = cv2.BORDER_REPLICATE
+        cv2.boxFilter(masked, -1, (3, 3), dst=total, normalize=False, borderType=border)
+        cv2.boxFilter(inside, -1, (3, 3), dst=count, normalize=False, borderType=border)
+        cv2.compare(count, 0, cv2.CMP_GT, dst=counted)
+        cv2.bitwise_and(band, counted, dst=update)
         # cv2.divide yields 0 where count is 0; those pixels are not updated.
-        cv2.copyTo(cv2.divide(total, count, dtype=cv2.CV_32F), update, out)
+        cv2.divide(total, count, dst=mean, dtype=cv2.CV_32F)
+        cv2.copyTo(mean, update, out)
     return out
 
 
@@ -155,10 +202,43 @@ def apply_road_region(
     return shifted
 
 
+def _road_region_of(summary: LogitSummary, config: DetectorConfig) -> np.ndarray:
+    return road_region(
+        summary.label, max_softmax(summary), config.road_class, config.road_confidence
+    )
+
+
+def local_refinement_halo(config: DetectorConfig) -> int:
+    """Rows within which boundary suppression + dilated smoothing read their input.
+
+    Suppression: the class-boundary test (1 row), the band (``width - 1``) and one 3×3
+    average per iteration; smoothing: the dilated kernel's half-extent.
+    """
+    halo = 0
+    if config.boundary_suppression:
+        halo += config.boundary_width + config.boundary_iterations + 1
+    if config.dilated_smoothing:
+        halo += (config.smoothing_kernel // 2) * config.smoothing_dilation
+    return halo
+
+
+def _local_refinement(config: DetectorConfig, score: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    if config.boundary_suppression:
+        score = suppress_boundaries(
+            score, labels, config.boundary_width, config.boundary_iterations
+        )
+    if config.dilated_smoothing:
+        score = dilated_smoothing(
+            score, config.smoothing_kernel, config.smoothing_sigma, config.smoothing_dilation
+        )
+    return score
+
+
 def refine_score(
     score: np.ndarray,
     summary: LogitSummary,
     config: DetectorConfig,
+    pool: StripPool | None = None,
 ) -> np.ndarray:
     """Every refinement ``config`` switches on, in the Detector's order.
 
@@ -167,21 +247,26 @@ def refine_score(
 
     :param score: (h, w) float32 score at the network input size.
     :param summary: the frame's logit summary (labels and confidence for the refinements).
+    :param pool: run suppression and smoothing in row strips on this pool, and the road
+        region beside them; the result is identical to running without one.
     :return: (h, w) float32 refined score.
     """
-    if config.boundary_suppression:
-        score = suppress_boundaries(
-            score, summary.label, config.boundary_width, config.boundary_iterations
-        )
-    if config.dilated_smoothing:
-        score = dilated_smoothing(
-            score, config.smoothing_kernel, config.smoothing_sigma, config.smoothing_dilation
-        )
+    find_region = functools.partial(_road_region_of, summary, config)
+    # The road region needs only the summary: on a pool, find it while the strips run.
+    region: Future[np.ndarray] | None = None
+    if config.vde and pool is not None:
+        region = pool.submit(find_region)
+    if config.boundary_suppression or config.dilated_smoothing:
+        local = functools.partial(_local_refinement, config)
+        if pool is not None:
+            score = pool.map_rows(local, (score, summary.label), local_refinement_halo(config))
+        else:
+            score = local(score, summary.label)
     if config.vde:
-        region = road_region(
-            summary.label, max_softmax(summary), config.road_class, config.road_confidence
-        )
         score = apply_road_region(
-            score, region, config.vde_inside_boost, config.vde_outside_penalty
+            score,
+            region.result() if region is not None else find_region(),
+            config.vde_inside_boost,
+            config.vde_outside_penalty,
         )
     return score

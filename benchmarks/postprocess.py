@@ -4,7 +4,9 @@ The network is replaced by a backend that replays one precomputed logit summary,
 figures are the host work alone: score, SML refinement, VDE, resize, mask (and overlay).
 Goal (issue 2): score + refinement + VDE + resize + mask ≤ 40 ms on the 2-core CPU.
 
-    python benchmarks/postprocess.py [--runs 30] [--camera 1080 1920]
+    python benchmarks/postprocess.py [--runs 30] [--camera 1080 1920] [--host-threads 1 0]
+
+Each ``--host-threads`` value is one run (1 = serial; 0 = one thread per CPU, at most 8).
 """
 
 from __future__ import annotations
@@ -74,6 +76,13 @@ def main() -> None:
         help="camera resolution (default: the network size, no resize)",
     )
     parser.add_argument("--threads", type=int, default=0, help="OpenCV threads (0: default)")
+    parser.add_argument(
+        "--host-threads",
+        type=int,
+        nargs="+",
+        default=[1, 0],
+        help="Detector host_threads to compare (0: automatic)",
+    )
     args = parser.parse_args()
     if args.threads:
         cv2.setNumThreads(args.threads)
@@ -92,9 +101,16 @@ def main() -> None:
     )
     camera = tuple(args.camera) if args.camera else (height, width)
     frame = np.zeros((*camera, 3), np.uint8)
-    detector = Detector(ReplayBackend(info, summary), config, stats)
+    for host_threads in args.host_threads:
+        with Detector(ReplayBackend(info, summary), config, stats, host_threads) as detector:
+            report(detector, frame, args.runs, f"{height}x{width}", camera)
+
+
+def report(
+    detector: Detector, frame: np.ndarray, runs: int, network: str, camera: tuple[int, ...]
+) -> None:
     samples: dict[str, list[float]] = {}
-    for run in range(args.runs + 3):
+    for run in range(runs + 3):
         start = time.perf_counter()
         result = detector.detect(frame, outputs=("overlay",))
         total = time.perf_counter() - start
@@ -106,8 +122,8 @@ def main() -> None:
         samples.setdefault("HOST (score+refine+resize+mask)", []).append(host)
         samples.setdefault("total detect()", []).append(total * 1e3)
     print(
-        f"network {height}x{width}, camera {camera[0]}x{camera[1]}, {args.runs} runs, "
-        f"OpenCV threads {cv2.getNumThreads()}"
+        f"\nnetwork {network}, camera {camera[0]}x{camera[1]}, {runs} runs, "
+        f"host_threads {detector.strip_pool.threads}, OpenCV threads {cv2.getNumThreads()}"
     )
     print(f"{'stage':40s} {'median ms':>10s} {'p95 ms':>8s}")
     for stage, values in samples.items():

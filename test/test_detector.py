@@ -10,6 +10,7 @@ from anomaly_seg_ros.detector import Detector, anomaly_mask
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import save_sml_stats
+from anomaly_seg_ros.strips import StripPool
 from anomaly_seg_ros.visualize import cityscapes_palette
 
 
@@ -138,3 +139,25 @@ def test_config_is_frozen_and_validated():
         DetectorConfig(smoothing_kernel=4)
     with pytest.raises(ConfigError, match="multiple of"):
         DetectorConfig(boundary_suppression=True, boundary_width=3, boundary_iterations=2)
+
+
+def test_host_threads_do_not_change_the_result(tiny_model, rng):
+    config = DetectorConfig(
+        boundary_suppression=True, dilated_smoothing=True, vde=True, road_confidence=0.0
+    )
+    frame = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    results = []
+    for threads in (1, 3):
+        with Detector.from_path(
+            tiny_model, config, "onnxruntime", host_threads=threads
+        ) as detector:
+            assert detector.strip_pool.threads == threads
+            # The tiny model's 64 rows make one strip by default; cut thinner ones.
+            detector.strip_pool.close()
+            detector.strip_pool = StripPool(threads, min_rows=16)
+            assert len(detector.strip_pool.strips(64)) == min(threads, 4)
+            results.append(detector.detect(frame))
+    np.testing.assert_array_equal(results[0].score, results[1].score)
+    np.testing.assert_array_equal(results[0].mask, results[1].mask)
+    with pytest.raises(ConfigError, match="host_threads"):
+        Detector.from_path(tiny_model, backend="onnxruntime", host_threads=-2)

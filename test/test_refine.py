@@ -153,3 +153,56 @@ def test_apply_road_region_shifts_inside_up_and_outside_down():
     shifted = refine.apply_road_region(score, region, inside_boost=1.5, outside_penalty=0.5)
     np.testing.assert_array_equal(shifted, [[1.5, -0.5], [-0.5, 1.5]])
     assert shifted.dtype == np.float32
+
+
+def blocky_summary(rng, height, width):
+    """Labels in rectangles of several classes (many boundaries), a road at the bottom."""
+    from anomaly_seg_ros.backends.base import LogitSummary
+
+    coarse = rng.integers(1, 6, size=(height // 16 + 1, width // 16 + 1)).astype(np.uint8)
+    labels = np.kron(coarse, np.ones((16, 16), np.uint8))[:height, :width]
+    labels[height * 2 // 3 :, width // 4 : width * 3 // 4] = 0
+    max_logit = rng.normal(8.0, 2.0, size=(height, width)).astype(np.float32)
+    return LogitSummary(
+        label=np.ascontiguousarray(labels),
+        max_logit=max_logit,
+        min_logit=max_logit - 10.0,
+        logsumexp=max_logit + rng.uniform(0.0, 0.5, size=(height, width)).astype(np.float32),
+        entropy=rng.uniform(0.0, 1.0, size=(height, width)).astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"boundary_width": 8, "boundary_iterations": 4, "smoothing_kernel": 5},
+        {"dilated_smoothing": False, "vde": False},
+        {"boundary_suppression": False, "smoothing_dilation": 3},
+    ],
+)
+def test_row_strips_give_the_same_refinement(rng, settings):
+    from anomaly_seg_ros.config import DetectorConfig
+    from anomaly_seg_ros.strips import StripPool
+
+    summary = blocky_summary(rng, 203, 157)
+    config = DetectorConfig(
+        boundary_suppression=True, dilated_smoothing=True, vde=True, road_confidence=0.0
+    ).replace(**settings)
+    score = -summary.max_logit
+    serial = refine.refine_score(score, summary, config)
+    assert not np.array_equal(serial, score)
+    for threads in (2, 3, 7):
+        with StripPool(threads, min_rows=8) as pool:
+            assert len(pool.strips(203)) == threads
+            parallel = refine.refine_score(score, summary, config, pool)
+            np.testing.assert_array_equal(parallel, serial)
+
+
+def test_suppression_returns_new_arrays_though_scratch_is_reused(rng):
+    summary = blocky_summary(rng, 64, 80)
+    first = refine.suppress_boundaries(-summary.max_logit, summary.label)
+    kept = first.copy()
+    second = refine.suppress_boundaries(summary.max_logit, summary.label)
+    np.testing.assert_array_equal(first, kept)
+    assert not np.shares_memory(first, second)

@@ -75,6 +75,7 @@ class DetectorNode(Node):
             config=self.settings.detector,
             backend=self.settings.backend,
             sml_stats=self.settings.sml_stats_path or None,
+            host_threads=self.settings.host_threads,
             **backend_options,
         )
         self._check_input_size()

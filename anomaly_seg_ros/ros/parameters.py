@@ -45,6 +45,8 @@ class NodeSettings:
         size is fixed when exporting (static shapes); a model of another size is refused
         at start-up instead of silently running at the wrong resolution.
     :param input_width: expected network input width; 0 = the model's.
+    :param host_threads: threads for the host refinement (row strips; results do not
+        depend on it); 0 = one per available CPU, at most 8.
     :param build_only: load the model (for TensorRT: build and cache the engine), then
         exit 0 without subscribing: the install step of a car.
     :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
@@ -64,6 +66,7 @@ class NodeSettings:
     engine_cache_dir: str = ""
     input_height: int = 0
     input_width: int = 0
+    host_threads: int = 0
     build_only: bool = False
     input_compressed: bool = False
     publish_labels: bool = True
@@ -109,6 +112,9 @@ SPECS: dict[str, ParameterSpec] = {
     ),
     "input_width": ParameterSpec(
         "expected model input width; 0 = model's", 0, 16384, 1, read_only=True
+    ),
+    "host_threads": ParameterSpec(
+        "threads for host refinement; 0 = one per CPU, at most 8", 0, 256, 1, read_only=True
     ),
     "build_only": ParameterSpec("load/build the model, then exit", read_only=True),
     "input_compressed": ParameterSpec("subscribe to <image>/compressed", read_only=True),

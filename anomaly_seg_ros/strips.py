@@ -1,0 +1,114 @@
+"""Row-strip parallelism for the host post-processing.
+
+The refinements are local: an output pixel depends only on input pixels a few rows away.
+So a map can be cut into horizontal strips, each strip padded by that reach (the *halo*)
+on both sides, processed on its own thread, and the strips' cores stitched back together.
+The result is bit-identical to one pass over the whole map (OpenCV and NumPy release the
+GIL, so the strips really run in parallel).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from anomaly_seg_ros.errors import ConfigError
+
+#: Upper bound of the automatic thread count: beyond this the halos cost more than they save.
+MAX_AUTO_THREADS = 8
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_threads() -> int:
+    return max(1, min(MAX_AUTO_THREADS, available_cpus()))
+
+
+class StripPool:
+    """A thread pool that runs row-local map operations strip by strip.
+
+    :param threads: worker threads; 0 = one per available CPU, at most
+        :data:`MAX_AUTO_THREADS`; 1 = everything on the caller's thread.
+    :param min_rows: strips are never thinner than this (excluding halos), so small maps
+        use fewer strips.
+    """
+
+    def __init__(self, threads: int = 0, min_rows: int = 64) -> None:
+        if threads < 0:
+            raise ConfigError(f"host_threads must be ≥ 0 (0 = automatic), got {threads}")
+        self.threads = threads or auto_threads()
+        self.min_rows = max(1, min_rows)
+        self._executor = (
+            ThreadPoolExecutor(self.threads, thread_name_prefix="anomaly_seg_strip")
+            if self.threads > 1
+            else None
+        )
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``function(*args)`` on the pool (at once on this thread for one thread)."""
+        if self._executor is not None:
+            return self._executor.submit(function, *args)
+        future: Future[Any] = Future()
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # delivered through the future, as the pool would
+            future.set_exception(error)
+        return future
+
+    def strips(self, height: int) -> list[tuple[int, int]]:
+        """Core row ranges ``[start, stop)`` covering ``height`` rows, one per strip."""
+        count = max(1, min(self.threads, height // self.min_rows))
+        edges = np.linspace(0, height, count + 1).round().astype(int)
+        return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+    def map_rows(
+        self,
+        function: Callable[..., np.ndarray],
+        arrays: Sequence[np.ndarray],
+        halo: int,
+    ) -> np.ndarray:
+        """``function(*arrays)`` computed strip by strip.
+
+        :param function: maps (h, W, ...) arrays of equal height to one (h, W) array; its
+            output row r may depend on input rows within ``halo`` of r only.
+        :param arrays: inputs of equal height (first axis).
+        :param halo: rows of context added above and below each strip.
+        :return: the same array as ``function(*arrays)``.
+        """
+        height = arrays[0].shape[0]
+        if any(array.shape[0] != height for array in arrays):
+            raise ValueError(f"arrays differ in height: {[a.shape for a in arrays]}")
+        ranges = self.strips(height)
+        if len(ranges) == 1:
+            return function(*arrays)
+
+        def strip(start: int, stop: int) -> np.ndarray:
+            top, bottom = max(0, start - halo), min(height, stop + halo)
+            result = function(*(array[top:bottom] for array in arrays))
+            return result[start - top : start - top + (stop - start)]
+
+        futures = [self.submit(strip, start, stop) for start, stop in ranges]
+        parts = [future.result() for future in futures]
+        return np.concatenate(parts, axis=0)
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def __enter__(self) -> StripPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
