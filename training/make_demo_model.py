@@ -4,20 +4,26 @@
 
 1. generates the synthetic world (``output/synthetic``; skipped when already there with
    the same settings), 2. trains ``training/configs/demo.yaml`` (``output/demo_run``),
-3. rounds the weights to fp16 and saves them as ``demo.pt``, 4. calibrates SML on training
-frames, 5. exports ``demo.onnx`` + sidecar with the anomaly head, 6. evaluates the ONNX
-on the val frames through the Detector and times ONNX Runtime, 7. writes the model card.
-``--skip-train`` reuses a finished run (e.g. after ``python -m training.train --resume``).
+3. rounds the weights to fp16 and saves them as ``demo_base.pt``, 4. anomaly fine-tunes
+the head (``training/configs/demo_finetune.yaml``: top-5 one-vs-rest + AnomalyMix with
+the world's proxy object bank, ``output/demo_finetune``), 5. rounds the fine-tuned
+weights to fp16 and saves them as ``demo.pt``, 6. calibrates SML on training frames,
+7. exports ``demo.onnx`` + sidecar with the anomaly head, 8. evaluates the ONNX on the val
+frames through the Detector and times ONNX Runtime, 9. writes the model card.
+``--skip-train`` reuses a finished run (e.g. after ``python -m training.train --resume``);
+``--no-finetune`` ships the base network (steps 4–5 skipped).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,6 +51,7 @@ WORLD = {
     "width": 512,
 }
 COMMAND = "python -m training.make_demo_model"
+FINETUNE_CONFIG = Path("training/configs/demo_finetune.yaml")
 CALIBRATION_FRAMES = 300
 TRADEOFF = """Measured with `python benchmarks/demo_model.py --tradeoff` (random weights, one
 ONNX Runtime thread, CPU time per frame; the same machine):
@@ -71,10 +78,64 @@ def _world_ready(root: Path) -> bool:
     return all(data.get(key) == value for key, value in WORLD.items())
 
 
+def anomaly_finetune(
+    base: Path, finetune_config: Path, world_root: Path, out_dir: Path
+) -> tuple[Path, dict]:
+    """Step 4: fine-tune the base checkpoint's head with the fine-tuning tool.
+
+    :return: the fine-tuned checkpoint and what the model card says about the run.
+    """
+    from training.coco_subset import SubsetRules, build_object_bank
+    from training.finetune_cli import load_settings, run
+
+    bank = world_root / "ood_objects"
+    if not (bank / "index.json").is_file():
+        # The world's COCO-format stand-in for COCO: 256×256 images, hence the smaller side.
+        build_object_bank(
+            world_root / "ood_bank" / "annotations" / "instances_train.json",
+            world_root / "ood_bank" / "train",
+            bank,
+            SubsetRules(min_image_side=WORLD["height"]),
+        )
+    overrides = [
+        f"checkpoint={base}",
+        f"data_root={world_root / 'cityscapes'}",
+        f"anomaly_root={world_root / 'anomaly'}",
+        f"bank={bank}",
+        f"out_dir={out_dir}",
+    ]
+    settings, config = load_settings(str(finetune_config), overrides)
+    started = time.perf_counter()
+    run(settings, config)
+    checkpoint = out_dir / "model.pt"
+    _, meta = load_checkpoint(checkpoint)
+    summary = {
+        "config": str(finetune_config),
+        "minutes": round((time.perf_counter() - started) / 60.0, 1),
+        "history": meta.meta["finetune"]["history"],
+        "settings": {
+            "epochs": config.epochs,
+            "steps_per_epoch": config.steps_per_epoch,
+            "lr": config.lr,
+            "loss": dataclasses.asdict(config.loss),
+            "mix": dataclasses.asdict(config.mix) if config.mix else None,
+        },
+    }
+    return checkpoint, summary
+
+
 def build(
-    config_path: Path, out_dir: Path, skip_train: bool, eval_limit: int | None, note: str = ""
+    config_path: Path,
+    out_dir: Path,
+    skip_train: bool,
+    eval_limit: int | None,
+    note: str = "",
+    finetune_config: Path | None = FINETUNE_CONFIG,
 ) -> dict:
-    """Run every step; returns the figures written to the model card."""
+    """Run every step; returns the figures written to the model card.
+
+    :param finetune_config: anomaly fine-tuning settings; None ships the base network.
+    """
     config = load_config(config_path)
     world_root = Path(config.data_root).parent
     if not _world_ready(world_root):
@@ -91,14 +152,24 @@ def build(
     checkpoint = Path(config.out_dir) / "checkpoint.pt"
     if not (skip_train and checkpoint.is_file()):
         train(config, resume=True)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     network, meta = load_checkpoint(checkpoint)
-    # Ship fp16 weights in demo.pt and export exactly those values, so both files agree.
+    # Ship fp16 weights and export exactly those values, so the files agree.
     network = network.half().float().eval()
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out_dir / "demo.pt", network.half(), meta.class_names, **meta.meta)
+    base = out_dir / ("demo_base.pt" if finetune_config else "demo.pt")
+    save_checkpoint(base, network.half(), meta.class_names, **meta.meta)
     network.float()
+    finetuning = None
+    if finetune_config:
+        finetuned, finetuning = anomaly_finetune(
+            base, finetune_config, world_root, Path("output/demo_finetune")
+        )
+        network, meta = load_checkpoint(finetuned)
+        network = network.half().float().eval()
+        save_checkpoint(out_dir / "demo.pt", network.half(), meta.class_names, **meta.meta)
+        network.float()
+    if config.threads:
+        torch.set_num_threads(config.threads)
 
     frames = CityscapesDataset(config.data_root, config.train_split)
     step = max(1, len(frames) // CALIBRATION_FRAMES)
@@ -117,6 +188,10 @@ def build(
         "iterations": meta.meta.get("iteration"),
         "training_minutes": round(minutes, 1),
     }
+    if finetuning is not None:
+        provenance["anomaly_finetuning"] = {
+            key: finetuning[key] for key in ("config", "settings", "minutes")
+        }
     onnx_path = out_dir / "demo.onnx"
     export_onnx(
         network,
@@ -133,10 +208,12 @@ def build(
 
     files = {
         name: (out_dir / name).stat().st_size
-        for name in ("demo.onnx", "demo.json", "demo.sml.json", "demo.pt")
+        for name in ("demo.onnx", "demo.json", "demo.sml.json", "demo.pt", "demo_base.pt")
+        if finetuning is not None or name != "demo_base.pt"
     }
     figures = {
         **WORLD,
+        "finetuning": finetuning,
         "width_mult": config.width_mult,
         "train_frames": WORLD["train"],
         "val_frames": WORLD["val"],
@@ -169,12 +246,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-train", action="store_true", help="reuse a finished run")
     parser.add_argument("--eval-limit", type=int, default=None, help="val frames (default all)")
     parser.add_argument("--note", default="", help="sentence added to the card's training part")
+    parser.add_argument(
+        "--no-finetune", action="store_true", help="ship the base network (no anomaly fine-tuning)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        figures = build(args.config, args.out, args.skip_train, args.eval_limit, args.note)
+        figures = build(
+            args.config,
+            args.out,
+            args.skip_train,
+            args.eval_limit,
+            args.note,
+            None if args.no_finetune else FINETUNE_CONFIG,
+        )
     except AnomalySegError as error:
         LOGGER.error("%s", error)
         return 1

@@ -24,6 +24,19 @@ def test_bundle_is_small_and_complete():
     assert (folder / "MODEL_CARD.md").is_file() and (folder / "demo.pt").is_file()
 
 
+def test_shipped_network_is_the_base_with_an_anomaly_finetuned_head():
+    """Head-only fine-tuning: every weight but the final classifier's equals the base's."""
+    from anomaly_seg_ros.networks.checkpoint import load_checkpoint
+
+    base, _ = load_checkpoint(MODEL.with_name("demo_base.pt"))
+    shipped, meta = load_checkpoint(MODEL.with_suffix(".pt"))
+    assert meta.meta["finetune"]["config"]["loss"]["kind"] == "topk_ovr"
+    base_state, shipped_state = base.state_dict(), shipped.state_dict()
+    assert base_state.keys() == shipped_state.keys()
+    changed = {key for key in base_state if not base_state[key].equal(shipped_state[key])}
+    assert changed == {"classifier.classifier.3.weight", "classifier.classifier.3.bias"}
+
+
 def test_sidecar_matches_the_graph_and_the_sml_stats():
     import onnxruntime as ort
 

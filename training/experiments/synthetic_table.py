@@ -1,10 +1,11 @@
 """The synthetic-world table: OoD losses and OoD sources for head-only fine-tuning.
 
-Starting from the bundled demo model, fine-tunes the final classifier with
-(a) top-K one-vs-rest + style-aligned AnomalyMix, (b) the same without style alignment,
-(c) one-vs-rest over all classes, (d) uniform-label CE, (e) PEBAL's energy hinge,
-(f) top-K + MGU instead of AnomalyMix, and K in {1, 3, 5}; reports AP / AUROC / FPR95 of
-Max Logit, Energy and Max-Min Logit on the test-anomaly set and mIoU before / after::
+Starting from the bundled demo model before anomaly fine-tuning (``demo_base.pt``),
+fine-tunes the final classifier with (a) top-K one-vs-rest + style-aligned AnomalyMix,
+(b) the same without style alignment, (c) one-vs-rest over all classes, (d) uniform-label
+CE, (e) PEBAL's energy hinge, (f) top-K + MGU instead of AnomalyMix, and K in {1, 3, 5};
+reports AP / AUROC / FPR95 of Max Logit, Energy and Max-Min Logit on the test-anomaly set
+and mIoU before / after::
 
     nohup python training/experiments/synthetic_table.py \
         > training/results/synthetic_table.log 2>&1 &
@@ -231,7 +232,7 @@ def replace_seed(args: argparse.Namespace, seed: int) -> argparse.Namespace:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="models/demo/demo.pt", help="base checkpoint")
+    parser.add_argument("--model", default="models/demo/demo_base.pt", help="base checkpoint")
     parser.add_argument("--data-root", default="output/synthetic/cityscapes")
     parser.add_argument("--anomaly-root", default="output/synthetic/anomaly")
     parser.add_argument("--bank", default="output/ood_objects")
