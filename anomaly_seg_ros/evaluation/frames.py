@@ -50,6 +50,7 @@ def detector_frames(
             base,
             label.shape,
             detector.sml_stats,  # type: ignore[attr-defined]
+            detector.strip_pool,  # type: ignore[attr-defined]
         )
         yield FrameScores(frame.name, label, scores)
 

@@ -20,6 +20,7 @@ from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.strips import StripPool
 
 LOGGER = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ def compute_score_map(
     config: DetectorConfig,
     output_size: tuple[int, int],
     sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    pool: StripPool | None = None,
 ) -> np.ndarray:
     """The Detector's final score for ``config``, from an already computed summary.
 
@@ -103,11 +105,12 @@ def compute_score_map(
     :param config: score type and refinement settings.
     :param output_size: (H, W) to resize to (the label / camera size).
     :param sml_stats: per-class (mean, std) of the max logit, for ``sml``.
+    :param pool: threads for the refinement (the Detector's; same result without).
     :return: (H, W) float32, higher = more anomalous.
     """
     mean, std = sml_stats if sml_stats is not None else (None, None)
     score = compute_score(config.score_type, summary, mean, std)
-    score = refine.refine_score(score, summary, config)
+    score = refine.refine_score(score, summary, config, pool)
     return preprocess.resize_score(score, output_size)
 
 
@@ -117,9 +120,10 @@ def compute_score_maps(
     base: DetectorConfig,
     output_size: tuple[int, int],
     sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    pool: StripPool | None = None,
 ) -> dict[str, np.ndarray]:
     """:func:`compute_score_map` for every spec, keyed by :attr:`ScoreSpec.name`."""
     return {
-        spec.name: compute_score_map(summary, spec.config(base), output_size, sml_stats)
+        spec.name: compute_score_map(summary, spec.config(base), output_size, sml_stats, pool)
         for spec in specs
     }
