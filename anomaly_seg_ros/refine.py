@@ -20,6 +20,7 @@ from anomaly_seg_ros.strips import StripPool
 
 _CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _SQUARE_3X3 = np.ones((3, 3), np.uint8)
+_ONES_3X3 = np.ones((3, 3), np.float32)
 
 
 class _Scratch(threading.local):
@@ -109,8 +110,11 @@ def suppress_boundaries(
         masked.fill(0)
         cv2.copyTo(out, inside, masked)
         border = cv2.BORDER_REPLICATE
-        cv2.boxFilter(masked, -1, (3, 3), dst=total, normalize=False, borderType=border)
-        cv2.boxFilter(inside, -1, (3, 3), dst=count, normalize=False, borderType=border)
+        # A direct 3×3 convolution, not boxFilter: boxFilter's running sums make each float
+        # result depend on where the map starts (row strips would differ from one pass in
+        # the last bits) and carry a NaN or inf down the whole column.
+        cv2.filter2D(masked, -1, _ONES_3X3, dst=total, borderType=border)
+        cv2.boxFilter(inside, -1, (3, 3), dst=count, normalize=False, borderType=border)  # exact
         cv2.compare(count, 0, cv2.CMP_GT, dst=counted)
         cv2.bitwise_and(band, counted, dst=update)
         # cv2.divide yields 0 where count is 0; those pixels are not updated.

@@ -3,8 +3,10 @@
 The refinements are local: an output pixel depends only on input pixels a few rows away.
 So a map can be cut into horizontal strips, each strip padded by that reach (the *halo*)
 on both sides, processed on its own thread, and the strips' cores stitched back together.
-The result is bit-identical to one pass over the whole map (OpenCV and NumPy release the
-GIL, so the strips really run in parallel).
+The result is bit-identical to one pass over the whole map as long as every output value
+is computed from its neighbourhood alone, in a fixed order (direct filters, not running
+sums such as ``cv2.boxFilter`` on floats). OpenCV and NumPy release the GIL, so the strips
+really run in parallel.
 """
 
 from __future__ import annotations
@@ -56,9 +58,13 @@ class StripPool:
         )
 
     def submit(self, function: Callable[..., Any], *args: Any) -> Future[Any]:
-        """Run ``function(*args)`` on the pool (at once on this thread for one thread)."""
-        if self._executor is not None:
-            return self._executor.submit(function, *args)
+        """Run ``function(*args)`` on the pool (on this thread for one thread, or once closed)."""
+        executor = self._executor  # one read: close() may run on another thread
+        if executor is not None:
+            try:
+                return executor.submit(function, *args)
+            except RuntimeError:  # shut down meanwhile: run here instead
+                pass
         future: Future[Any] = Future()
         try:
             future.set_result(function(*args))
@@ -66,9 +72,13 @@ class StripPool:
             future.set_exception(error)
         return future
 
-    def strips(self, height: int) -> list[tuple[int, int]]:
-        """Core row ranges ``[start, stop)`` covering ``height`` rows, one per strip."""
-        count = max(1, min(self.threads, height // self.min_rows))
+    def strips(self, height: int, halo: int = 0) -> list[tuple[int, int]]:
+        """Core row ranges ``[start, stop)`` covering ``height`` rows, one per strip.
+
+        A strip is at least ``min_rows`` and at least twice the halo high, so that no
+        strip recomputes more rows of its neighbours than it computes of its own.
+        """
+        count = max(1, min(self.threads, height // max(self.min_rows, 2 * halo)))
         edges = np.linspace(0, height, count + 1).round().astype(int)
         return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
@@ -81,7 +91,8 @@ class StripPool:
         """``function(*arrays)`` computed strip by strip.
 
         :param function: maps (h, W, ...) arrays of equal height to one (h, W) array; its
-            output row r may depend on input rows within ``halo`` of r only.
+            output row r may depend on input rows within ``halo`` of r only, and not on
+            where the array starts (see the module docstring).
         :param arrays: inputs of equal height (first axis).
         :param halo: rows of context added above and below each strip.
         :return: the same array as ``function(*arrays)``.
@@ -89,7 +100,7 @@ class StripPool:
         height = arrays[0].shape[0]
         if any(array.shape[0] != height for array in arrays):
             raise ValueError(f"arrays differ in height: {[a.shape for a in arrays]}")
-        ranges = self.strips(height)
+        ranges = self.strips(height, halo)
         if len(ranges) == 1:
             return function(*arrays)
 

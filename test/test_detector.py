@@ -8,6 +8,7 @@ import pytest
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector, anomaly_mask
 from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.refine import local_refinement_halo
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import save_sml_stats
 from anomaly_seg_ros.strips import StripPool
@@ -143,8 +144,15 @@ def test_config_is_frozen_and_validated():
 
 def test_host_threads_do_not_change_the_result(tiny_model, rng):
     config = DetectorConfig(
-        boundary_suppression=True, dilated_smoothing=True, vde=True, road_confidence=0.0
-    )
+        boundary_suppression=True,
+        boundary_width=2,
+        boundary_iterations=2,
+        dilated_smoothing=True,
+        smoothing_kernel=3,
+        smoothing_dilation=2,
+        vde=True,
+        road_confidence=0.0,
+    )  # a halo of 7 rows, so that the tiny model's 64 rows make several strips
     frame = rng.integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
     results = []
     for threads in (1, 3):
@@ -155,7 +163,8 @@ def test_host_threads_do_not_change_the_result(tiny_model, rng):
             # The tiny model's 64 rows make one strip by default; cut thinner ones.
             detector.strip_pool.close()
             detector.strip_pool = StripPool(threads, min_rows=16)
-            assert len(detector.strip_pool.strips(64)) == min(threads, 4)
+            halo = local_refinement_halo(config)
+            assert len(detector.strip_pool.strips(64, halo)) == min(threads, 4)
             results.append(detector.detect(frame))
     np.testing.assert_array_equal(results[0].score, results[1].score)
     np.testing.assert_array_equal(results[0].mask, results[1].mask)

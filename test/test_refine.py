@@ -185,18 +185,31 @@ def test_row_strips_give_the_same_refinement(rng, settings):
     from anomaly_seg_ros.config import DetectorConfig
     from anomaly_seg_ros.strips import StripPool
 
-    summary = blocky_summary(rng, 203, 157)
+    height = 480
+    summary = blocky_summary(rng, height, 157)
     config = DetectorConfig(
         boundary_suppression=True, dilated_smoothing=True, vde=True, road_confidence=0.0
     ).replace(**settings)
-    score = -summary.max_logit
-    serial = refine.refine_score(score, summary, config)
-    assert not np.array_equal(serial, score)
-    for threads in (2, 3, 7):
-        with StripPool(threads, min_rows=8) as pool:
-            assert len(pool.strips(203)) == threads
-            parallel = refine.refine_score(score, summary, config, pool)
-            np.testing.assert_array_equal(parallel, serial)
+    halo = refine.local_refinement_halo(config)
+    # Logit-like scores, and entropy-like ones spanning many magnitudes (1e-16 … 1), where
+    # running-sum filters would make the last bits depend on where a strip starts.
+    for score in (-summary.max_logit, np.exp(-rng.uniform(0, 37, summary.label.shape))):
+        score = score.astype(np.float32)
+        serial = refine.refine_score(score, summary, config)
+        assert not np.array_equal(serial, score)
+        for threads in (2, 3, 7):
+            with StripPool(threads, min_rows=8) as pool:
+                assert len(pool.strips(height, halo)) == threads
+                parallel = refine.refine_score(score, summary, config, pool)
+                np.testing.assert_array_equal(parallel, serial)
+
+
+def test_a_nan_stays_local_in_boundary_suppression(rng):
+    summary = blocky_summary(rng, 96, 96)
+    score = rng.normal(size=(96, 96)).astype(np.float32)
+    score[40, 40] = np.nan  # a block's centre (16 px blocks): 7 px from any band
+    refined = refine.suppress_boundaries(score, summary.label, 4, 4)
+    assert np.isnan(refined).sum() == 1  # the band values below it stay finite
 
 
 def test_suppression_returns_new_arrays_though_scratch_is_reused(rng):
