@@ -19,12 +19,12 @@ def evaluate_onnx(
     """Val metrics of an exported model through the Detector (ONNX Runtime), as deployed."""
     from anomaly_seg_ros.detector import Detector
 
-    detector = Detector.from_path(model_path, backend="onnxruntime")
     evaluator = SegmentationEvaluator(frames.class_names)
     count = len(frames) if limit is None else min(limit, len(frames))
-    for index in range(count):
-        image, label = frames[index]
-        evaluator.process(detector.detect(image).labels, label)
+    with Detector.from_path(model_path, backend="onnxruntime") as detector:
+        for index in range(count):
+            image, label = frames[index]
+            evaluator.process(detector.detect(image).labels, label)
     result = metrics_from_confusion(evaluator.confusion, frames.class_names)
     return ValMetrics(result.metrics, result.miou_present, count)
 
@@ -79,17 +79,15 @@ def write_model_card(path: Path, figures: dict) -> None:
     width_mult, size = figures["width_mult"], f"{figures['height']}×{figures['width']}"
     finetuning = figures.get("finetuning")
     if finetuning:
-        epochs, per_epoch = (finetuning["settings"][k] for k in ("epochs", "steps_per_epoch"))
-        steps = f"{epochs * per_epoch}" if per_epoch else f"{epochs} epochs of"
         checkpoints = (
             "`demo_base.pt` is the segmentation\nnetwork before anomaly fine-tuning (the "
             "starting point of\n`training/experiments/synthetic_table.py` and of your own "
             "fine-tuning experiments)."
         )
         anomaly_limits = (
-            "Its anomaly fine-tuning saw only the world's procedural proxy objects, for "
-            f"{steps} steps:\nexpect scores that separate those kinds of objects, not real "
-            "anomalies."
+            f"Its anomaly fine-tuning saw only this world's synthetic OoD data, for "
+            f"{finetuning['settings']['steps']}:\nexpect scores that separate those kinds of "
+            "objects, not real anomalies."
         )
     else:
         checkpoints = "It is the starting point of anomaly fine-tuning."
@@ -176,20 +174,42 @@ meaningful; it is for trying the chain (node, bags, evaluation, fine-tuning) end
     path.write_text(text)
 
 
+def _ood_data(settings: dict) -> str:
+    """Which OoD data the fine-tuning used, in words."""
+    mix, mgu = settings.get("mix"), settings.get("mgu")
+    parts = []
+    if mix:
+        parts.append(
+            f"AnomalyMix (p = {mix['probability']}, style {mix['style']}) with objects from "
+            "the world's proxy OoD bank"
+        )
+    if mgu:
+        parts.append(f"Masked Gradient Update pixels (p = {mgu['probability']})")
+    return " and ".join(parts) or "no OoD data"
+
+
+def _percent(record: dict, key: str) -> str:
+    value = record.get(key)
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
 def finetuning_section(finetuning: dict | None) -> str:
     """The card's part on anomaly fine-tuning: settings and the per-epoch history."""
     if not finetuning:
         return "No anomaly fine-tuning (`--no-finetune`)."
     settings = finetuning["settings"]
-    loss, mix = settings["loss"], settings["mix"]
-    mixing = (
-        f"AnomalyMix p = {mix['probability']}, style {mix['style']}" if mix else "no AnomalyMix"
+    loss = settings["loss"]
+    trained = (
+        "The head and the decoder (ASPP + fusion; BatchNorm statistics frozen)"
+        if settings.get("train_decoder")
+        else "The head alone (final 1×1 classifier; backbone, decoder and BatchNorm frozen)"
     )
+    val = settings.get("val_frames")
+    val_text = f"the first {val} val frames" if val else "the val frames"
     rows = "\n".join(
-        f"| {record['epoch']} | {100 * record['miou_present']:.1f} "
-        + " ".join(
-            f"| {100 * record.get(f'{score}/ap', float('nan')):.1f} "
-            f"| {100 * record.get(f'{score}/fpr95', float('nan')):.1f}"
+        f"| {record['epoch']} | {_percent(record, 'miou_present')} | "
+        + " | ".join(
+            f"{_percent(record, f'{score}/ap')} | {_percent(record, f'{score}/fpr95')}"
             for score in ("max_logit", "energy")
         )
         + " |"
@@ -197,13 +217,11 @@ def finetuning_section(finetuning: dict | None) -> str:
     )
     return f"""### Anomaly fine-tuning
 
-Then the head alone (final 1×1 classifier; backbone, decoder and BatchNorm frozen) was
-fine-tuned with `{finetuning["config"]}`: {loss["kind"]} (K {loss["k"]}, s {loss["scale"]},
-γ {loss["gamma"]}), {mixing}, objects from the world's proxy OoD bank,
-{settings["epochs"]} epochs × {settings["steps_per_epoch"]} steps, AdamW lr {settings["lr"]}
-with poly decay; {finetuning["minutes"]} minutes. Per epoch (epoch 0 = the base network;
-mIoU on the first 100 val frames, AP / FPR95 on the 200-frame test-anomaly set, no
-refinement, %):
+{trained} was then fine-tuned with `{finetuning["config"]}`: loss {loss["kind"]} (K {loss["k"]},
+s {loss["scale"]}, γ {loss["gamma"]}), {_ood_data(settings)}, {settings["steps"]}, AdamW
+lr {settings["lr"]} with poly decay; {finetuning["minutes"]} minutes. Per epoch (epoch 0 =
+the base network; mIoU on {val_text}, AP / FPR95 on the {settings["anomaly_frames"]}-frame
+test-anomaly set, no refinement, %):
 
 | epoch | mIoU | Max Logit AP | FPR95 | Energy AP | FPR95 |
 |---|---|---|---|---|---|

@@ -37,6 +37,7 @@ from training.calibrate_sml import calibrate
 from training.config import load_config
 from training.demo_card import evaluate_onnx, machine_description, ort_latency, write_model_card
 from training.synthetic.generate import generate
+from training.synthetic.ood_bank import BANK_IMAGE_SIZE
 from training.train import train
 
 LOGGER = logging.getLogger("training.make_demo_model")
@@ -90,12 +91,12 @@ def anomaly_finetune(
 
     bank = world_root / "ood_objects"
     if not (bank / "index.json").is_file():
-        # The world's COCO-format stand-in for COCO: 256×256 images, hence the smaller side.
+        # The world's COCO-format stand-in for COCO has small square images.
         build_object_bank(
             world_root / "ood_bank" / "annotations" / "instances_train.json",
             world_root / "ood_bank" / "train",
             bank,
-            SubsetRules(min_image_side=WORLD["height"]),
+            SubsetRules(min_image_side=BANK_IMAGE_SIZE),
         )
     overrides = [
         f"checkpoint={base}",
@@ -105,6 +106,10 @@ def anomaly_finetune(
         f"out_dir={out_dir}",
     ]
     settings, config = load_settings(str(finetune_config), overrides)
+    if config.steps_per_epoch is None:
+        steps = f"{config.epochs} epochs"
+    else:
+        steps = f"{config.epochs} epochs × {config.steps_per_epoch} steps"
     started = time.perf_counter()
     run(settings, config)
     checkpoint = out_dir / "model.pt"
@@ -116,9 +121,14 @@ def anomaly_finetune(
         "settings": {
             "epochs": config.epochs,
             "steps_per_epoch": config.steps_per_epoch,
+            "steps": steps,
             "lr": config.lr,
+            "train_decoder": config.train_decoder,
             "loss": dataclasses.asdict(config.loss),
             "mix": dataclasses.asdict(config.mix) if config.mix else None,
+            "mgu": dataclasses.asdict(config.mgu) if config.mgu else None,
+            "val_frames": settings.val_limit,
+            "anomaly_frames": WORLD["anomaly"],
         },
     }
     return checkpoint, summary
@@ -157,12 +167,16 @@ def build(
     network = network.half().float().eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     base = out_dir / ("demo_base.pt" if finetune_config else "demo.pt")
+    if not finetune_config:
+        (out_dir / "demo_base.pt").unlink(missing_ok=True)  # from an earlier fine-tuned build
     save_checkpoint(base, network.half(), meta.class_names, **meta.meta)
     network.float()
     finetuning = None
     if finetune_config:
+        # One folder per base network: a fine-tuning state of another base is never resumed.
+        digest = hashlib.sha256(base.read_bytes()).hexdigest()[:12]
         finetuned, finetuning = anomaly_finetune(
-            base, finetune_config, world_root, Path("output/demo_finetune")
+            base, finetune_config, world_root, Path("output/demo_finetune") / digest
         )
         network, meta = load_checkpoint(finetuned)
         network = network.half().float().eval()

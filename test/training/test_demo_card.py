@@ -1,7 +1,5 @@
 """The demo model card: written from make_demo_model's figures, with and without fine-tuning."""
 
-import pytest
-
 from training.demo_card import write_model_card
 
 HISTORY = [
@@ -27,29 +25,62 @@ def figures(finetuning):
     }  # fmt: skip
 
 
-@pytest.mark.parametrize("finetuned", [True, False])
-def test_card_says_whether_and_how_the_head_was_finetuned(tmp_path, finetuned):
-    finetuning = {
+SETTINGS = {
+    "epochs": 1,
+    "steps_per_epoch": 200,
+    "steps": "1 epochs × 200 steps",
+    "lr": 1.25e-4,
+    "train_decoder": False,
+    "loss": {"kind": "topk_ovr", "k": 5, "scale": 2.0, "gamma": 0.05},
+    "mix": {"probability": 0.25, "style": "fda"},
+    "mgu": None,
+    "val_frames": 100,
+    "anomaly_frames": 200,
+}
+
+
+def card_text(tmp_path, finetuning):
+    card = tmp_path / "MODEL_CARD.md"
+    write_model_card(card, figures(finetuning))
+    return card.read_text()
+
+
+def finetuning(**settings):
+    return {
         "config": "training/configs/demo_finetune.yaml",
         "minutes": 6.2,
         "history": HISTORY,
-        "settings": {
-            "epochs": 1,
-            "steps_per_epoch": 200,
-            "lr": 1.25e-4,
-            "loss": {"kind": "topk_ovr", "k": 5, "scale": 2.0, "gamma": 0.05},
-            "mix": {"probability": 0.25, "style": "fda"},
-        },
+        "settings": {**SETTINGS, **settings},
     }
-    card = tmp_path / "MODEL_CARD.md"
-    write_model_card(card, figures(finetuning if finetuned else None))
-    text = card.read_text()
+
+
+def test_card_says_how_the_head_was_finetuned(tmp_path):
+    text = card_text(tmp_path, finetuning())
     assert "| road | 0.900 |" in text and "| train | absent |" in text
-    if finetuned:
-        assert "topk_ovr (K 5, s 2.0,\nγ 0.05), AnomalyMix p = 0.25, style fda" in text
-        assert "| 0 | 75.2 | 2.5 | 65.1 | 2.4 | 66.0 |" in text
-        assert "| 1 | 78.0 | 3.5 | 59.8 | 3.7 | 60.0 |" in text
-        assert "`demo_base.pt`" in text and "for 200 steps" in text
-    else:
-        assert "No anomaly fine-tuning" in text and "demo_base.pt" not in text
-        assert "no anomaly fine-tuning" in text
+    assert "The head alone" in text and "loss topk_ovr (K 5,\ns 2.0, γ 0.05)" in text
+    assert "AnomalyMix (p = 0.25, style fda) with objects from the world's proxy OoD bank" in text
+    assert "1 epochs × 200 steps, AdamW" in text and "the first 100 val frames" in text
+    assert "200-frame\ntest-anomaly set" in text
+    assert "| 0 | 75.2 | 2.5 | 65.1 | 2.4 | 66.0 |" in text
+    assert "| 1 | 78.0 | 3.5 | 59.8 | 3.7 | 60.0 |" in text
+    assert "`demo_base.pt`" in text and "for 1 epochs × 200 steps:" in text
+
+
+def test_card_without_anomalymix_or_step_cap_or_finetuning(tmp_path):
+    text = card_text(
+        tmp_path,
+        finetuning(
+            steps_per_epoch=None,
+            steps="3 epochs",
+            mix=None,
+            mgu={"probability": 0.5},
+            train_decoder=True,
+            val_frames=None,
+        ),
+    )
+    assert "Masked Gradient Update pixels (p = 0.5)" in text and "AnomalyMix" not in text
+    assert "None" not in text and "for 3 epochs:" in text
+    assert "The head and the decoder" in text and "mIoU on the val frames" in text
+    plain = card_text(tmp_path, None)
+    assert "No anomaly fine-tuning" in plain and "demo_base.pt" not in plain
+    assert "(no anomaly fine-tuning)" in plain

@@ -16,6 +16,9 @@ import numpy as np
 #: COCO-style categories of the bank (ids start at 1, as in COCO).
 CATEGORIES = ("blob", "star", "crescent", "polygon", "capsule", "composite")
 
+#: Side of the square bank images (the world's stand-in for COCO images).
+BANK_IMAGE_SIZE = 256
+
 
 def _outline(rng: np.random.Generator, category: str, radius: float) -> np.ndarray:
     """(N, 2) float outline of one object around the origin."""
@@ -114,7 +117,7 @@ def _draw_object(rng, image: np.ndarray, mask: np.ndarray, category: str, centre
     return region
 
 
-def render_bank_image(rng: np.random.Generator, size: int = 256):
+def render_bank_image(rng: np.random.Generator, size: int = BANK_IMAGE_SIZE):
     """One bank image and its objects.
 
     :return: ``(image, objects)``: (size, size, 3) uint8 RGB and a list of
