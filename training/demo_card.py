@@ -217,11 +217,13 @@ def finetuning_section(finetuning: dict | None) -> str:
     )
     return f"""### Anomaly fine-tuning
 
-{trained} was then fine-tuned with `{finetuning["config"]}`: loss {loss["kind"]} (K {loss["k"]},
-s {loss["scale"]}, γ {loss["gamma"]}), {_ood_data(settings)}, {settings["steps"]}, AdamW
-lr {settings["lr"]} with poly decay; {finetuning["minutes"]} minutes. Per epoch (epoch 0 =
-the base network; mIoU on {val_text}, AP / FPR95 on the {settings["anomaly_frames"]}-frame
-test-anomaly set, no refinement, %):
+{trained}
+was then fine-tuned with `{finetuning["config"]}`:
+loss {loss["kind"]} (K {loss["k"]}, s {loss["scale"]}, γ {loss["gamma"]}),
+{_ood_data(settings)},
+{settings["steps"]}, AdamW lr {settings["lr"]} with poly decay; {finetuning["minutes"]} minutes.
+Per epoch (epoch 0 = the base network; mIoU on {val_text}, AP / FPR95 on the
+{settings["anomaly_frames"]}-frame test-anomaly set, no refinement, %):
 
 | epoch | mIoU | Max Logit AP | FPR95 | Energy AP | FPR95 |
 |---|---|---|---|---|---|

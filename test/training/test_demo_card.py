@@ -57,10 +57,10 @@ def finetuning(**settings):
 def test_card_says_how_the_head_was_finetuned(tmp_path):
     text = card_text(tmp_path, finetuning())
     assert "| road | 0.900 |" in text and "| train | absent |" in text
-    assert "The head alone" in text and "loss topk_ovr (K 5,\ns 2.0, γ 0.05)" in text
+    assert "The head alone" in text and "loss topk_ovr (K 5, s 2.0, γ 0.05)" in text
     assert "AnomalyMix (p = 0.25, style fda) with objects from the world's proxy OoD bank" in text
     assert "1 epochs × 200 steps, AdamW" in text and "the first 100 val frames" in text
-    assert "200-frame\ntest-anomaly set" in text
+    assert "200-frame test-anomaly set" in text
     assert "| 0 | 75.2 | 2.5 | 65.1 | 2.4 | 66.0 |" in text
     assert "| 1 | 78.0 | 3.5 | 59.8 | 3.7 | 60.0 |" in text
     assert "`demo_base.pt`" in text and "for 1 epochs × 200 steps:" in text
