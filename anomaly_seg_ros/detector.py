@@ -5,9 +5,12 @@ The whole per-frame path is :meth:`Detector.detect`, top to bottom.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +90,8 @@ class Detector:
         self._config = DetectorConfig()
         self.config = config or DetectorConfig()
         self.strip_pool = StripPool(host_threads)
+        self._inputs = threading.local()
+        self._shared_input_lock = threading.Lock()
 
     @classmethod
     def from_path(
@@ -161,10 +166,12 @@ class Detector:
             timings[stage] = now - clock
             clock = now
 
-        network_input = preprocess.to_network_input(rgb, self.info)
-        lap("preprocess")
-        summary = self.backend.infer(network_input)
-        lap("inference")
+        buffer, lock = self._input_target()
+        with lock:
+            network_input = preprocess.to_network_input(rgb, self.info, buffer)
+            lap("preprocess")
+            summary = self.backend.infer(network_input)
+            lap("inference")
 
         mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
         score = compute_score(config.score_type, summary, mean, std)
@@ -187,6 +194,28 @@ class Detector:
                 labels_color = None
             lap("visualize")
         return Result(labels, score, mask, labels_color, overlay, summary, timings)
+
+    def _input_target(self) -> tuple[np.ndarray, AbstractContextManager[object]]:
+        """Where to preprocess to, and the lock to hold until inference has read it.
+
+        The backend's own input array (e.g. TensorRT's pinned buffer) when it offers a
+        usable one: shared, so frames from several threads take turns. Otherwise this
+        thread's array, reused every frame (the backends consume their input before
+        ``infer`` returns), which needs no lock.
+        """
+        shape = (1, 3, *self.info.input_size)
+        shared = self.backend.input_buffer()
+        if (
+            shared is not None
+            and shared.shape == shape
+            and shared.dtype == np.float32
+            and shared.flags.c_contiguous
+        ):
+            return shared, self._shared_input_lock
+        buffer = getattr(self._inputs, "array", None)
+        if buffer is None or buffer.shape != shape:
+            buffer = self._inputs.array = np.empty(shape, np.float32)
+        return buffer, contextlib.nullcontext()
 
     def close(self) -> None:
         self.strip_pool.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -28,23 +30,57 @@ def check_rgb(image: object) -> np.ndarray:
     return image
 
 
-def to_network_input(rgb: np.ndarray, info: ModelInfo) -> np.ndarray:
+class _ChannelScratch(threading.local):
+    """Per-thread uint8 channel buffers: temporaries reused from frame to frame."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, int, int], np.ndarray] = {}
+
+    def get(self, name: str, height: int, width: int) -> np.ndarray:
+        buffer = self.buffers.get((name, height, width))
+        if buffer is None:
+            if len(self.buffers) > 8:  # many sizes seen: start over, don't grow
+                self.buffers.clear()
+            buffer = self.buffers[(name, height, width)] = np.empty((height, width), np.uint8)
+        return buffer
+
+
+_SCRATCH = _ChannelScratch()
+
+
+def to_network_input(
+    rgb: np.ndarray, info: ModelInfo, out: np.ndarray | None = None
+) -> np.ndarray:
     """Resize to the model input, scale to [0, 1], normalize by mean/std, NCHW.
 
+    One channel at a time: extract, resize (bilinear) if the sizes differ, then
+    ``x · 1/(255·std) − mean/std`` straight into the output plane. With ``out`` given this
+    allocates nothing per frame (a fresh 1024×2048 blob costs more in page faults than the
+    arithmetic).
+
     :param rgb: (H, W, 3) uint8 RGB at camera size.
-    :return: (1, 3, h, w) float32 contiguous, h×w = ``info.input_size``.
+    :param out: (1, 3, h, w) float32 C-contiguous array to write into, or None for a new one.
+    :return: (1, 3, h, w) float32 contiguous, h×w = ``info.input_size`` (``out`` if given).
     """
     height, width = info.input_size
-    if rgb.shape[:2] != (height, width):
-        rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR)
-    mean = np.asarray(info.mean, dtype=np.float64) * 255.0
-    # blobFromImage computes (x − mean) · scale in NCHW in one pass; the per-channel std
-    # division follows in place.
-    blob = cv2.dnn.blobFromImage(
-        rgb, 1.0 / 255.0, None, tuple(mean), swapRB=info.channel_order == "BGR", crop=False
-    )
-    blob[0] /= np.asarray(info.std, dtype=np.float32)[:, None, None]
-    return blob
+    shape = (1, 3, height, width)
+    if out is None:
+        out = np.empty(shape, np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous float32 array of {shape}")
+    camera_height, camera_width = rgb.shape[:2]
+    resize = (camera_height, camera_width) != (height, width)
+    channel = _SCRATCH.get("channel", camera_height, camera_width)
+    small = _SCRATCH.get("resized", height, width) if resize else channel
+    order = (2, 1, 0) if info.channel_order == "BGR" else (0, 1, 2)
+    for index, source in enumerate(order):
+        cv2.extractChannel(rgb, source, dst=channel)
+        if resize:
+            cv2.resize(channel, (width, height), dst=small, interpolation=cv2.INTER_LINEAR)
+        scale = 1.0 / (255.0 * info.std[index])
+        offset = -info.mean[index] / info.std[index]
+        cv2.addWeighted(small, scale, small, 0.0, offset, dst=out[0, index], dtype=cv2.CV_32F)
+    return out
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -5,9 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
+from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector, anomaly_mask
 from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.refine import local_refinement_halo
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import save_sml_stats
@@ -170,3 +172,34 @@ def test_host_threads_do_not_change_the_result(tiny_model, rng):
     np.testing.assert_array_equal(results[0].mask, results[1].mask)
     with pytest.raises(ConfigError, match="host_threads"):
         Detector.from_path(tiny_model, backend="onnxruntime", host_threads=-2)
+
+
+class SharedInputBackend(OnnxRuntimeBackend):
+    """ONNX Runtime that, like TensorRT, offers its own input array and records what it got."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.staged = np.full((1, 3, *self.info.input_size), np.nan, np.float32)
+        self.received = []
+
+    def input_buffer(self):
+        return self.staged
+
+    def infer(self, image):
+        self.received.append(image)
+        return super().infer(image)
+
+
+def test_preprocessing_goes_into_the_backends_input_array(tiny_model, rng):
+    frame = rng.integers(0, 256, size=(90, 200, 3), dtype=np.uint8)
+    with Detector.from_path(tiny_model, backend="onnxruntime") as plain:
+        expected = plain.detect(frame)
+        own = plain._input_target()[0]
+        plain.detect(frame)  # the thread's own array is reused frame after frame
+        assert plain._input_target()[0] is own
+    backend = SharedInputBackend(tiny_model, load_model_info(tiny_model))
+    with Detector(backend) as detector:
+        result = detector.detect(frame)
+    assert backend.received[0] is backend.staged and not np.isnan(backend.staged).any()
+    np.testing.assert_array_equal(result.labels, expected.labels)
+    np.testing.assert_array_equal(result.score, expected.score)

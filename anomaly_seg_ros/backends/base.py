@@ -67,6 +67,15 @@ class InferenceBackend(abc.ABC):
         :return: the logit summary at (H, W).
         """
 
+    def input_buffer(self) -> np.ndarray | None:
+        """An array :meth:`infer` reads in place (e.g. pinned memory), or None.
+
+        The Detector preprocesses straight into it when it is a C-contiguous float32 array
+        of the input shape, saving a host copy per frame, and holds a lock from
+        preprocessing to the end of :meth:`infer` since the array is shared.
+        """
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release device memory and sessions; the backend is unusable afterwards."""
 

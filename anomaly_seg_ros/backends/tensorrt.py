@@ -127,7 +127,7 @@ class TensorRTBackend(InferenceBackend):
         if profile:
             self._events = [cuda_runtime.Event() for _ in range(4)]
 
-    def input_buffer(self) -> np.ndarray:
+    def input_buffer(self) -> np.ndarray | None:
         """The pinned input array (1, 3, H, W); preprocessing into it saves one host copy."""
         return self._host_buffers[INPUT_NAME].array
 
