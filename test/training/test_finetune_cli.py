@@ -85,3 +85,34 @@ def test_cli_run_on_files(tmp_path, object_bank_dir):
     assert json.dumps(history)  # plain values, loggable
     assert (out / "model.pt").is_file()
     assert main([f"checkpoint={tmp_path / 'missing.pt'}", f"data_root={tmp_path}"]) == 1
+
+
+def test_torchrun_two_processes_share_the_epoch(tmp_path, object_bank_dir):
+    """A real torchrun launch on the CPU (gloo): each process takes half of the frames."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _cityscapes(tmp_path / "city", "train", 8)
+    _cityscapes(tmp_path / "city", "val", 2)
+    torch.manual_seed(0)
+    network = create_network("mobilenetv2", num_classes=19, width_mult=0.25)
+    save_checkpoint(tmp_path / "base.pt", network, CLASSES_19, source="test")
+    out = tmp_path / "out"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "training.finetune",
+        f"checkpoint={tmp_path / 'base.pt'}", f"data_root={tmp_path / 'city'}",
+        f"bank={object_bank_dir}", f"out_dir={out}", "epochs=1", "batch_size=2",
+        "workers=0", "progress=false", "export_size=null", "sample.crop_size=[48,64]",
+        "mix.probability=1.0",
+    ]  # fmt: skip
+    run = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    history = torch.load(out / "finetune_state.pt", weights_only=True)["history"]
+    assert [record["epoch"] for record in history] == [0, 1]
+    assert history[1]["steps"] == 8 // (2 * 2)  # 8 frames, batch 2 per process, 2 processes
+    assert (out / "model.pt").is_file()
