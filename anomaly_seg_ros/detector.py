@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,7 +194,7 @@ class Detector:
             lap("visualize")
         return Result(labels, score, mask, labels_color, overlay, summary, timings)
 
-    def _input_target(self) -> tuple[np.ndarray, AbstractContextManager[object]]:
+    def _input_target(self) -> tuple[np.ndarray, contextlib.AbstractContextManager[object]]:
         """Where to preprocess to, and the lock to hold until inference has read it.
 
         The backend's own input array (e.g. TensorRT's pinned buffer) when it offers a

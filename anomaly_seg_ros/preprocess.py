@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.strips import ThreadScratch
 
 #: Refuse images larger than this many pixels (a 8K×8K frame is a corrupt header, not a camera).
 MAX_PIXELS = 64_000_000
@@ -30,22 +29,7 @@ def check_rgb(image: object) -> np.ndarray:
     return image
 
 
-class _ChannelScratch(threading.local):
-    """Per-thread uint8 channel buffers: temporaries reused from frame to frame."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[tuple[str, int, int], np.ndarray] = {}
-
-    def get(self, name: str, height: int, width: int) -> np.ndarray:
-        buffer = self.buffers.get((name, height, width))
-        if buffer is None:
-            if len(self.buffers) > 8:  # many sizes seen: start over, don't grow
-                self.buffers.clear()
-            buffer = self.buffers[(name, height, width)] = np.empty((height, width), np.uint8)
-        return buffer
-
-
-_SCRATCH = _ChannelScratch()
+_SCRATCH = ThreadScratch()
 
 
 def to_network_input(
@@ -70,8 +54,8 @@ def to_network_input(
         raise ValueError(f"out must be a C-contiguous float32 array of {shape}")
     camera_height, camera_width = rgb.shape[:2]
     resize = (camera_height, camera_width) != (height, width)
-    channel = _SCRATCH.get("channel", camera_height, camera_width)
-    small = _SCRATCH.get("resized", height, width) if resize else channel
+    channel = _SCRATCH.get("channel", (camera_height, camera_width), np.uint8)
+    small = _SCRATCH.get("resized", (height, width), np.uint8) if resize else channel
     order = (2, 1, 0) if info.channel_order == "BGR" else (0, 1, 2)
     for index, source in enumerate(order):
         cv2.extractChannel(rgb, source, dst=channel)

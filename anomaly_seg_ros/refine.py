@@ -7,7 +7,6 @@ Python loops) and pure: they return new arrays.
 from __future__ import annotations
 
 import functools
-import threading
 from concurrent.futures import Future
 
 import cv2
@@ -16,35 +15,14 @@ import numpy as np
 from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.scores import max_softmax
-from anomaly_seg_ros.strips import StripPool
+from anomaly_seg_ros.strips import StripPool, ThreadScratch
 
 _CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _SQUARE_3X3 = np.ones((3, 3), np.uint8)
 _ONES_3X3 = np.ones((3, 3), np.float32)
 
 
-class _Scratch(threading.local):
-    """Per-thread scratch buffers, reused from frame to frame.
-
-    A 1024×2048 map is 2–8 MB; allocating a dozen of them per frame costs more in page
-    faults (fresh memory is zeroed by the kernel on first touch) than the filtering itself.
-    Only temporaries live here; every function still returns a new array.
-    """
-
-    def __init__(self) -> None:
-        self.buffers: dict[tuple[str, tuple[int, ...], str], np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-        key = (name, shape, np.dtype(dtype).str)
-        buffer = self.buffers.get(key)
-        if buffer is None:
-            if len(self.buffers) > 64:  # many map sizes seen: start over, don't grow
-                self.buffers.clear()
-            buffer = self.buffers[key] = np.empty(shape, dtype)
-        return buffer
-
-
-_SCRATCH = _Scratch()
+_SCRATCH = ThreadScratch()
 
 
 def class_boundaries(labels: np.ndarray) -> np.ndarray:

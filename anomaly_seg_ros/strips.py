@@ -1,4 +1,4 @@
-"""Row-strip parallelism for the host post-processing.
+"""Row-strip parallelism for the host post-processing, and per-thread scratch memory.
 
 The refinements are local: an output pixel depends only on input pixels a few rows away.
 So a map can be cut into horizontal strips, each strip padded by that reach (the *halo*)
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -35,6 +36,31 @@ def available_cpus() -> int:
 
 def auto_threads() -> int:
     return max(1, min(MAX_AUTO_THREADS, available_cpus()))
+
+
+class ThreadScratch(threading.local):
+    """Per-thread scratch arrays, reused from frame to frame.
+
+    A 1024×2048 map is 2–24 MB; allocating several per frame costs more in page faults
+    (fresh memory is zeroed by the kernel on first touch) than the arithmetic on them.
+    Only for temporaries: functions using it still return new arrays.
+    """
+
+    #: distinct (name, shape, dtype) entries kept before starting over
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple[str, tuple[int, ...], str], np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        """This thread's array called ``name`` of that shape and dtype (contents undefined)."""
+        key = (name, tuple(shape), np.dtype(dtype).str)
+        buffer = self.buffers.get(key)
+        if buffer is None:
+            if len(self.buffers) >= self.LIMIT:  # many map sizes seen: start over
+                self.buffers.clear()
+            buffer = self.buffers[key] = np.empty(shape, dtype)
+        return buffer
 
 
 class StripPool:

@@ -51,3 +51,20 @@ def test_thread_count():
     assert StripPool(1).strips(10_000) == [(0, 10_000)]
     with pytest.raises(ConfigError, match="host_threads"):
         StripPool(-1)
+
+
+def test_thread_scratch_reuses_per_thread_and_stays_bounded():
+    from anomaly_seg_ros.strips import ThreadScratch
+
+    scratch = ThreadScratch()
+    first = scratch.get("a", (4, 5), np.float32)
+    assert scratch.get("a", (4, 5), np.float32) is first
+    assert scratch.get("a", (4, 5), np.uint8) is not first  # the dtype is part of the key
+    other = []
+    thread = threading.Thread(target=lambda: other.append(scratch.get("a", (4, 5), np.float32)))
+    thread.start()
+    thread.join()
+    assert other[0] is not first and other[0].shape == (4, 5)
+    for size in range(ThreadScratch.LIMIT + 5):
+        scratch.get("b", (size + 1,), np.float32)
+    assert len(scratch.buffers) <= ThreadScratch.LIMIT
