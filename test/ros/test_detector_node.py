@@ -117,9 +117,21 @@ def test_encodings_row_padding_and_byte_order(tiny_model, start_node, reference)
     assert node.recorder.stamps("labels")[-1] == (1_025, 175_000, "cam25")
 
 
+def wait_malformed(node, count: int, timeout: float = 20.0) -> None:
+    """Wait until the node's diagnostics count ``count`` malformed frames."""
+    deadline = time.monotonic() + timeout
+    while (seen := node.recorder.latest_diagnostics()["frames_malformed"]) != str(count):
+        assert time.monotonic() < deadline, f"frames_malformed stayed {seen}, expected {count}"
+
+
 def test_compressed_input_and_corrupt_streams(tiny_model, start_node, reference) -> None:
     node = start_node(
-        {"model_path": tiny_model, "qos_profile": "reliable", "input_compressed": True}
+        {
+            "model_path": tiny_model,
+            "qos_profile": "reliable",
+            "input_compressed": True,
+            "diagnostics_period": 0.2,
+        }
     )
     rgb = camera_frame(4)
     send(node, compressed_message(rgb, header(1), fmt="png"))
@@ -129,11 +141,11 @@ def test_compressed_input_and_corrupt_streams(tiny_model, start_node, reference)
     assert node.recorder.stamps("labels")[-1] == (1_002, 14_000, "cam2")
 
     broken = [bytes(jpeg.data)[: len(jpeg.data) // 2], b"\xff\xd8" + bytes(300), b"GIF89a"]
-    for data in broken:
+    for index, data in enumerate(broken):
         message = compressed_message(rgb, header(3), fmt="jpeg")
         message.data = np.frombuffer(data, np.uint8).tolist()
         node.publisher.publish(message)
-        time.sleep(0.3)  # let the idle worker take it: a newer frame would replace it
+        wait_malformed(node, index + 1)  # a newer frame would replace one not yet taken
     send(node, compressed_message(rgb, header(4), fmt="png"))
     diagnostics = node.recorder.latest_diagnostics()
     assert diagnostics["frames_malformed"] == "3"
@@ -142,7 +154,12 @@ def test_compressed_input_and_corrupt_streams(tiny_model, start_node, reference)
 
 def test_malformed_messages_are_counted_and_skipped(tiny_model, start_node) -> None:
     node = start_node(
-        {"model_path": tiny_model, "qos_profile": "reliable", "max_image_pixels": 100_000}
+        {
+            "model_path": tiny_model,
+            "qos_profile": "reliable",
+            "max_image_pixels": 100_000,
+            "diagnostics_period": 0.2,
+        }
     )
     good = pack(camera_frame(0), "rgb8")
     bad = [
@@ -154,7 +171,7 @@ def test_malformed_messages_are_counted_and_skipped(tiny_model, start_node) -> N
     ]
     for index, raw in enumerate(bad):
         node.publisher.publish(raw_to_message(raw, header(index)))
-        time.sleep(0.3)  # let the idle worker take it: a newer frame would replace it
+        wait_malformed(node, index + 1)  # a newer frame would replace one not yet taken
         send(node, raw_to_message(good, header(100 + index)))  # the next good frame works
     stamps = [stamp[0] for stamp in node.recorder.stamps("labels")]
     assert stamps == [1_100, 1_101, 1_102, 1_103, 1_104]
