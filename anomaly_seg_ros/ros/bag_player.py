@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rclpy
+from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rosbags.highlevel import AnyReader
@@ -24,6 +25,8 @@ from anomaly_seg_ros.ros.session import input_qos, ros_session
 from anomaly_seg_ros.ros_bags.io import COMPRESSED_TYPE, image_connections, open_bag, read_messages
 
 _LOG = logging.getLogger(__name__)
+#: Seconds to wait, after the last message, for reliable subscribers to acknowledge.
+ACK_TIMEOUT_SEC = 10.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,13 @@ def play_bag(path: str | Path, options: PlayOptions, args: list[str] | None = No
                     published += _play_once(reader, connections, publisher, options.rate, bar)
                 if not options.loop:
                     break
+            # Reliable samples still in the writer's history die with the node: let the
+            # subscribers acknowledge the last ones before leaving.
+            if not publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_SEC)):
+                _LOG.warning(
+                    "not every subscriber acknowledged the last messages within %.0f s",
+                    ACK_TIMEOUT_SEC,
+                )
         except KeyboardInterrupt:
             pass
         finally:

@@ -193,7 +193,9 @@ def test_bag_play_publishes_every_frame_at_the_scaled_rate(ros_client, tmp_path)
     stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in arrivals]
     assert stamps == [(500 + i, 11 * i) for i in range(FRAMES)]
     span = arrivals[-1][0] - arrivals[0][0]
-    assert span == pytest.approx((FRAMES - 1) * PERIOD_NS * 1e-9 / 0.5, abs=0.15)
+    # 0.6 s at rate 0.5 (0.3 s at rate 1, 1.2 s at 0.25); the margin absorbs arrival jitter
+    # on a loaded machine.
+    assert span == pytest.approx((FRAMES - 1) * PERIOD_NS * 1e-9 / 0.5, abs=0.25)
     np.testing.assert_array_equal(
         np.frombuffer(arrivals[0][1].data, np.uint8).reshape(48, 80, 3), camera_frame(0)
     )
