@@ -21,6 +21,19 @@ from anomaly_seg_ros.ros.messages import array_to_message
 NODE_COMMAND = (sys.executable, "-m", "anomaly_seg_ros.ros.node", "--ros-args")
 
 
+def run_node(*parameters: str) -> subprocess.CompletedProcess[str]:
+    """Start the node with ``-p`` parameters and wait for it to exit (start-up checks)."""
+    arguments = [argument for parameter in parameters for argument in ("-p", parameter)]
+    return subprocess.run(
+        [*NODE_COMMAND, *arguments],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def set_parameters(node: NodeUnderTest, **values: object) -> list[tuple[bool, str]]:
     """Call the node's set_parameters service; (successful, reason) per parameter."""
     client = node.client.node.create_client(
@@ -139,28 +152,14 @@ def test_missing_or_mismatched_model_fails_at_start(tiny_model, tmp_path) -> Non
     mismatched.with_suffix(".json").write_text(json.dumps(sidecar))
     cases = {tmp_path / "absent.onnx": "does not exist", mismatched: "cannot start"}
     for model, problem in cases.items():
-        run = subprocess.run(
-            [*NODE_COMMAND, "-p", f"model_path:={model}"],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = run_node(f"model_path:={model}")
         assert run.returncode == 1
         assert problem in run.stderr + run.stdout
         assert "Traceback" not in run.stderr
 
 
 def test_invalid_start_up_parameter_fails_with_its_name(tiny_model) -> None:
-    run = subprocess.run(
-        [*NODE_COMMAND, "-p", f"model_path:={tiny_model}", "-p", "score_type:=nonsense"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_node(f"model_path:={tiny_model}", "score_type:=nonsense")
     assert run.returncode == 1
     assert "score_type 'nonsense' unknown" in run.stderr + run.stdout
 
@@ -186,35 +185,15 @@ def test_memory_stays_flat_over_2000_frames(tiny_model, start_node) -> None:
 
 
 def test_build_only_loads_the_model_and_exits_zero(tiny_model, tmp_path) -> None:
-    run = subprocess.run(
-        [
-            *NODE_COMMAND,
-            "-p",
-            f"model_path:={tiny_model}",
-            "-p",
-            "build_only:=true",
-            "-p",
-            f"engine_cache_dir:={tmp_path}",
-        ],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    run = run_node(
+        f"model_path:={tiny_model}", "build_only:=true", f"engine_cache_dir:={tmp_path}"
     )
     assert run.returncode == 0, run.stderr + run.stdout
     assert "build_only: model ready (onnxruntime" in run.stderr + run.stdout
 
 
 def test_model_of_another_input_size_is_refused(tiny_model) -> None:
-    run = subprocess.run(
-        [*NODE_COMMAND, "-p", f"model_path:={tiny_model}", "-p", "input_height:=128"],
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = run_node(f"model_path:={tiny_model}", "input_height:=128")
     assert run.returncode == 1
     assert "input size is 64x128 but input_height/input_width ask for 128x0" in (
         run.stderr + run.stdout
