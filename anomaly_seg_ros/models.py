@@ -37,3 +37,27 @@ def models_dir() -> Path:
 def default_model_path() -> Path:
     """Path of the embedded default model; it may not exist (checked when loading)."""
     return models_dir() / DEFAULT_MODEL
+
+
+def resolve_model_path(configured: str | Path | None) -> Path:
+    """The model to load: ``configured``, or else the bundled demo model (looked up in
+    the source tree, then in the installed package share; see :mod:`anomaly_seg_ros.models`).
+
+    The node (``model_path`` parameter), ``anomaly-seg bag`` and the demo all use it.
+
+    :param configured: a model path; empty or None = the bundled demo model.
+    :return: an existing model file.
+    :raises ModelError: ``configured`` does not exist, or no demo model is found.
+    """
+    path = Path(configured).expanduser() if configured else default_model_path()
+    if path.is_file():
+        return path.resolve()
+    if configured:
+        raise ModelError(
+            f"model_path {path} does not exist; pass an exported model "
+            "(`anomaly-seg export`) with -p model_path:=/path/to/model.onnx"
+        )
+    raise ModelError(
+        f"no model_path given and the bundled demo model {path} is missing; build it "
+        "(`python -m training.make_demo_model`) or set -p model_path:=/path/to/model.onnx"
+    )

@@ -179,7 +179,7 @@ def measure(backend: Any, config_name: str, args: argparse.Namespace) -> dict[st
 
 def message_builder() -> Callable[[Any], None]:
     """Packs labels, score and mask as the node does (as rclpy messages if available)."""
-    from anomaly_seg_ros.ros.outputs import result_images
+    from anomaly_seg_ros.io.outputs import result_images
 
     names = ("labels", "anomaly_score", "anomaly_mask")
     try:

@@ -17,10 +17,10 @@ from pathlib import Path
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_params_file
 from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
 _LOG = logging.getLogger(__name__)
 NODE_NAME = "anomaly_seg_detector"
-OUTPUT_NAMES = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--outputs",
         nargs="+",
-        choices=OUTPUT_NAMES,
-        default=list(OUTPUT_NAMES),
+        choices=OUTPUT_TOPIC_NAMES,
+        default=list(OUTPUT_TOPIC_NAMES),
         help="result topics to write (default: all)",
     )
     run.add_argument("--prefix", default=f"/{NODE_NAME}", help="namespace of result topics")
@@ -121,8 +121,8 @@ def detector_config(args: argparse.Namespace) -> DetectorConfig:
 
 def run_command(args: argparse.Namespace) -> int:
     from anomaly_seg_ros.detector import Detector
-    from anomaly_seg_ros.ros.session import resolve_model_path
-    from anomaly_seg_ros.ros_bags.replay import run_bag
+    from anomaly_seg_ros.io.bag_run import run_bag
+    from anomaly_seg_ros.models import resolve_model_path
 
     model = resolve_model_path(str(args.model) if args.model else "")
     with Detector.from_path(model, detector_config(args), args.backend, args.sml_stats) as det:

@@ -21,7 +21,7 @@ from rosbags.typesys.store import Typestore
 
 from anomaly_seg_ros.demo.drive import DriveFrame
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.ros_bags.io import IMAGE_TYPE, create_bag, typestore
+from anomaly_seg_ros.io.bags import IMAGE_TYPE, create_bag, typestore
 
 CAMERA_TOPIC = "/camera/image_raw"
 ANOMALY_TOPIC = "/ground_truth/anomaly"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_seg_ros.ros_bags.io import open_bag
+from anomaly_seg_ros.io.bags import open_bag
 
 DIAGNOSTICS_TOPIC = "/diagnostics"
 

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from anomaly_seg_ros.errors import AnomalySegError, ConfigError, ModelError
+from anomaly_seg_ros.errors import AnomalySegError, ConfigError
 from anomaly_seg_ros.model_info import load_model_info
-from anomaly_seg_ros.models import default_model_path
+from anomaly_seg_ros.models import resolve_model_path
 
 if TYPE_CHECKING:  # the ROS layer is imported only when the replay runs
     from anomaly_seg_ros.demo.node_process import DetectorNodeProcess
@@ -90,21 +90,6 @@ class DemoResult:
         return bool(self.report["frames"]["equal"])
 
 
-def resolve_model(model: Path | None) -> Path:
-    """``model``, or the bundled demo model.
-
-    :raises ModelError: the file does not exist (the message says how to get one).
-    """
-    path = Path(model).resolve() if model is not None else default_model_path()
-    if not path.is_file():
-        raise ModelError(
-            f"model {path} not found; build the bundled one (`python -m "
-            "training.make_demo_model`), or pass --model with an exported ONNX "
-            "(`anomaly-seg export --random-init --out /tmp/m.onnx` makes a meaningless one)"
-        )
-    return path
-
-
 def mask_threshold(options: DemoOptions) -> float:
     """The node's mask threshold: its default, else the params file's, else ``--set``.
 
@@ -162,7 +147,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     )
     from anomaly_seg_ros.demo.summary import RunFacts, build_report
 
-    model = resolve_model(options.model)
+    model = resolve_model_path(options.model)
     info = load_model_info(model)
     height, width = options.size or info.input_size
     spec = DriveSpec(
@@ -229,7 +214,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
 
 
 def _output_topics() -> tuple[str, ...]:
-    from anomaly_seg_ros.ros.outputs import OUTPUT_TOPICS
+    from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS
 
     return tuple(f"{NODE_PREFIX}/{topic.name}" for topic in OUTPUT_TOPICS)
 

@@ -15,19 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_seg_ros.demo.drive_bag import ANOMALY_TOPIC, SEMANTIC_TOPIC
-from anomaly_seg_ros.evaluation.bag_reading import (
-    IMAGE_TYPE,
-    float_image,
-    label_image,
-    rgb_image,
-    stamp_ns,
-)
 from anomaly_seg_ros.evaluation.pixel_metrics import IGNORE_LABEL, ExactPixelEvaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import (
     CITYSCAPES_CLASSES,
     SegmentationEvaluator,
 )
-from anomaly_seg_ros.ros_bags.io import open_bag
+from anomaly_seg_ros.io.bags import open_bag
+from anomaly_seg_ros.io.messages import decode_message, float_image, label_image, stamp_ns
 
 #: Node output names the report reads (the node publishes them under ``<prefix>/<name>``).
 SCORE, LABELS, MASK, OVERLAY = "anomaly_score", "labels", "anomaly_mask", "overlay"
@@ -151,7 +145,7 @@ def output_frames(
                 score=float_image(parts[SCORE]),
                 labels=label_image(parts[LABELS]),
                 mask=label_image(parts[MASK]) > 0,
-                overlay=rgb_image(parts[OVERLAY], IMAGE_TYPE),
+                overlay=decode_message(parts[OVERLAY]),
                 anomaly_label=anomaly_label,
                 train_ids=train_ids,
             )

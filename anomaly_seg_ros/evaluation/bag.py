@@ -28,22 +28,19 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.evaluation.bag_reading import (
-    COMPRESSED_TYPE,
-    IMAGE_TYPE,
-    NODE_OUTPUTS,
-    StampMatcher,
-    float_image,
-    label_image,
-    open_reader,
-    pick_topic,
-    read_messages,
-    rgb_image,
-    stamp_ns,
-    topics_of,
-)
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, evaluate_frames
 from anomaly_seg_ros.evaluation.frames import FrameScores
+from anomaly_seg_ros.evaluation.pairing import StampMatcher
+from anomaly_seg_ros.io.bags import (
+    COMPRESSED_TYPE,
+    IMAGE_TYPE,
+    open_bags,
+    pick_topic,
+    read_topics,
+    topics_of,
+)
+from anomaly_seg_ros.io.messages import decode_message, float_image, label_image, stamp_ns
+from anomaly_seg_ros.io.outputs import OUTPUT_SUFFIXES
 
 LOGGER = logging.getLogger(__name__)
 
@@ -100,13 +97,13 @@ def evaluate_bag(
     timeline: list[TimelineEntry] = []
     matcher = StampMatcher(tolerance_ns=round(stamp_tolerance * 1e9))
     bags = [bag] if label_bag is None else [bag, label_bag]
-    with open_reader(bags) as reader, tempfile.TemporaryDirectory(prefix="bag-eval-") as work:
+    with open_bags(bags) as reader, tempfile.TemporaryDirectory(prefix="bag-eval-") as work:
         topics = topics_of(reader)
         image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
         if label_topic is not None:
             label_topic = pick_topic(topics, label_topic, (IMAGE_TYPE,))
         # Camera candidates: anything but the ground truth and the node's own outputs.
-        not_camera = [t for t in topics if t == label_topic or t.endswith(NODE_OUTPUTS)]
+        not_camera = [t for t in topics if t == label_topic or t.endswith(OUTPUT_SUFFIXES)]
         if detector is not None:
             image_topic = pick_topic(topics, image_topic, image_types, exclude=not_camera)
             score_name = detector.config.score_type
@@ -117,7 +114,7 @@ def evaluate_bag(
         images = Path(work) / "_rgb"
         images.mkdir()
         frames = _paired_frames(
-            read_messages(reader, [t for t in (score_topic, image_topic, label_topic) if t]),
+            read_topics(reader, [t for t in (score_topic, image_topic, label_topic) if t]),
             detector=detector,
             score_topic=score_topic,
             image_topic=image_topic,
@@ -173,18 +170,18 @@ def _paired_frames(
 ) -> Iterator[FrameScores]:
     """Frames with ground truth, in bag order; every frame is appended to ``timeline``."""
     pending_rgb: dict[int, np.ndarray] = {}
-    for topic, msgtype, message in messages:
+    for topic, _msgtype, message in messages:
         stamp = stamp_ns(message)
         if topic == label_topic:
             paired = matcher.add_label(stamp, label_image(message))
         elif detector is not None and topic == image_topic:
-            rgb = rgb_image(message, msgtype)
+            rgb = decode_message(message)
             result = detector.detect(rgb)
             timeline.append(_entry(stamp, result.score, result.mask))
             paired = matcher.add_frame(stamp, (result.score, rgb)) if label_topic else None
         elif topic == image_topic:
             # Output bag with camera images: keep the latest few for the gallery only.
-            pending_rgb[stamp] = rgb_image(message, msgtype)
+            pending_rgb[stamp] = decode_message(message)
             while len(pending_rgb) > matcher.max_pending:
                 pending_rgb.pop(next(iter(pending_rgb)))
             continue

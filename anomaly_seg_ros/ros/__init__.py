@@ -1,6 +1,6 @@
-"""The ROS 2 layer: the detector node, image conversion, diagnostics, bag playback.
+"""The ROS 2 layer: the detector node, diagnostics, bag playback, lock-step replay.
 
-This is the only package that imports rclpy and ROS message packages, and only in the
-modules that need them: ``image_conversion`` and ``compressed_image`` are plain
-numpy/OpenCV, so the offline bag tools use them without rclpy.
+This is the only package that imports rclpy and ROS message packages. Everything that
+does not need them (message <-> array conversion, bag reading/writing, the output topic
+table) lives in :mod:`anomaly_seg_ros.io`, which the offline bag tools use without rclpy.
 """

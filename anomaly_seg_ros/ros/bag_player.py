@@ -21,8 +21,8 @@ from rosbags.interfaces import Connection
 from sensor_msgs.msg import CompressedImage, Image
 from tqdm import tqdm
 
+from anomaly_seg_ros.io.bags import COMPRESSED_TYPE, image_connections, open_bag, read_messages
 from anomaly_seg_ros.ros.session import input_qos, ros_session
-from anomaly_seg_ros.ros_bags.io import COMPRESSED_TYPE, image_connections, open_bag, read_messages
 
 _LOG = logging.getLogger(__name__)
 #: Seconds to wait, after the last message, for reliable subscribers to acknowledge.

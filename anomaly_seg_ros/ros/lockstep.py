@@ -32,9 +32,7 @@ from sensor_msgs.msg import Image
 from tqdm import tqdm
 
 from anomaly_seg_ros.errors import BackendError, ConfigError
-from anomaly_seg_ros.ros.diagnostics import status_values
-from anomaly_seg_ros.ros.session import input_qos, output_qos, use_large_image_transport
-from anomaly_seg_ros.ros_bags.io import (
+from anomaly_seg_ros.io.bags import (
     IMAGE_TYPE,
     BagMessage,
     create_bag,
@@ -43,6 +41,8 @@ from anomaly_seg_ros.ros_bags.io import (
     read_messages,
     typestore,
 )
+from anomaly_seg_ros.ros.diagnostics import status_values
+from anomaly_seg_ros.ros.session import input_qos, output_qos, use_large_image_transport
 
 LOGGER = logging.getLogger(__name__)
 DIAGNOSTICS_TOPIC = "/diagnostics"

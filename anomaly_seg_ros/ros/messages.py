@@ -1,4 +1,7 @@
-"""sensor_msgs messages <-> arrays for rclpy: thin wrappers over the pure conversions."""
+"""Arrays -> rclpy ``sensor_msgs`` messages: thin wrappers over :mod:`anomaly_seg_ros.io`.
+
+Decoding (message -> array) is rclpy-free and lives in :mod:`anomaly_seg_ros.io.messages`.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +11,8 @@ import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from anomaly_seg_ros.ros.compressed_image import compressed_to_rgb, encode_compressed
-from anomaly_seg_ros.ros.image_conversion import (
-    DEFAULT_MAX_PIXELS,
-    RawImage,
-    array_to_raw,
-    image_to_rgb,
-)
-
-
-def decode_message(
-    message: Image | CompressedImage, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> np.ndarray:
-    """RGB pixels of an Image or CompressedImage message.
-
-    :return: (H, W, 3) uint8 RGB; for ``rgb8`` a zero-copy view of ``message.data``.
-    :raises InputError: the message is malformed (the message says how).
-    """
-    if isinstance(message, CompressedImage):
-        return compressed_to_rgb(message.data, max_pixels)
-    return image_to_rgb(message, max_pixels)
+from anomaly_seg_ros.io.compressed import encode_compressed
+from anomaly_seg_ros.io.image import RawImage, array_to_raw
 
 
 def raw_to_message(raw: RawImage, header: Header) -> Image:

@@ -28,16 +28,18 @@ from sensor_msgs.msg import CompressedImage, Image
 from anomaly_seg_ros.backends import resolve_backend
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, InputError, ModelError
+from anomaly_seg_ros.io.messages import decode_message
+from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_images
+from anomaly_seg_ros.models import resolve_model_path
 from anomaly_seg_ros.ros.diagnostics import (
     DetectorDescription,
     diagnostic_array,
     diagnostic_status,
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
-from anomaly_seg_ros.ros.messages import decode_message, raw_to_message
-from anomaly_seg_ros.ros.outputs import OUTPUT_TOPICS, detector_outputs, result_images
+from anomaly_seg_ros.ros.messages import raw_to_message
 from anomaly_seg_ros.ros.parameters import NodeSettings, declare_parameters, updated_settings
-from anomaly_seg_ros.ros.session import input_qos, output_qos, resolve_model_path, ros_session
+from anomaly_seg_ros.ros.session import input_qos, output_qos, ros_session
 from anomaly_seg_ros.ros.statistics import FrameStatistics, StatisticsSnapshot
 
 NODE_NAME = "anomaly_seg_detector"

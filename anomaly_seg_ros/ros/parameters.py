@@ -19,7 +19,7 @@ from rclpy.node import Node
 
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.ros.image_conversion import DEFAULT_MAX_PIXELS
+from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS
 
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 QOS_PROFILES = ("sensor_data", "reliable")

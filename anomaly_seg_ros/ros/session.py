@@ -1,4 +1,4 @@
-"""Start-up helpers of the ROS executables: rclpy session, QoS profiles, model lookup."""
+"""Start-up helpers of the ROS executables: rclpy session, QoS profiles."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from rclpy.qos import (
     qos_profile_sensor_data,
 )
 
-from anomaly_seg_ros.errors import ConfigError, ModelError
-from anomaly_seg_ros.models import PACKAGE, default_model_path
+from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.models import PACKAGE
 
 #: Fast DDS profile for camera-sized images (see the comment in the file).
 FASTDDS_PROFILE = "fastdds_large_images.xml"
@@ -111,24 +111,4 @@ def output_qos(depth: int = 1) -> QoSProfile:
         depth=depth,
         reliability=ReliabilityPolicy.RELIABLE,
         durability=DurabilityPolicy.VOLATILE,
-    )
-
-
-def resolve_model_path(configured: str) -> Path:
-    """The model to load: ``configured``, or else the bundled demo model (looked up in
-    the source tree, then in the installed package share; see :mod:`anomaly_seg_ros.models`).
-
-    :raises ModelError: ``configured`` does not exist, or no demo model is found.
-    """
-    path = Path(configured).expanduser() if configured else default_model_path()
-    if path.is_file():
-        return path
-    if configured:
-        raise ModelError(
-            f"model_path {path} does not exist; pass an exported model "
-            "(`anomaly-seg export`) with -p model_path:=/path/to/model.onnx"
-        )
-    raise ModelError(
-        f"no model_path given and the bundled demo model {path} is missing; "
-        "set -p model_path:=/path/to/model.onnx"
     )

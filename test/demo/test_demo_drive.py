@@ -12,8 +12,8 @@ from anomaly_seg_ros.demo.drive_bag import (
     write_drive_bag,
 )
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.evaluation.bag_reading import label_image, rgb_image, stamp_ns
-from anomaly_seg_ros.ros_bags.io import IMAGE_TYPE, open_bag
+from anomaly_seg_ros.io.bags import IMAGE_TYPE, open_bag
+from anomaly_seg_ros.io.messages import decode_message, label_image, stamp_ns
 
 SPEC = DriveSpec(frames=6, height=64, width=128, clip_frames=3, step_m=0.5, fps=20.0)
 
@@ -69,7 +69,7 @@ def test_drive_bag_holds_camera_and_ground_truth_with_identical_headers(frames, 
         assert [stamp_ns(m) for m in messages] == expected_stamps, topic
     assert [m.encoding for m in topics[CAMERA_TOPIC]] == ["rgb8"] * 6
     for frame, camera, anomaly, semantic in zip(frames, *topics.values()):
-        np.testing.assert_array_equal(rgb_image(camera, IMAGE_TYPE), frame.image)
+        np.testing.assert_array_equal(decode_message(camera), frame.image)
         np.testing.assert_array_equal(label_image(anomaly), frame.anomaly_label)
         np.testing.assert_array_equal(label_image(semantic), frame.train_ids)
 

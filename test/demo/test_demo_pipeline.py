@@ -11,8 +11,8 @@ from anomaly_seg_ros.commands.demo import node_overrides
 from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC
 from anomaly_seg_ros.demo.pipeline import DemoOptions, run_demo
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.evaluation.bag_reading import stamp_ns
-from anomaly_seg_ros.ros_bags.io import open_bag
+from anomaly_seg_ros.io.bags import open_bag
+from anomaly_seg_ros.io.messages import stamp_ns
 
 FRAMES = 10
 OUTPUTS = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")

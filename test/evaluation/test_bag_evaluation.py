@@ -11,8 +11,9 @@ from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.bag import evaluate_bag
-from anomaly_seg_ros.evaluation.bag_reading import StampMatcher, float_image
+from anomaly_seg_ros.evaluation.pairing import StampMatcher
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
+from anomaly_seg_ros.io.messages import float_image
 
 TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
 IMAGE = TYPESTORE.types["sensor_msgs/msg/Image"]
@@ -183,7 +184,7 @@ def test_bag_evaluate_command(tmp_path, capsys):
 
 def test_output_of_bag_run_with_ground_truth_from_the_input_bag(tiny_model, dataset, tmp_path):
     from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
-    from anomaly_seg_ros.ros_bags.replay import run_bag
+    from anomaly_seg_ros.io.bag_run import run_bag
 
     frames = AnomalyDataset(dataset)
     messages, expected = [], ExactPixelEvaluator()

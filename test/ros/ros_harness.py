@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
+
 REPO = Path(__file__).resolve().parents[2]
-OUTPUT_NAMES = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
+OUTPUT_NAMES = OUTPUT_TOPIC_NAMES
 _namespaces = itertools.count()
 
 

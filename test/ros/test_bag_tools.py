@@ -19,12 +19,13 @@ from sensor_msgs.msg import Image
 from anomaly_seg_ros.commands import bag as bag_command
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.ros.compressed_image import encode_compressed
-from anomaly_seg_ros.ros_bags.io import typestore
-from anomaly_seg_ros.ros_bags.replay import run_bag
+from anomaly_seg_ros.io.bag_run import run_bag
+from anomaly_seg_ros.io.bags import typestore
+from anomaly_seg_ros.io.compressed import encode_compressed
+from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
 STORE = typestore()
-TOPICS = [f"/anomaly_seg_detector/{name}" for name in bag_command.OUTPUT_NAMES]
+TOPICS = [f"/anomaly_seg_detector/{name}" for name in OUTPUT_TOPIC_NAMES]
 FRAMES = 7
 PERIOD_NS = 50_000_000  # 20 Hz
 

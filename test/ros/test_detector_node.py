@@ -12,7 +12,7 @@ from ros_harness import OUTPUT_NAMES, NodeUnderTest, camera_frame
 from std_msgs.msg import Header
 
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.ros.image_conversion import RawImage, image_to_rgb
+from anomaly_seg_ros.io.image import RawImage, image_to_rgb
 from anomaly_seg_ros.ros.messages import array_to_message, compressed_message, raw_to_message
 
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.ros.compressed_image import (
+from anomaly_seg_ros.io.compressed import (
     compressed_size,
     compressed_to_rgb,
     encode_compressed,
 )
-from anomaly_seg_ros.ros.image_conversion import (
+from anomaly_seg_ros.io.image import (
     RawImage,
     array_to_raw,
     image_to_rgb,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from anomaly_seg_ros.io.bags import IMAGE_TYPE, typestore
 from anomaly_seg_ros.ros.lockstep import cdr_stamp_ns
-from anomaly_seg_ros.ros_bags.io import IMAGE_TYPE, typestore
 
 
 @pytest.mark.parametrize("little_endian", [True, False])

@@ -2,6 +2,11 @@
 
 Input: rosbag2 directories (sqlite3 or MCAP storage) and ROS 1 ``.bag`` files, through
 ``rosbags.highlevel.AnyReader``. Output: rosbag2 directories, MCAP or sqlite3.
+
+Typestore policy (one for the whole package): a bag is read through the message
+definitions it stores (MCAP schemas, rosbag2 metadata, ROS 1 connection headers), so a
+bag of any distro decodes; :func:`typestore` (ROS 2 Kilted, the release the wheels are)
+only fills in definitions a bag lacks, and is the stated distro every bag is written in.
 """
 
 from __future__ import annotations
@@ -29,9 +34,16 @@ STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 BAG_VERSION = 8
 
 
+#: The ROS 2 release whose message definitions bags are written in.
+WRITE_DISTRO = Stores.ROS2_KILTED
+
+
 def typestore() -> Typestore:
-    """Message definitions used to write bags (those of the ROS 2 release the wheels are)."""
-    return get_typestore(Stores.ROS2_KILTED)
+    """Message definitions bags are written in, and read with where a bag stores none.
+
+    :return: the :data:`WRITE_DISTRO` typestore.
+    """
+    return get_typestore(WRITE_DISTRO)
 
 
 @dataclass(frozen=True)
@@ -54,20 +66,82 @@ class BagMessage:
 def open_bag(path: str | Path) -> Iterator[AnyReader]:
     """Open a rosbag2 directory (sqlite3 or MCAP) or a ROS 1 bag for reading.
 
+    :param path: the bag.
+    :return: (context manager) the open reader.
     :raises InputError: the path is missing or not a readable bag.
     """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"bag {path} does not exist")
+    with open_bags([path]) as reader:
+        yield reader
+
+
+@contextmanager
+def open_bags(paths: Sequence[str | Path]) -> Iterator[AnyReader]:
+    """One open reader over one or more bags (messages merged in bag-time order).
+
+    :param paths: rosbag2 folders or files (sqlite3, MCAP) or ROS 1 bags.
+    :return: (context manager) the open reader.
+    :raises InputError: a path does not exist or is not a readable bag.
+    """
+    bags = [Path(path) for path in paths]
+    for bag in bags:
+        if not bag.exists():
+            raise InputError(f"bag {bag} does not exist")
+    names = ", ".join(str(bag) for bag in bags)
     try:
-        reader = AnyReader([path], default_typestore=typestore())
+        reader = AnyReader(bags, default_typestore=typestore())
         reader.open()
     except AnyReaderError as error:
-        raise InputError(f"cannot read bag {path}: {error}") from error
+        raise InputError(f"cannot read bag {names}: {error}") from error
     try:
         yield reader
     finally:
         reader.close()
+
+
+def topics_of(reader: AnyReader) -> dict[str, str]:
+    """Topic -> message type of every connection in an open reader."""
+    return {connection.topic: connection.msgtype for connection in reader.connections}
+
+
+def pick_topic(
+    topics: dict[str, str],
+    wanted: str | None,
+    types: Sequence[str],
+    suffix: str = "",
+    exclude: Sequence[str] = (),
+) -> str:
+    """``wanted`` if given (checked), else the only topic of ``types`` ending in ``suffix``.
+
+    :param topics: topic -> message type (:func:`topics_of`).
+    :param wanted: the topic the user named, or None to choose.
+    :param types: acceptable message types.
+    :param suffix: name ending a chosen topic must have.
+    :param exclude: topics not to choose automatically (ground truth, node outputs).
+    :return: the topic.
+    :raises InputError: the topic is missing, has another type, or the choice is ambiguous.
+    """
+    listing = ", ".join(f"{name} [{kind}]" for name, kind in sorted(topics.items()))
+    if wanted is not None:
+        if topics.get(wanted) not in types:
+            raise InputError(f"topic {wanted} of type {'/'.join(types)} not in bag: {listing}")
+        return wanted
+    candidates = sorted(
+        name for name, kind in topics.items() if kind in types and name not in exclude
+    )
+    candidates = [name for name in candidates if name.endswith(suffix)] if suffix else candidates
+    if len(candidates) != 1:
+        raise InputError(
+            f"cannot choose a {suffix or '/'.join(types)} topic among {candidates or 'none'}; "
+            f"name it explicitly (bag topics: {listing})"
+        )
+    return candidates[0]
+
+
+def read_topics(reader: AnyReader, topics: Sequence[str]) -> Iterator[tuple[str, str, Any]]:
+    """(topic, message type, message) of ``topics`` in bag-time order."""
+    connections = [c for c in reader.connections if c.topic in set(topics)]
+    for connection, _, raw in reader.messages(connections=connections):
+        yield connection.topic, connection.msgtype, reader.deserialize(raw, connection.msgtype)
 
 
 def image_connections(reader: AnyReader, topic: str | None) -> list[Connection]:

@@ -1,7 +1,7 @@
 """Which images the node (and the offline bag runner) publishes, and how each is packed.
 
 Plain numpy: the rclpy message wrappers and the rosbags writer both start from the
-:class:`~anomaly_seg_ros.ros.image_conversion.RawImage` tuples built here.
+:class:`~anomaly_seg_ros.io.image.RawImage` tuples built here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from anomaly_seg_ros.detector import Result
-from anomaly_seg_ros.ros.image_conversion import RawImage, array_to_raw
+from anomaly_seg_ros.io.image import RawImage, array_to_raw
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,12 @@ OUTPUT_TOPICS: tuple[OutputTopic, ...] = (
     OutputTopic("anomaly_mask", "publish_mask", "mono8", "mask"),
     OutputTopic("overlay", "publish_overlay", "rgb8", "overlay"),
 )
+
+#: The output names, in table order (``anomaly-seg bag run --outputs`` choices).
+OUTPUT_TOPIC_NAMES: tuple[str, ...] = tuple(topic.name for topic in OUTPUT_TOPICS)
+
+#: Topic name endings of the node's outputs (``/<name>``): never taken for camera input.
+OUTPUT_SUFFIXES: tuple[str, ...] = tuple(f"/{name}" for name in OUTPUT_TOPIC_NAMES)
 
 #: Output names whose images the Detector builds only on request (``outputs=``).
 ON_REQUEST = ("labels_color", "overlay")

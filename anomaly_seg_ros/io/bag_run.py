@@ -1,7 +1,7 @@
 """Offline run: every image of a bag through a Detector, results written to a new bag.
 
 The output bag holds the input image topic copied unchanged and one message per output
-(see :data:`~anomaly_seg_ros.ros.outputs.OUTPUT_TOPICS`) for every input frame, each with
+(see :data:`~anomaly_seg_ros.io.outputs.OUTPUT_TOPICS`) for every input frame, each with
 the input header and the input's bag timestamp, under ``<prefix>/<output>`` (by default
 the topics the live node publishes). Pure ``rosbags``: no rclpy needed.
 """
@@ -18,11 +18,7 @@ from tqdm import tqdm
 
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError, InputError
-from anomaly_seg_ros.ros.compressed_image import compressed_to_rgb
-from anomaly_seg_ros.ros.image_conversion import DEFAULT_MAX_PIXELS, RawImage, image_to_rgb
-from anomaly_seg_ros.ros.outputs import OUTPUT_TOPICS, detector_outputs, result_images
-from anomaly_seg_ros.ros_bags.io import (
-    COMPRESSED_TYPE,
+from anomaly_seg_ros.io.bags import (
     IMAGE_TYPE,
     BagMessage,
     create_bag,
@@ -31,6 +27,9 @@ from anomaly_seg_ros.ros_bags.io import (
     read_messages,
     typestore,
 )
+from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS
+from anomaly_seg_ros.io.messages import bag_image, decode_message
+from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_images
 
 _LOG = logging.getLogger(__name__)
 
@@ -66,9 +65,7 @@ def decode_bag_image(message: BagMessage, max_pixels: int = DEFAULT_MAX_PIXELS) 
 
     :raises InputError: the image is malformed.
     """
-    if message.connection.msgtype == COMPRESSED_TYPE:
-        return compressed_to_rgb(message.message.data, max_pixels)
-    return image_to_rgb(message.message, max_pixels)
+    return decode_message(message.message, max_pixels)
 
 
 def run_bag(
@@ -127,22 +124,9 @@ def run_bag(
                 continue
             result = detector.detect(rgb, outputs=detector_outputs(names))
             for name, raw in result_images(result, names).items():
-                image = _bag_image(image_class, raw, message.message.header)
+                image = bag_image(image_class, raw, message.message.header)
                 data = store.serialize_cdr(image, IMAGE_TYPE)
                 writer.write(result_connections[name], message.timestamp, data)
             report.frames_out += 1
         bar.close()
     return report
-
-
-def _bag_image(image_class: type, raw: RawImage, header: object) -> object:
-    """A rosbags ``sensor_msgs/msg/Image`` with ``raw``'s pixels and the input header."""
-    return image_class(
-        header=header,
-        height=raw.height,
-        width=raw.width,
-        encoding=raw.encoding,
-        is_bigendian=int(raw.is_bigendian),
-        step=raw.step,
-        data=np.ascontiguousarray(raw.data).reshape(-1).view(np.uint8),
-    )

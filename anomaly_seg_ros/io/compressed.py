@@ -1,6 +1,6 @@
 """sensor_msgs/CompressedImage (JPEG, PNG) -> RGB, with OpenCV only (no cv_bridge).
 
-Like :mod:`anomaly_seg_ros.ros.image_conversion`, this module imports no ROS package. The
+Like :mod:`anomaly_seg_ros.io.image`, this module imports no ROS package. The
 image size is read from the JPEG/PNG header before decoding, so an absurdly large image is
 rejected without allocating it, and a corrupt or truncated stream raises
 :class:`~anomaly_seg_ros.errors.InputError` instead of yielding a half-grey frame.
@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.ros.image_conversion import DEFAULT_MAX_PIXELS, check_size
+from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS, check_size
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_START = b"\xff\xd8"
