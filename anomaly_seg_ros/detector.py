@@ -17,13 +17,14 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros import preprocess, refine, visualize
-from anomaly_seg_ros.backends import InferenceBackend, LogitSummary, create_backend
+from anomaly_seg_ros.backends import InferenceBackend, create_backend
 from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import load_sml_stats
 from anomaly_seg_ros.strips import StripPool
+from anomaly_seg_ros.summary import LogitSummary
 
 _LOG = logging.getLogger(__name__)
 

@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 SIDECAR_FORMAT = "anomaly_seg_ros/model"
 SIDECAR_VERSION = 1
-
-#: Names of the graph's input and outputs (the logit summary), in this order.
-INPUT_NAME = "image"
-OUTPUT_NAMES = ("label", "max_logit", "min_logit", "logsumexp", "entropy")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

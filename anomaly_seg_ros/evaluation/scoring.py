@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from anomaly_seg_ros import preprocess, refine
-from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.strips import StripPool
+from anomaly_seg_ros.summary import LogitSummary
 
 LOGGER = logging.getLogger(__name__)
 

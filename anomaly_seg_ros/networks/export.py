@@ -25,15 +25,9 @@ from torch import nn
 
 from anomaly_seg_ros import __version__
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.model_info import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    INPUT_NAME,
-    OUTPUT_NAMES,
-    ModelInfo,
-    save_model_info,
-)
+from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_model_info
 from anomaly_seg_ros.networks.head import AnomalyHead
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 _LOG = logging.getLogger(__name__)
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from anomaly_seg_ros.datasets.cityscapes import to_train_ids, train_class_names
-from anomaly_seg_ros.model_info import INPUT_NAME, OUTPUT_NAMES, load_model_info
+from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.models import default_model_path
 from anomaly_seg_ros.sml_stats import load_sml_stats
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 MODEL = default_model_path()
 pytestmark = pytest.mark.skipif(
