@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics, create_pixel_evaluator
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.networks.head import AnomalyHead
 from anomaly_seg_ros.scores import compute_score

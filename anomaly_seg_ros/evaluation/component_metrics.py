@@ -26,6 +26,7 @@ import numpy as np
 from scipy import ndimage
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.evaluator import Evaluator
 
 #: sIoU thresholds of the benchmark (np.linspace(0.25, 0.75, 11), as SMIYC computes them).
 SIOU_THRESHOLDS = tuple(float(value) for value in np.linspace(0.25, 0.75, 11))
@@ -131,7 +132,7 @@ def frame_components(
     )
 
 
-class ComponentEvaluator:
+class ComponentEvaluator(Evaluator[ComponentMetrics]):
     """Accumulates per-component values over frames; ``process`` thresholds a score map.
 
     :param threshold: a pixel is predicted anomalous when ``score > threshold``.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.evaluator import Evaluator
 
 #: The 19 Cityscapes evaluation classes, index = train ID.
 CITYSCAPES_CLASSES = (
@@ -66,7 +67,7 @@ class SegmentationMetrics:
         }
 
 
-class SegmentationEvaluator:
+class SegmentationEvaluator(Evaluator[SegmentationMetrics]):
     """Accumulates a confusion matrix over frames with one ``bincount`` per frame.
 
     :param class_names: the evaluated classes, index = train ID (default: Cityscapes 19).

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomaly_seg_ros.evaluation.pixel_metrics import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.summary import LogitSummary
