@@ -13,15 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from anomaly_seg_ros import preprocess, refine, visualize
+from anomaly_seg_ros import preprocess, visualize
 from anomaly_seg_ros.backends import InferenceBackend, create_backend
 from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.postprocess import postprocess
 from anomaly_seg_ros.sml_stats import load_sml_stats
 from anomaly_seg_ros.strips import StripPool
 from anomaly_seg_ros.summary import LogitSummary
@@ -54,17 +53,6 @@ class Result:
     overlay: np.ndarray | None
     summary: LogitSummary
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def anomaly_mask(score: np.ndarray, threshold: float, min_area: int) -> np.ndarray:
-    """(H, W) bool: ``score > threshold``, keeping 8-connected components ≥ ``min_area`` px."""
-    mask = (score > threshold).view(np.uint8)
-    if min_area <= 1 or not mask.any():
-        return mask.view(bool)
-    _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
-    keep[0] = False  # background
-    return keep[components]
 
 
 class Detector:
@@ -173,17 +161,8 @@ class Detector:
             summary = self.backend.infer(network_input)
             lap("inference")
 
-        mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
-        score = compute_score(config.score_type, summary, mean, std)
-        lap("score")
-        score = refine.refine_score(score, summary, config, self.strip_pool)
-        lap("refine")
-
-        labels = preprocess.resize_labels(summary.label, camera_size)
-        score = preprocess.resize_score(score, camera_size)
-        lap("resize")
-        mask = anomaly_mask(score, config.threshold, config.min_area)
-        lap("mask")
+        maps = postprocess(summary, config, camera_size, self.sml_stats, self.strip_pool, lap)
+        labels, score, mask = maps.labels, maps.score, maps.mask
 
         labels_color = overlay = None
         if wanted:

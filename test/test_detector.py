@@ -7,9 +7,10 @@ import pytest
 
 from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend
 from anomaly_seg_ros.config import DetectorConfig
-from anomaly_seg_ros.detector import Detector, anomaly_mask
+from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import load_model_info
+from anomaly_seg_ros.postprocess import anomaly_mask
 from anomaly_seg_ros.refine import local_refinement_halo
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import save_sml_stats
