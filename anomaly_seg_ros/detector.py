@@ -78,6 +78,8 @@ class Detector:
         self._config = DetectorConfig()
         self.config = config or DetectorConfig()
         self.strip_pool = StripPool(host_threads)
+        #: (256, 3) uint8 RGB colour of each train ID, from the model's sidecar
+        self.palette = visualize.model_palette(backend.info)
         self._inputs = threading.local()
         self._shared_input_lock = threading.Lock()
 
@@ -166,7 +168,7 @@ class Detector:
 
         labels_color = overlay = None
         if wanted:
-            labels_color = visualize.colorize_labels(labels)
+            labels_color = visualize.colorize_labels(labels, self.palette)
             if "overlay" in wanted:
                 overlay = visualize.overlay(rgb, labels_color, score, mask, config.overlay_alpha)
             if "labels_color" not in wanted:

@@ -59,12 +59,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix != ".onnx":
         args.out = args.out.with_suffix(".onnx")
     if args.random_init:
-        from cityscapesscripts.helpers.labels import trainId2label
+        from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 
         torch.manual_seed(args.seed)
         kwargs = {"width_mult": args.width_mult} if args.backbone == "mobilenetv2" else {}
-        network = create_network(args.backbone, 19, args.output_stride, **kwargs)
-        class_names = [trainId2label[i].name for i in range(19)]
+        network = create_network(
+            args.backbone, len(CITYSCAPES_CLASSES), args.output_stride, **kwargs
+        )
+        class_names = list(CITYSCAPES_CLASSES)
         mean = std = None
         provenance = {"source": "random initialisation", "seed": args.seed}
     else:

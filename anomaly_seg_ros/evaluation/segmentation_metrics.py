@@ -13,31 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.evaluator import Evaluator
-
-#: The 19 Cityscapes evaluation classes, index = train ID.
-CITYSCAPES_CLASSES = (
-    "road",
-    "sidewalk",
-    "building",
-    "wall",
-    "fence",
-    "pole",
-    "traffic light",
-    "traffic sign",
-    "vegetation",
-    "terrain",
-    "sky",
-    "person",
-    "rider",
-    "car",
-    "truck",
-    "bus",
-    "train",
-    "motorcycle",
-    "bicycle",
-)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from anomaly_seg_ros import __version__
+from anomaly_seg_ros.classes import Color, default_class_colors
 from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_model_info
 from anomaly_seg_ros.networks.head import AnomalyHead
@@ -99,6 +100,7 @@ def export_onnx(
     provenance: dict[str, Any] | None = None,
     opset: int = 18,
     check: bool = True,
+    class_colors: Sequence[Color] | None = None,
 ) -> ModelInfo:
     """Export ``network`` + :class:`AnomalyHead` as ``path`` (.onnx) and its sidecar.
 
@@ -109,6 +111,7 @@ def export_onnx(
     :param precision: ``fp32`` or ``fp16`` (the body in half precision; the summary
         stays float32). TensorRT takes the precision from the graph.
     :param check: run ``onnx.checker`` and the ONNX Runtime parity check.
+    :param class_colors: RGB per class for the sidecar; default the Cityscapes colours.
     :return: the sidecar written beside the model.
     :raises ModelError: parity with PyTorch fails, or the class count does not match.
     """
@@ -136,6 +139,10 @@ def export_onnx(
         align_corners=head.align_corners,
         precision=precision,
         architecture=dict(getattr(network, "architecture", {})),
+        class_colors=tuple(
+            (int(r), int(g), int(b))
+            for r, g, b in class_colors or default_class_colors(len(class_names))
+        ),
         provenance={
             "exported_by": f"anomaly_seg_ros {__version__}",
             "torch": torch.__version__,
