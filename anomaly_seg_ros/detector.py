@@ -97,16 +97,18 @@ class Detector:
 
         :param sml_stats: path of the SML stats file; default ``<model>.sml.json`` if present.
         :raises ModelError: a file is missing or does not fit the model.
+        :raises ConfigError: ``config`` does not fit the model.
         """
         model_path = Path(model_path)
         engine = create_backend(backend, model_path, **backend_options)
-        stats_path = Path(sml_stats) if sml_stats else default_sml_stats_path(model_path)
-        stats = None
-        if sml_stats or stats_path.is_file():
-            stats = load_sml_stats(stats_path, engine.info.class_names)
+        # From here on the backend holds device memory (TensorRT): any failure closes it.
         try:
+            stats_path = Path(sml_stats) if sml_stats else default_sml_stats_path(model_path)
+            stats = None
+            if sml_stats or stats_path.is_file():
+                stats = load_sml_stats(stats_path, engine.info.class_names)
             return cls(engine, config, stats, host_threads)
-        except (ConfigError, ModelError):
+        except BaseException:
             engine.close()
             raise
 

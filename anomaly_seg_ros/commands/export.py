@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), required=True)
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     parser.add_argument("--opset", type=int, default=18)
+    parser.add_argument(
+        "--no-parity-check",
+        action="store_true",
+        help="write the model even where ONNX Runtime cannot run it for the PyTorch parity "
+        "check (e.g. fp16 kernels missing); recorded in the sidecar's provenance",
+    )
     parser.add_argument("--seed", type=int, default=0, help="with --random-init")
     parser.add_argument("--out", type=Path, required=True, help="output .onnx path")
     parser.set_defaults(func=run)
@@ -86,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         args.precision,
         provenance=provenance,
         opset=args.opset,
+        parity=not args.no_parity_check,
         **extra,
     )
     print(

@@ -102,3 +102,22 @@ def test_class_name_count_must_match_channels(tmp_path):
     with pytest.raises(ModelError, match="19 output channels but 3 class names"):
         export_onnx(network, tmp_path / "x.onnx", (64, 64), ["a", "b", "c"])
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_fp16_export_writes_nothing_unless_parity_was_checked(tmp_path, monkeypatch):
+    """An ONNX Runtime build without some fp16 kernels cannot run the parity check (this
+    machine's can, so the failure is provoked): the export must refuse, not warn."""
+    import anomaly_seg_ros.networks.export as export
+
+    def no_fp16_kernel(head, onnx_path, image):
+        raise RuntimeError("NOT_IMPLEMENTED : Could not find an implementation for Conv(11)")
+
+    monkeypatch.setattr(export, "check_parity", no_fp16_kernel)
+    network = create_network("mobilenetv2", 19, 16, width_mult=0.25)
+    path = tmp_path / "half.onnx"
+    with pytest.raises(ModelError, match=r"could not be checked.*--no-parity-check"):
+        export_onnx(network, path, (64, 64), CLASSES, precision="fp16")
+    assert list(tmp_path.iterdir()) == []
+    info = export_onnx(network, path, (64, 64), CLASSES, precision="fp16", parity=False)
+    assert path.is_file() and info.provenance["parity_checked"] is False
+    assert load_model_info(path).provenance["parity_checked"] is False
