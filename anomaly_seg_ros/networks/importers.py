@@ -37,6 +37,8 @@ from anomaly_seg_ros.networks.checkpoint import (
     load_state_dict_checked,
     read_torch_file,
 )
+from anomaly_seg_ros.networks.deeplabv3plus import DeepLabV3Plus
+from anomaly_seg_ros.networks.deepwv3plus import DeepWV3Plus
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +52,10 @@ _WRAPPER_PREFIXES = ("module.", "branch1.")
 _NON_NETWORK_PREFIXES = ("criterion.",)
 _RESNET_DEPTH_BY_LAYER3_BLOCKS = {6: "resnet50", 23: "resnet101"}
 _MOBILENET_LAST_CONV = "backbone.high_level_features.17.conv.2.weight"
-_FINAL_CONV = {"vainf": "classifier.classifier.3.weight", "wrn38": "final.6.weight"}
+_FINAL_CONV = {
+    "vainf": f"{DeepLabV3Plus.final_conv_path}.weight",
+    "wrn38": f"{DeepWV3Plus.final_conv_path}.weight",
+}
 _CITYSCAPES_CLASSES = len(CITYSCAPES_CLASSES)
 
 
