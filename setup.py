@@ -1,5 +1,6 @@
 """ament_python package definition for anomaly_seg_ros."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -8,11 +9,28 @@ PACKAGE = "anomaly_seg_ros"
 HERE = Path(__file__).resolve().parent
 
 
-def tree(folder: str) -> list[tuple[str, list[str]]]:
-    """Map every file below ``folder`` to ``share/<package>/<same relative dir>``."""
+#: What a model needs at run time beside ``<stem>.onnx``: sidecar, SML statistics, the
+#: calibrated node parameters. Checkpoints (.pt), cards and training metrics stay behind.
+MODEL_RUNTIME_SUFFIXES = (".onnx", ".json", ".sml.json", ".params.yaml")
+
+
+def is_runtime_model_file(path: Path) -> bool:
+    """``path`` is an ``.onnx`` model or one of its runtime companions."""
+    return any(
+        path.name.endswith(suffix)
+        and (path.parent / f"{path.name[: -len(suffix)]}.onnx").is_file()
+        for suffix in MODEL_RUNTIME_SUFFIXES
+    )
+
+
+def tree(
+    folder: str, keep: Callable[[Path], bool] = lambda path: True
+) -> list[tuple[str, list[str]]]:
+    """Map every file below ``folder`` (that ``keep`` accepts) to
+    ``share/<package>/<same relative dir>``."""
     entries: dict[str, list[str]] = {}
     for path in sorted((HERE / folder).rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
+        if path.is_file() and "__pycache__" not in path.parts and keep(path):
             relative = path.relative_to(HERE)
             entries.setdefault(str(Path("share", PACKAGE, relative.parent)), []).append(
                 str(relative)
@@ -29,7 +47,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         *tree("launch"),
         *tree("config"),
-        *tree("models"),
+        *tree("models", is_runtime_model_file),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

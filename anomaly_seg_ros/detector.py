@@ -13,17 +13,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from anomaly_seg_ros import preprocess, refine, visualize
-from anomaly_seg_ros.backends import InferenceBackend, LogitSummary, create_backend
+from anomaly_seg_ros import preprocess, visualize
+from anomaly_seg_ros.backends import InferenceBackend, create_backend
 from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.postprocess import postprocess
 from anomaly_seg_ros.sml_stats import load_sml_stats
 from anomaly_seg_ros.strips import StripPool
+from anomaly_seg_ros.summary import LogitSummary
 
 _LOG = logging.getLogger(__name__)
 
@@ -55,17 +55,6 @@ class Result:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def anomaly_mask(score: np.ndarray, threshold: float, min_area: int) -> np.ndarray:
-    """(H, W) bool: ``score > threshold``, keeping 8-connected components ≥ ``min_area`` px."""
-    mask = (score > threshold).view(np.uint8)
-    if min_area <= 1 or not mask.any():
-        return mask.view(bool)
-    _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
-    keep[0] = False  # background
-    return keep[components]
-
-
 class Detector:
     """Runs a backend and turns its logit summary into labels, score and mask.
 
@@ -89,6 +78,8 @@ class Detector:
         self._config = DetectorConfig()
         self.config = config or DetectorConfig()
         self.strip_pool = StripPool(host_threads)
+        #: (256, 3) uint8 RGB colour of each train ID, from the model's sidecar
+        self.palette = visualize.model_palette(backend.info)
         self._inputs = threading.local()
         self._shared_input_lock = threading.Lock()
 
@@ -106,16 +97,18 @@ class Detector:
 
         :param sml_stats: path of the SML stats file; default ``<model>.sml.json`` if present.
         :raises ModelError: a file is missing or does not fit the model.
+        :raises ConfigError: ``config`` does not fit the model.
         """
         model_path = Path(model_path)
         engine = create_backend(backend, model_path, **backend_options)
-        stats_path = Path(sml_stats) if sml_stats else default_sml_stats_path(model_path)
-        stats = None
-        if sml_stats or stats_path.is_file():
-            stats = load_sml_stats(stats_path, engine.info.class_names)
+        # From here on the backend holds device memory (TensorRT): any failure closes it.
         try:
+            stats_path = Path(sml_stats) if sml_stats else default_sml_stats_path(model_path)
+            stats = None
+            if sml_stats or stats_path.is_file():
+                stats = load_sml_stats(stats_path, engine.info.class_names)
             return cls(engine, config, stats, host_threads)
-        except (ConfigError, ModelError):
+        except BaseException:
             engine.close()
             raise
 
@@ -172,21 +165,12 @@ class Detector:
             summary = self.backend.infer(network_input)
             lap("inference")
 
-        mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
-        score = compute_score(config.score_type, summary, mean, std)
-        lap("score")
-        score = refine.refine_score(score, summary, config, self.strip_pool)
-        lap("refine")
-
-        labels = preprocess.resize_labels(summary.label, camera_size)
-        score = preprocess.resize_score(score, camera_size)
-        lap("resize")
-        mask = anomaly_mask(score, config.threshold, config.min_area)
-        lap("mask")
+        maps = postprocess(summary, config, camera_size, self.sml_stats, self.strip_pool, lap)
+        labels, score, mask = maps.labels, maps.score, maps.mask
 
         labels_color = overlay = None
         if wanted:
-            labels_color = visualize.colorize_labels(labels)
+            labels_color = visualize.colorize_labels(labels, self.palette)
             if "overlay" in wanted:
                 overlay = visualize.overlay(rgb, labels_color, score, mask, config.overlay_alpha)
             if "labels_color" not in wanted:

@@ -12,14 +12,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anomaly_seg_ros.classes import Color
 from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 SIDECAR_FORMAT = "anomaly_seg_ros/model"
 SIDECAR_VERSION = 1
-
-#: Names of the graph's input and outputs (the logit summary), in this order.
-INPUT_NAME = "image"
-OUTPUT_NAMES = ("label", "max_logit", "min_logit", "logsumexp", "entropy")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,6 +37,8 @@ class ModelInfo:
     :param precision: ``"fp32"`` or ``"fp16"``: the precision of the graph's body.
     :param architecture: how to rebuild the torch network (name, backbone, stride...).
     :param provenance: free-form record of where the model came from.
+    :param class_colors: RGB colour per class for the colour labels; empty = the
+        Cityscapes fallback (:func:`~anomaly_seg_ros.classes.default_class_colors`).
     """
 
     class_names: tuple[str, ...]
@@ -51,6 +51,7 @@ class ModelInfo:
     precision: str = "fp32"
     architecture: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    class_colors: tuple[Color, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -66,6 +67,9 @@ class ModelInfo:
         data["class_names"] = list(self.class_names)
         data["mean"] = list(self.mean)
         data["std"] = list(self.std)
+        data["class_colors"] = [list(color) for color in self.class_colors]
+        if not self.class_colors:
+            del data["class_colors"]  # sidecars without colours stay as they were
         return {
             "format": SIDECAR_FORMAT,
             "version": SIDECAR_VERSION,
@@ -98,6 +102,9 @@ class ModelInfo:
                 precision=str(data["precision"]),
                 architecture=dict(data.get("architecture", {})),
                 provenance=dict(data.get("provenance", {})),
+                class_colors=tuple(
+                    (int(r), int(g), int(b)) for r, g, b in data.get("class_colors", ())
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ModelError(f"{source}: malformed sidecar ({error!r})") from error
@@ -118,6 +125,13 @@ class ModelInfo:
             raise ModelError(f"{source}: channel_order must be RGB or BGR")
         if self.precision not in ("fp32", "fp16"):
             raise ModelError(f"{source}: precision must be fp32 or fp16")
+        if self.class_colors and len(self.class_colors) != self.num_classes:
+            raise ModelError(
+                f"{source}: {len(self.class_colors)} class colours for {self.num_classes} "
+                "classes; give one RGB triple per class or none"
+            )
+        if any(not 0 <= value <= 255 for color in self.class_colors for value in color):
+            raise ModelError(f"{source}: class colours must be RGB values in 0..255")
 
 
 def sidecar_path(model_path: str | Path) -> Path:

@@ -12,10 +12,10 @@ from concurrent.futures import Future
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.scores import max_softmax
 from anomaly_seg_ros.strips import StripPool, ThreadScratch
+from anomaly_seg_ros.summary import LogitSummary
 
 _CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _SQUARE_3X3 = np.ones((3, 3), np.uint8)

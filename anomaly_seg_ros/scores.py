@@ -20,9 +20,9 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.summary import LogitSummary
 
 __all__ = ["SCORE_TYPES", "compute_score", "max_softmax", "standardized_max_logit"]
 

@@ -1,4 +1,4 @@
-"""Colours for labels and anomalies: the Cityscapes palette and a viewing overlay."""
+"""Colours for labels and anomalies: the model's palette and a viewing overlay."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import functools
 import cv2
 import numpy as np
 
-#: colour of void / unknown train IDs
-VOID_COLOR = (0, 0, 0)
+from anomaly_seg_ros.classes import CITYSCAPES_COLORS, palette_table
+from anomaly_seg_ros.model_info import ModelInfo
+
 #: outline colour of anomaly components in the overlay (RGB)
 OUTLINE_COLOR = (255, 255, 0)
 
@@ -17,16 +18,15 @@ OUTLINE_COLOR = (255, 255, 0)
 def cityscapes_palette() -> np.ndarray:
     """(256, 3) uint8 RGB lookup table: train ID → Cityscapes colour, void black.
 
-    Colours come from ``cityscapesscripts.helpers.labels`` (the official definitions).
+    Do not write into it: it is shared (cached).
     """
-    from cityscapesscripts.helpers.labels import labels as cityscapes_labels
+    return palette_table(CITYSCAPES_COLORS)
 
-    palette = np.zeros((256, 3), np.uint8)
-    palette[:] = VOID_COLOR
-    for label in cityscapes_labels:
-        if 0 <= label.trainId < 255:
-            palette[label.trainId] = label.color
-    return palette
+
+def model_palette(info: ModelInfo) -> np.ndarray:
+    """(256, 3) uint8 RGB lookup table of a model: its sidecar's ``class_colors``, or
+    the Cityscapes colours by train ID when the sidecar has none."""
+    return palette_table(info.class_colors) if info.class_colors else cityscapes_palette()
 
 
 def colorize_labels(labels: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:

@@ -19,10 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.backends.base import InferenceBackend, LogitSummary
+from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.summary import LogitSummary
 
 HOST_STAGES = ("score", "refine", "resize", "mask")
 

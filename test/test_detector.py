@@ -7,9 +7,10 @@ import pytest
 
 from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend
 from anomaly_seg_ros.config import DetectorConfig
-from anomaly_seg_ros.detector import Detector, anomaly_mask
+from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import load_model_info
+from anomaly_seg_ros.postprocess import anomaly_mask
 from anomaly_seg_ros.refine import local_refinement_halo
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.sml_stats import save_sml_stats
@@ -203,3 +204,37 @@ def test_preprocessing_goes_into_the_backends_input_array(tiny_model, rng):
     assert backend.received[0] is backend.staged and not np.isnan(backend.staged).any()
     np.testing.assert_array_equal(result.labels, expected.labels)
     np.testing.assert_array_equal(result.score, expected.score)
+
+
+@pytest.mark.parametrize("failure", ["garbage_stats", "wrong_classes", "road_class", "sml"])
+def test_backend_is_closed_on_any_start_up_failure(tiny_model, tmp_path, monkeypatch, failure):
+    """The backend holds device memory (TensorRT): a failed start must release it."""
+    opened, closed = [], []
+    real_init, real_close = OnnxRuntimeBackend.__init__, OnnxRuntimeBackend.close
+
+    def counting_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    def counting_close(self):
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(OnnxRuntimeBackend, "__init__", counting_init)
+    monkeypatch.setattr(OnnxRuntimeBackend, "close", counting_close)
+    stats = tmp_path / "stats.sml.json"
+    config = None
+    if failure == "garbage_stats":
+        stats.write_text("{not json")
+    elif failure == "wrong_classes":
+        save_sml_stats(stats, ("a", "b"), np.zeros(2), np.ones(2))
+    else:
+        stats = None
+        config = (
+            DetectorConfig(vde=True, road_class=99)
+            if failure == "road_class"
+            else DetectorConfig(score_type="sml")
+        )
+    with pytest.raises((ModelError, ConfigError)):
+        Detector.from_path(tiny_model, config, backend="onnxruntime", sml_stats=stats)
+    assert len(opened) == 1 and closed == opened

@@ -157,7 +157,7 @@ def test_apply_road_region_shifts_inside_up_and_outside_down():
 
 def blocky_summary(rng, height, width):
     """Labels in rectangles of several classes (many boundaries), a road at the bottom."""
-    from anomaly_seg_ros.backends.base import LogitSummary
+    from anomaly_seg_ros.summary import LogitSummary
 
     coarse = rng.integers(1, 6, size=(height // 16 + 1, width // 16 + 1)).astype(np.uint8)
     labels = np.kron(coarse, np.ones((16, 16), np.uint8))[:height, :width]

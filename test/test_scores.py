@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.summary import LogitSummary
 
 
 def summarize(logits: np.ndarray) -> LogitSummary:

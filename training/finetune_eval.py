@@ -17,12 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from anomaly_seg_ros.backends.base import LogitSummary
-from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics, create_pixel_evaluator
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
-from anomaly_seg_ros.model_info import OUTPUT_NAMES
 from anomaly_seg_ros.networks.head import AnomalyHead
 from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.summary import OUTPUT_NAMES, LogitSummary
 from training.finetune_data import FrameSource
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion

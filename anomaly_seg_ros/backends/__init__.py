@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from anomaly_seg_ros.backends.base import InferenceBackend, LogitSummary
+from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
 
-__all__ = ["BACKENDS", "InferenceBackend", "LogitSummary", "create_backend", "resolve_backend"]
+__all__ = ["BACKENDS", "InferenceBackend", "create_backend", "resolve_backend"]
 
 _LOG = logging.getLogger(__name__)
 

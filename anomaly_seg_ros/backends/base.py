@@ -3,50 +3,13 @@
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.model_info import OUTPUT_NAMES, ModelInfo
-
-
-@dataclass(frozen=True)
-class LogitSummary:
-    """Per-pixel summary of the C class logits, at the network input size.
-
-    All maps are (H, W): ``label`` uint8 (argmax train ID), the others float32.
-    ``entropy`` is the softmax entropy in nats.
-    """
-
-    label: np.ndarray
-    max_logit: np.ndarray
-    min_logit: np.ndarray
-    logsumexp: np.ndarray
-    entropy: np.ndarray
-
-    @classmethod
-    def from_outputs(cls, outputs: dict[str, np.ndarray]) -> LogitSummary:
-        """Build from a name → array mapping, squeezing batch/channel axes of size 1."""
-        maps = {}
-        for name in OUTPUT_NAMES:
-            array = np.asarray(outputs[name])
-            while array.ndim > 2 and array.shape[0] == 1:
-                array = array[0]
-            maps[name] = array
-        label = maps.pop("label")
-        if label.dtype != np.uint8:
-            label = label.astype(np.uint8)
-        floats = {
-            name: array if array.dtype == np.float32 else array.astype(np.float32)
-            for name, array in maps.items()
-        }
-        return cls(label=label, **floats)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.label.shape  # type: ignore[return-value]
+from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.summary import LogitSummary
 
 
 class InferenceBackend(abc.ABC):

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from anomaly_seg_ros.backends.base import InferenceBackend, LogitSummary
+from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ModelError
-from anomaly_seg_ros.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo, load_model_info
+from anomaly_seg_ros.model_info import ModelInfo, load_model_info
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, LogitSummary
 
 #: ONNX metadata keys written by the exporter and checked against the sidecar.
 METADATA_KEYS = ("num_classes", "input_height", "input_width")

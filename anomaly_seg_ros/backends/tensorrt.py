@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import tensorrt as trt
 
-from anomaly_seg_ros.backends.base import InferenceBackend, LogitSummary
+from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.deploy import cuda_runtime
 from anomaly_seg_ros.deploy.engine_cache import read_verified_engine
 from anomaly_seg_ros.deploy.engine_key import EngineKey
@@ -30,7 +30,8 @@ from anomaly_seg_ros.deploy.trt_builder import (
     prepare_engine,
 )
 from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
-from anomaly_seg_ros.model_info import INPUT_NAME, OUTPUT_NAMES, ModelInfo, load_model_info
+from anomaly_seg_ros.model_info import ModelInfo, load_model_info
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, LogitSummary
 
 _LOG = logging.getLogger(__name__)
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from anomaly_seg_ros.backends.base import InferenceBackend, LogitSummary
+from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ModelError
-from anomaly_seg_ros.model_info import OUTPUT_NAMES, ModelInfo, sidecar_path
+from anomaly_seg_ros.model_info import ModelInfo, sidecar_path
 from anomaly_seg_ros.model_info import load_model_info as _load_sidecar
 from anomaly_seg_ros.networks.head import AnomalyHead
+from anomaly_seg_ros.summary import OUTPUT_NAMES, LogitSummary
 
 
 class TorchBackend(InferenceBackend):

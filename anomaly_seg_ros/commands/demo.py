@@ -71,6 +71,14 @@ def node_overrides(pairs: Sequence[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:  # the drive is rendered by the synthetic world of the source tree
+        import training.synthetic.scene  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(
+            f"anomaly-seg demo is a source-tree tool ({error}): its drive comes from "
+            "training/synthetic, which is not installed. Run it from the source checkout: "
+            "`make demo`, or `PYTHONPATH=<checkout> anomaly-seg demo`"
+        ) from error
     from anomaly_seg_ros.demo.pipeline import DemoOptions, run_demo
 
     try:

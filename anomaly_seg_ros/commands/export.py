@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), required=True)
     parser.add_argument("--precision", choices=("fp32", "fp16"), default="fp32")
     parser.add_argument("--opset", type=int, default=18)
+    parser.add_argument(
+        "--no-parity-check",
+        action="store_true",
+        help="write the model even where ONNX Runtime cannot run it for the PyTorch parity "
+        "check (e.g. fp16 kernels missing); recorded in the sidecar's provenance",
+    )
     parser.add_argument("--seed", type=int, default=0, help="with --random-init")
     parser.add_argument("--out", type=Path, required=True, help="output .onnx path")
     parser.set_defaults(func=run)
@@ -59,12 +65,14 @@ def run(args: argparse.Namespace) -> int:
     if args.out.suffix != ".onnx":
         args.out = args.out.with_suffix(".onnx")
     if args.random_init:
-        from cityscapesscripts.helpers.labels import trainId2label
+        from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 
         torch.manual_seed(args.seed)
         kwargs = {"width_mult": args.width_mult} if args.backbone == "mobilenetv2" else {}
-        network = create_network(args.backbone, 19, args.output_stride, **kwargs)
-        class_names = [trainId2label[i].name for i in range(19)]
+        network = create_network(
+            args.backbone, len(CITYSCAPES_CLASSES), args.output_stride, **kwargs
+        )
+        class_names = list(CITYSCAPES_CLASSES)
         mean = std = None
         provenance = {"source": "random initialisation", "seed": args.seed}
     else:
@@ -84,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         args.precision,
         provenance=provenance,
         opset=args.opset,
+        parity=not args.no_parity_check,
         **extra,
     )
     print(

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.datasets.anomaly import read_rgb
 from anomaly_seg_ros.errors import InputError
 
@@ -35,15 +36,6 @@ def label_id_to_train_id() -> np.ndarray:
             table[label.id] = label.trainId
     table.flags.writeable = False
     return table
-
-
-@lru_cache(maxsize=1)
-def train_class_names() -> tuple[str, ...]:
-    """The 19 Cityscapes evaluation classes, index = train id."""
-    from cityscapesscripts.helpers.labels import labels
-
-    names = {label.trainId: label.name for label in labels if 0 <= label.trainId < IGNORE_INDEX}
-    return tuple(names[index] for index in range(len(names)))
 
 
 def to_train_ids(label_ids: np.ndarray) -> np.ndarray:
@@ -136,7 +128,7 @@ class CityscapesDataset:
         self.root = Path(root)
         self.split = split
         self.samples = tuple(list_cityscapes(root, split, cities))
-        self.class_names = train_class_names()
+        self.class_names = CITYSCAPES_CLASSES
 
     def __len__(self) -> int:
         return len(self.samples)

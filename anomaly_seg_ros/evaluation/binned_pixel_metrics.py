@@ -27,7 +27,7 @@ import numpy as np
 
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.operating_points import OperatingPoints, mann_whitney_auroc
-from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics, split_by_label
+from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator, split_by_label
 
 LOGGER = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def float32_from_keys(keys: np.ndarray) -> np.ndarray:
     return bits.view(np.float32)
 
 
-class BinnedPixelEvaluator:
+class BinnedPixelEvaluator(PixelEvaluator):
     """Pixel metrics from two fixed-bin histograms; memory independent of the pixel count.
 
     :param score_range: ``(low, high)`` for uniform bins, or None for float-bit bins.
@@ -126,12 +126,7 @@ class BinnedPixelEvaluator:
         self.num_ignored += num_void
         self.num_frames += 1
 
-    def operating_points(self) -> OperatingPoints:
-        """Counts at every non-empty bin's lower edge, descending."""
-        return self._table()[0]
-
-    def evaluate(self) -> PixelMetrics:
-        """Metrics over every frame processed since :meth:`reset`."""
+    def _before_evaluate(self) -> None:
         if self.num_clipped:
             LOGGER.warning(
                 "%d scores fell outside score_range %s and were clipped into the end bins; "
@@ -139,22 +134,6 @@ class BinnedPixelEvaluator:
                 self.num_clipped,
                 self.score_range,
             )
-        points, auroc = self._table()
-        fpr95, _, threshold95 = points.at_tpr(0.95)
-        best_f1, best_threshold = points.best_f1()
-        return PixelMetrics(
-            auroc=auroc,
-            average_precision=points.average_precision(),
-            fpr_at_95_tpr=fpr95,
-            threshold_at_95_tpr=threshold95,
-            best_f1=best_f1,
-            best_f1_threshold=best_threshold,
-            num_positive=points.num_positive,
-            num_negative=points.num_negative,
-            num_ignored=self.num_ignored,
-            num_frames=self.num_frames,
-            mode=self.mode,
-        )
 
     def _table(self) -> tuple[OperatingPoints, float]:
         occupied = np.flatnonzero((self._positive_hist > 0) | (self._negative_hist > 0))[::-1]

@@ -22,18 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.evaluator import Evaluator
 
 #: sIoU thresholds of the benchmark (np.linspace(0.25, 0.75, 11), as SMIYC computes them).
 SIOU_THRESHOLDS = tuple(float(value) for value in np.linspace(0.25, 0.75, 11))
 
 #: (min_prediction_size, min_instance_size) of the two SMIYC tracks.
 TRACK_SIZES = {"anomaly": (500, 100), "obstacle": (50, 10)}
-
-_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -74,17 +73,26 @@ class ComponentMetrics:
 def label_components(mask: np.ndarray, min_size: int = 0) -> np.ndarray:
     """8-connected components of ``mask``, dropping those under ``min_size`` pixels.
 
-    :return: (H, W) int32, 0 = background, components numbered 1..K consecutively.
+    :return: (H, W) int32, 0 = background, components numbered 1..K consecutively in the
+        raster order of their first pixel (as ``scipy.ndimage.label`` numbers them).
     """
-    components, count = ndimage.label(mask, structure=_EIGHT_CONNECTED)
-    if min_size > 0 and count:
-        sizes = np.bincount(components.ravel(), minlength=count + 1)
-        keep = sizes >= min_size
-        keep[0] = False
-        renumber = np.zeros(count + 1, dtype=np.int32)
-        renumber[keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
-        components = renumber[components]
-    return components.astype(np.int32, copy=False)
+    # OpenCV, as the Detector's mask (no scipy at run time); its numbering order depends
+    # on the algorithm, so renumber by first pixel to keep per-component lists stable.
+    total, components = cv2.connectedComponents(
+        np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    if total <= 1:
+        return components
+    flat = components.ravel()
+    foreground = np.flatnonzero(flat)
+    numbers, first = np.unique(flat[foreground], return_index=True)
+    keep = np.ones(len(numbers), dtype=bool)
+    if min_size > 0:
+        keep = np.bincount(flat[foreground], minlength=total)[numbers] >= min_size
+    by_first_pixel = np.argsort(first[keep], kind="stable")
+    renumber = np.zeros(total, dtype=np.int32)
+    renumber[numbers[keep][by_first_pixel]] = np.arange(1, len(by_first_pixel) + 1)
+    return renumber[components]
 
 
 def frame_components(
@@ -131,7 +139,7 @@ def frame_components(
     )
 
 
-class ComponentEvaluator:
+class ComponentEvaluator(Evaluator[ComponentMetrics]):
     """Accumulates per-component values over frames; ``process`` thresholds a score map.
 
     :param threshold: a pixel is predicted anomalous when ``score > threshold``.

@@ -17,13 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_seg_ros.evaluation.component_metrics import ComponentEvaluator, ComponentMetrics
+from anomaly_seg_ros.evaluation.evaluator import EvaluatorGroup
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator, pixel_metrics
 from anomaly_seg_ros.evaluation.frames import FrameScores
 from anomaly_seg_ros.evaluation.operating_points import OperatingPoints, strict_threshold
-from anomaly_seg_ros.evaluation.pixel_metrics import (
-    PixelMetrics,
-    create_pixel_evaluator,
-    pixel_metrics,
-)
+from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,15 +82,16 @@ def evaluate_frames(
     from tqdm import tqdm
 
     evaluators = {name: create_pixel_evaluator(mode) for name in score_names}
+    pixels = EvaluatorGroup(evaluators)
     per_frame: dict[str, list[FrameMetrics]] = {name: [] for name in score_names}
     frame_names: list[str] = []
     cache = Path(work_dir) if work_dir is not None else None
     for frame in tqdm(frames, total=total, desc="evaluate", unit="frame", disable=not progress):
         frame_names.append(frame.name)
         anomalous = int(np.count_nonzero(frame.label == 1))
+        pixels.process(frame.scores, frame.label)
         for name in score_names:
             score = frame.scores[name]
-            evaluators[name].process(score, frame.label)
             metrics = pixel_metrics(score, frame.label) if anomalous else None
             per_frame[name].append(
                 FrameMetrics(
@@ -106,12 +105,11 @@ def evaluate_frames(
             _cache_frame(cache, len(frame_names) - 1, frame, score_names)
 
     results = {}
-    for name in score_names:
-        evaluator = evaluators[name]
+    for name, pixel in pixels.evaluate().items():
         results[name] = ScoreResult(
             name=name,
-            pixel=evaluator.evaluate(),
-            curve=evaluator.operating_points().downsample(512),
+            pixel=pixel,
+            curve=evaluators[name].operating_points().downsample(512),
             frames=per_frame[name],
         )
     if cache is not None:

@@ -1,8 +1,8 @@
 """Pixel-level OoD metrics over all pixels of a dataset: AUROC, AP, FPR@95%TPR, best F1.
 
 Anomalous pixels (label 1) are the positive class, in-distribution pixels (label 0) the
-negative class, and label 255 (void) is ignored. Two evaluators share one interface
-(``reset() / process(score, label) / evaluate()``):
+negative class, and label 255 (void) is ignored. Two :class:`PixelEvaluator` s share one
+``evaluate()``, and differ in how they keep the scores:
 
 * :class:`ExactPixelEvaluator` keeps every valid score and sorts once; its AUROC and AP
   equal scikit-learn's ``roc_auc_score`` / ``average_precision_score`` (ties included).
@@ -15,17 +15,15 @@ FPR@95%TPR is the FPR at the highest threshold whose TPR is ≥ 0.95, without in
 
 from __future__ import annotations
 
+import abc
 import logging
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.evaluator import Evaluator
 from anomaly_seg_ros.evaluation.operating_points import OperatingPoints, mann_whitney_auroc
-
-if TYPE_CHECKING:
-    from anomaly_seg_ros.evaluation.binned_pixel_metrics import BinnedPixelEvaluator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -88,7 +86,57 @@ def split_by_label(score: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np
     return score[anomalous], score[normal], num_void
 
 
-class ExactPixelEvaluator:
+class PixelEvaluator(Evaluator[PixelMetrics]):
+    """Pixel metrics from a table of operating points; subclasses say how it is kept."""
+
+    mode = "base"
+    num_ignored: int
+    num_frames: int
+
+    def operating_points(self) -> OperatingPoints:
+        """Counts at every candidate threshold, descending.
+
+        Exact: every distinct anomalous-pixel score (thresholds between those values only
+        add false positives, so this table is enough for AP, best F1 and FPR at a target
+        TPR); binned: every non-empty bin's lower edge.
+        """
+        return self._table()[0]
+
+    def evaluate(self) -> PixelMetrics:
+        """Metrics over every frame processed since :meth:`reset`."""
+        self._before_evaluate()
+        points, auroc = self._table()
+        fpr95, _, threshold95 = points.at_tpr(0.95)
+        best_f1, best_threshold = points.best_f1()
+        if points.num_positive == 0 or points.num_negative == 0:
+            LOGGER.warning(
+                "pixel metrics undefined: %d anomalous and %d in-distribution pixels",
+                points.num_positive,
+                points.num_negative,
+            )
+        return PixelMetrics(
+            auroc=auroc,
+            average_precision=points.average_precision(),
+            fpr_at_95_tpr=fpr95,
+            threshold_at_95_tpr=threshold95,
+            best_f1=best_f1,
+            best_f1_threshold=best_threshold,
+            num_positive=points.num_positive,
+            num_negative=points.num_negative,
+            num_ignored=self.num_ignored,
+            num_frames=self.num_frames,
+            mode=self.mode,
+        )
+
+    def _before_evaluate(self) -> None:
+        """A hook for warnings about the accumulated frames."""
+
+    @abc.abstractmethod
+    def _table(self) -> tuple[OperatingPoints, float]:
+        """(operating points, AUROC) over the frames processed so far."""
+
+
+class ExactPixelEvaluator(PixelEvaluator):
     """Exact pixel metrics: keeps every valid score (4 bytes each), sorts once at the end.
 
     Memory: about 8 bytes per valid pixel at :meth:`evaluate` (the kept scores plus one
@@ -135,39 +183,6 @@ class ExactPixelEvaluator:
             self._sorted = (positives, negatives)
         return self._sorted
 
-    def operating_points(self) -> OperatingPoints:
-        """Counts at every distinct anomalous-pixel score, descending.
-
-        Thresholds between those values only add false positives, so this table is enough
-        for AP, best F1 and FPR at a target TPR.
-        """
-        return self._table()[0]
-
-    def evaluate(self) -> PixelMetrics:
-        """Metrics over every frame processed since :meth:`reset`."""
-        points, auroc = self._table()
-        fpr95, _, threshold95 = points.at_tpr(0.95)
-        best_f1, best_threshold = points.best_f1()
-        if points.num_positive == 0 or points.num_negative == 0:
-            LOGGER.warning(
-                "pixel metrics undefined: %d anomalous and %d in-distribution pixels",
-                points.num_positive,
-                points.num_negative,
-            )
-        return PixelMetrics(
-            auroc=auroc,
-            average_precision=points.average_precision(),
-            fpr_at_95_tpr=fpr95,
-            threshold_at_95_tpr=threshold95,
-            best_f1=best_f1,
-            best_f1_threshold=best_threshold,
-            num_positive=points.num_positive,
-            num_negative=points.num_negative,
-            num_ignored=self.num_ignored,
-            num_frames=self.num_frames,
-            mode=self.mode,
-        )
-
     def _table(self) -> tuple[OperatingPoints, float]:
         positives, negatives = self.sorted_scores()
         num_positive, num_negative = len(positives), len(negatives)
@@ -202,32 +217,3 @@ def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
     if len(parts) == 1:
         return parts[0]
     return np.concatenate(parts)
-
-
-def pixel_metrics(score: np.ndarray, label: np.ndarray, mode: str = "exact") -> PixelMetrics:
-    """Metrics of one score array against one label array (any matching shapes).
-
-    :param score: float anomaly scores, higher = more anomalous.
-    :param label: uint8 labels 0/1/255, same shape.
-    :param mode: ``exact`` or ``binned`` (default bins, see ``BinnedPixelEvaluator``).
-    :raises InputError: see :func:`split_by_label`; unknown ``mode``.
-    """
-    evaluator = create_pixel_evaluator(mode)
-    evaluator.process(score, label)
-    return evaluator.evaluate()
-
-
-def create_pixel_evaluator(
-    mode: str = "exact", **kwargs: Any
-) -> ExactPixelEvaluator | BinnedPixelEvaluator:
-    """An exact or binned pixel evaluator; ``kwargs`` go to the binned one.
-
-    :raises InputError: unknown ``mode``.
-    """
-    if mode == "exact":
-        return ExactPixelEvaluator()
-    if mode == "binned":
-        from anomaly_seg_ros.evaluation.binned_pixel_metrics import BinnedPixelEvaluator
-
-        return BinnedPixelEvaluator(**kwargs)
-    raise InputError(f"unknown pixel-metric mode {mode!r}; valid: exact, binned")

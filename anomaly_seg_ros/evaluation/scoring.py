@@ -2,9 +2,10 @@
 
 The Detector computes one score per frame (its configured type); evaluation wants all of
 them from the same inference pass. A :class:`ScoreSpec` names one score type plus one
-refinement variant, and :func:`compute_score_map` applies the same steps, in the same
-order and with the same settings, as :meth:`anomaly_seg_ros.detector.Detector.detect`:
-score → SML boundary suppression → dilated smoothing → VDE → bilinear resize.
+refinement variant, and :func:`compute_score_map` runs the Detector's own post-processing
+(:func:`anomaly_seg_ros.postprocess.anomaly_score`, which
+:meth:`anomaly_seg_ros.detector.Detector.detect` runs too): score → SML boundary
+suppression → dilated smoothing → VDE → bilinear resize.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anomaly_seg_ros import preprocess, refine
-from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.postprocess import anomaly_score
 from anomaly_seg_ros.strips import StripPool
+from anomaly_seg_ros.summary import LogitSummary
 
 LOGGER = logging.getLogger(__name__)
 
@@ -108,10 +108,7 @@ def compute_score_map(
     :param pool: threads for the refinement (the Detector's; same result without).
     :return: (H, W) float32, higher = more anomalous.
     """
-    mean, std = sml_stats if sml_stats is not None else (None, None)
-    score = compute_score(config.score_type, summary, mean, std)
-    score = refine.refine_score(score, summary, config, pool)
-    return preprocess.resize_score(score, output_size)
+    return anomaly_score(summary, config, output_size, sml_stats, pool)
 
 
 def compute_score_maps(

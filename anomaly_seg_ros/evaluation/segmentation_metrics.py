@@ -13,30 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import InputError
-
-#: The 19 Cityscapes evaluation classes, index = train ID.
-CITYSCAPES_CLASSES = (
-    "road",
-    "sidewalk",
-    "building",
-    "wall",
-    "fence",
-    "pole",
-    "traffic light",
-    "traffic sign",
-    "vegetation",
-    "terrain",
-    "sky",
-    "person",
-    "rider",
-    "car",
-    "truck",
-    "bus",
-    "train",
-    "motorcycle",
-    "bicycle",
-)
+from anomaly_seg_ros.evaluation.evaluator import Evaluator
 
 
 @dataclass(frozen=True)
@@ -66,7 +45,7 @@ class SegmentationMetrics:
         }
 
 
-class SegmentationEvaluator:
+class SegmentationEvaluator(Evaluator[SegmentationMetrics]):
     """Accumulates a confusion matrix over frames with one ``bincount`` per frame.
 
     :param class_names: the evaluated classes, index = train ID (default: Cityscapes 19).

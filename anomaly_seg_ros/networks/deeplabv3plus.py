@@ -11,11 +11,13 @@ them: the anomaly head does that, and the OoD loss of fine-tuning wants them as 
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from anomaly_seg_ros.networks.base import SegmentationNetwork
 
 #: ASPP dilation rates per backbone output stride (DeepLab convention).
 ASPP_RATES: dict[int, tuple[int, int, int]] = {8: (12, 24, 36), 16: (6, 12, 18)}
@@ -131,7 +133,7 @@ class DeepLabHeadV3Plus(nn.Module):
         return logits
 
 
-class DeepLabV3Plus(nn.Module):
+class DeepLabV3Plus(SegmentationNetwork):
     """Backbone + DeepLabv3+ head; ``forward`` gives stride-4 logits, not upsampled.
 
     :param backbone: a module returning ``(low_level, high_level)`` features and
@@ -147,6 +149,7 @@ class DeepLabV3Plus(nn.Module):
     align_corners = False
     #: Stride of the logits relative to the input.
     logit_stride = 4
+    final_conv_path = "classifier.classifier.3"
 
     def __init__(
         self,
@@ -170,17 +173,7 @@ class DeepLabV3Plus(nn.Module):
         )
         self.num_classes = num_classes
         self.architecture = dict(architecture)
-        for module in self.classifier.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    @property
-    def final_conv(self) -> nn.Conv2d:
-        """The last 1×1 classification convolution (what head-only fine-tuning trains)."""
-        return cast(nn.Conv2d, self.classifier.classifier[3])
+        self.init_weights(self.classifier)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, 3, H, W) float normalized RGB.

@@ -12,12 +12,13 @@ half the input size. Every upsampling uses ``align_corners=True`` like the origi
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from anomaly_seg_ros.networks.base import SegmentationNetwork
 from anomaly_seg_ros.networks.deeplabv3plus import conv_bn_relu
 from anomaly_seg_ros.networks.wider_resnet import wider_resnet38_modules
 
@@ -53,7 +54,7 @@ class WideASPP(nn.Module):
         return torch.cat([image_level, *[branch(x) for branch in self.features]], dim=1)
 
 
-class DeepWV3Plus(nn.Module):
+class DeepWV3Plus(SegmentationNetwork):
     """WideResNet38 DeepLabv3+; ``forward`` gives stride-2 logits, not upsampled.
 
     :param num_classes: number of classes.
@@ -66,6 +67,7 @@ class DeepWV3Plus(nn.Module):
     align_corners = True
     #: Stride of the logits relative to the input (the decoder runs on mod2's features).
     logit_stride = 2
+    final_conv_path = "final.6"
     # The trunk parts are registered by name in __init__ (NVIDIA's attribute names).
     mod1: nn.Sequential
     mod2: nn.Sequential
@@ -109,17 +111,7 @@ class DeepWV3Plus(nn.Module):
                 "output_stride": output_stride,
             }
         )
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    @property
-    def final_conv(self) -> nn.Conv2d:
-        """The last 1×1 classification convolution (what head-only fine-tuning trains)."""
-        return cast(nn.Conv2d, self.final[6])
+        self.init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """:param x: (B, 3, H, W) float normalized RGB.

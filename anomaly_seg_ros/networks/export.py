@@ -24,16 +24,11 @@ import torch
 from torch import nn
 
 from anomaly_seg_ros import __version__
+from anomaly_seg_ros.classes import Color, default_class_colors
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.model_info import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    INPUT_NAME,
-    OUTPUT_NAMES,
-    ModelInfo,
-    save_model_info,
-)
+from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_model_info
 from anomaly_seg_ros.networks.head import AnomalyHead
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 _LOG = logging.getLogger(__name__)
 
@@ -105,6 +100,8 @@ def export_onnx(
     provenance: dict[str, Any] | None = None,
     opset: int = 18,
     check: bool = True,
+    class_colors: Sequence[Color] | None = None,
+    parity: bool = True,
 ) -> ModelInfo:
     """Export ``network`` + :class:`AnomalyHead` as ``path`` (.onnx) and its sidecar.
 
@@ -115,8 +112,13 @@ def export_onnx(
     :param precision: ``fp32`` or ``fp16`` (the body in half precision; the summary
         stays float32). TensorRT takes the precision from the graph.
     :param check: run ``onnx.checker`` and the ONNX Runtime parity check.
+    :param class_colors: RGB per class for the sidecar; default the Cityscapes colours.
+    :param parity: with ``check``, refuse to write a model whose ONNX Runtime outputs
+        disagree with PyTorch or cannot be computed; False writes it unchecked (a warning,
+        and ``parity_checked: false`` in the provenance).
     :return: the sidecar written beside the model.
-    :raises ModelError: parity with PyTorch fails, or the class count does not match.
+    :raises ModelError: parity with PyTorch fails or cannot be checked, or the class count
+        does not match.
     """
     path = Path(path)
     if precision not in ("fp32", "fp16"):
@@ -142,11 +144,16 @@ def export_onnx(
         align_corners=head.align_corners,
         precision=precision,
         architecture=dict(getattr(network, "architecture", {})),
+        class_colors=tuple(
+            (int(r), int(g), int(b))
+            for r, g, b in class_colors or default_class_colors(len(class_names))
+        ),
         provenance={
             "exported_by": f"anomaly_seg_ros {__version__}",
             "torch": torch.__version__,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "opset": opset,
+            **({} if parity else {"parity_checked": False}),
             **(provenance or {}),
         },
     )
@@ -159,7 +166,10 @@ def export_onnx(
         onnx.save(model, os.fspath(staging))
         if check:
             onnx.checker.check_model(os.fspath(staging), full_check=True)
-            _require_parity(head, staging, info)
+            if parity:
+                _require_parity(head, staging, info)
+            else:
+                _LOG.warning("%s: parity with PyTorch NOT checked (parity=False)", path.name)
         os.replace(staging, path)
     save_model_info(info, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
@@ -211,11 +221,13 @@ def _require_parity(head: AnomalyHead, onnx_path: Path, info: ModelInfo) -> None
     for image in _parity_inputs(info.input_height, info.input_width):
         try:
             parity = check_parity(head, onnx_path, image)
-        except Exception as error:  # ORT lacks some fp16 CPU kernels
-            if info.precision == "fp16":
-                _LOG.warning("fp16 parity not checked on CPU (%s)", str(error).splitlines()[0])
-                return
-            raise
+        except Exception as error:  # e.g. an ONNX Runtime build without some fp16 kernels
+            raise ModelError(
+                f"parity of {onnx_path.name} ({info.precision}) could not be checked: "
+                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}; "
+                "not writing it. Export where ONNX Runtime runs this graph, or pass "
+                "parity=False (--no-parity-check) to write it unchecked"
+            ) from error
         _LOG.info(
             "parity: labels %.4f%%, max-logit error %.2e",
             100 * parity.label_agreement,

@@ -27,6 +27,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import (
@@ -36,6 +37,8 @@ from anomaly_seg_ros.networks.checkpoint import (
     load_state_dict_checked,
     read_torch_file,
 )
+from anomaly_seg_ros.networks.deeplabv3plus import DeepLabV3Plus
+from anomaly_seg_ros.networks.deepwv3plus import DeepWV3Plus
 
 logger = logging.getLogger(__name__)
 
@@ -49,20 +52,11 @@ _WRAPPER_PREFIXES = ("module.", "branch1.")
 _NON_NETWORK_PREFIXES = ("criterion.",)
 _RESNET_DEPTH_BY_LAYER3_BLOCKS = {6: "resnet50", 23: "resnet101"}
 _MOBILENET_LAST_CONV = "backbone.high_level_features.17.conv.2.weight"
-_FINAL_CONV = {"vainf": "classifier.classifier.3.weight", "wrn38": "final.6.weight"}
-_CITYSCAPES_CLASSES = 19
-
-
-def cityscapes_class_names() -> tuple[str, ...]:
-    """The 19 Cityscapes evaluation classes, index = train ID (from cityscapesscripts)."""
-    from cityscapesscripts.helpers.labels import labels
-
-    by_train_id = sorted((label for label in labels if 0 <= label.trainId < 255), key=_train_id)
-    return tuple(label.name for label in by_train_id)
-
-
-def _train_id(label: Any) -> int:
-    return int(label.trainId)
+_FINAL_CONV = {
+    "vainf": f"{DeepLabV3Plus.final_conv_path}.weight",
+    "wrn38": f"{DeepWV3Plus.final_conv_path}.weight",
+}
+_CITYSCAPES_CLASSES = len(CITYSCAPES_CLASSES)
 
 
 def _extract_state_dict(payload: Any, source: str) -> tuple[dict[str, torch.Tensor], str]:
@@ -176,7 +170,7 @@ def import_checkpoint(
     default_stride = 16 if layout == "vainf" else 8
     architecture["output_stride"] = output_stride or default_stride
 
-    class_names = list(cityscapes_class_names())
+    class_names = list(CITYSCAPES_CLASSES)
     extra = architecture["num_classes"] - _CITYSCAPES_CLASSES
     if layout == "wrn38" and extra == 1:
         if keep_extra_channel:

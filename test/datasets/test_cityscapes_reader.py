@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import id2label
 
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.datasets.cityscapes import (
     CityscapesDataset,
     label_id_to_train_id,
     list_cityscapes,
     to_train_ids,
-    train_class_names,
 )
 from anomaly_seg_ros.errors import InputError
 from training.synthetic.generate import main as generate_main
@@ -82,7 +82,7 @@ def test_lookup_table_matches_cityscapesscripts():
     table = label_id_to_train_id()
     assert table[7] == 0 and table[26] == 13 and table[0] == 255 and table[1] == 255
     assert to_train_ids(np.array([[33, 23]], np.uint8)).tolist() == [[18, 10]]
-    assert train_class_names()[18] == "bicycle"
+    assert CITYSCAPES_CLASSES[18] == "bicycle"
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ def test_evaluation_modules_import_without_torch_and_rclpy():
                   "anomaly_seg_ros.commands.calibrate"]
         for name in names:
             importlib.import_module(name)
-        from anomaly_seg_ros.evaluation.pixel_metrics import pixel_metrics
+        from anomaly_seg_ros.evaluation.factory import pixel_metrics
         metrics = pixel_metrics(np.array([0.1, 0.9], np.float32), np.array([0, 1], np.uint8))
         assert metrics.auroc == 1.0
         leaked = [m for m in sys.modules if m.startswith(("torch.", "rclpy."))]

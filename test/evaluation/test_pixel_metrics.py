@@ -12,12 +12,9 @@ from anomaly_seg_ros.evaluation.binned_pixel_metrics import (
     float32_from_keys,
     float32_keys,
 )
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator, pixel_metrics
 from anomaly_seg_ros.evaluation.operating_points import strict_threshold
-from anomaly_seg_ros.evaluation.pixel_metrics import (
-    ExactPixelEvaluator,
-    create_pixel_evaluator,
-    pixel_metrics,
-)
+from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
 
 
 def _frames(seed, num_frames=4, shape=(60, 80), positive_rate=0.1, decimals=1):

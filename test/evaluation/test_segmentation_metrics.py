@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import labels as cityscapes_labels
 
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.segmentation_metrics import (
-    CITYSCAPES_CLASSES,
     SegmentationEvaluator,
 )
 

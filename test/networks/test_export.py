@@ -10,10 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from anomaly_seg_ros.errors import ModelError  # noqa: E402
-from anomaly_seg_ros.model_info import INPUT_NAME, OUTPUT_NAMES, load_model_info  # noqa: E402
+from anomaly_seg_ros.model_info import load_model_info  # noqa: E402
 from anomaly_seg_ros.networks import create_network  # noqa: E402
 from anomaly_seg_ros.networks.export import export_onnx  # noqa: E402
 from anomaly_seg_ros.networks.head import AnomalyHead  # noqa: E402
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES  # noqa: E402
 
 CLASSES = [f"c{i}" for i in range(19)]
 
@@ -101,3 +102,22 @@ def test_class_name_count_must_match_channels(tmp_path):
     with pytest.raises(ModelError, match="19 output channels but 3 class names"):
         export_onnx(network, tmp_path / "x.onnx", (64, 64), ["a", "b", "c"])
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_fp16_export_writes_nothing_unless_parity_was_checked(tmp_path, monkeypatch):
+    """An ONNX Runtime build without some fp16 kernels cannot run the parity check (this
+    machine's can, so the failure is provoked): the export must refuse, not warn."""
+    import anomaly_seg_ros.networks.export as export
+
+    def no_fp16_kernel(head, onnx_path, image):
+        raise RuntimeError("NOT_IMPLEMENTED : Could not find an implementation for Conv(11)")
+
+    monkeypatch.setattr(export, "check_parity", no_fp16_kernel)
+    network = create_network("mobilenetv2", 19, 16, width_mult=0.25)
+    path = tmp_path / "half.onnx"
+    with pytest.raises(ModelError, match=r"could not be checked.*--no-parity-check"):
+        export_onnx(network, path, (64, 64), CLASSES, precision="fp16")
+    assert list(tmp_path.iterdir()) == []
+    info = export_onnx(network, path, (64, 64), CLASSES, precision="fp16", parity=False)
+    assert path.is_file() and info.provenance["parity_checked"] is False
+    assert load_model_info(path).provenance["parity_checked"] is False

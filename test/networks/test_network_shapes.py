@@ -119,3 +119,16 @@ def test_factory_rejects_bad_arguments_naming_valid_values() -> None:
         create_network("resnet50", width_mult=0.5)
     with pytest.raises(ValueError, match="num_classes"):
         create_network("mobilenetv2", num_classes=0)
+
+
+def test_networks_share_the_base_final_conv_and_init():
+    from anomaly_seg_ros.networks.base import SegmentationNetwork
+
+    for backbone in ("mobilenetv2", "wideresnet38"):
+        kwargs = {"width_mult": 0.25} if backbone == "mobilenetv2" else {}
+        network = create_network(backbone, 5, 16 if backbone == "mobilenetv2" else 8, **kwargs)
+        assert isinstance(network, SegmentationNetwork)
+        state = network.state_dict()
+        assert network.final_conv.weight is network.get_submodule(network.final_conv_path).weight
+        assert f"{network.final_conv_path}.weight" in state
+        assert network.final_conv.out_channels == 5

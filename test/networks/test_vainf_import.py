@@ -10,8 +10,9 @@ import pytest
 import torch
 from vendor_layouts import constant_state_dict, random_state_dict, vainf_layout
 
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.networks.importers import cityscapes_class_names, import_checkpoint
+from anomaly_seg_ros.networks.importers import import_checkpoint
 
 
 def _write_vainf(path: Path, state: dict[str, torch.Tensor]) -> Path:
@@ -46,7 +47,7 @@ def test_vainf_file_loads_strict_with_every_tensor_in_place(tmp_path: Path, back
     loaded = network.state_dict()
     assert set(loaded) == set(state)
     assert all(torch.equal(loaded[key], state[key]) for key in state)
-    assert meta.class_names == cityscapes_class_names()
+    assert meta.class_names == CITYSCAPES_CLASSES
     assert meta.class_names[0] == "road" and meta.class_names[18] == "bicycle"
     assert meta.align_corners is False
     assert meta.mean == (0.485, 0.456, 0.406)

@@ -5,10 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from anomaly_seg_ros.datasets.cityscapes import to_train_ids, train_class_names
-from anomaly_seg_ros.model_info import INPUT_NAME, OUTPUT_NAMES, load_model_info
+from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
+from anomaly_seg_ros.datasets.cityscapes import to_train_ids
+from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.models import default_model_path
 from anomaly_seg_ros.sml_stats import load_sml_stats
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 MODEL = default_model_path()
 pytestmark = pytest.mark.skipif(
@@ -43,7 +45,7 @@ def test_sidecar_matches_the_graph_and_the_sml_stats():
     import onnxruntime as ort
 
     info = load_model_info(MODEL)
-    assert info.class_names == train_class_names()
+    assert info.class_names == CITYSCAPES_CLASSES
     session = ort.InferenceSession(str(MODEL), providers=["CPUExecutionProvider"])
     (graph_input,) = session.get_inputs()
     assert graph_input.name == INPUT_NAME

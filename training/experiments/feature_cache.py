@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from anomaly_seg_ros.backends.base import LogitSummary
-from anomaly_seg_ros.evaluation.pixel_metrics import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.summary import LogitSummary
 from training.finetune_data import FrameSource
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion

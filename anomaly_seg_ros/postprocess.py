@@ -1,0 +1,99 @@
+"""The host half of a frame: logit summary → anomaly score → refinement → resize → mask.
+
+:meth:`anomaly_seg_ros.detector.Detector.detect` and the offline evaluation
+(:mod:`anomaly_seg_ros.evaluation.scoring`) both go through :func:`anomaly_score`, so an
+evaluated score is, by construction, the score the node publishes for the same settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from anomaly_seg_ros import preprocess, refine
+from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.strips import StripPool
+from anomaly_seg_ros.summary import LogitSummary
+
+#: Called after each stage with its name (``score``, ``refine``, ``resize``, ``mask``).
+StageClock = Callable[[str], None]
+
+
+def _no_clock(stage: str) -> None:
+    """A :data:`StageClock` that records nothing."""
+
+
+@dataclass(frozen=True)
+class Postprocessed:
+    """One frame's maps at the output (camera) size.
+
+    :param labels: (H, W) uint8 train IDs.
+    :param score: (H, W) float32 anomaly score, higher = more anomalous.
+    :param mask: (H, W) bool anomaly mask.
+    """
+
+    labels: np.ndarray
+    score: np.ndarray
+    mask: np.ndarray
+
+
+def anomaly_mask(score: np.ndarray, threshold: float, min_area: int) -> np.ndarray:
+    """(H, W) bool: ``score > threshold``, keeping 8-connected components ≥ ``min_area`` px."""
+    mask = (score > threshold).view(np.uint8)
+    if min_area <= 1 or not mask.any():
+        return mask.view(bool)
+    _, components, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False  # background
+    return keep[components]
+
+
+def anomaly_score(
+    summary: LogitSummary,
+    config: DetectorConfig,
+    output_size: tuple[int, int],
+    sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    pool: StripPool | None = None,
+    clock: StageClock = _no_clock,
+) -> np.ndarray:
+    """The final anomaly score for ``config``: score type, refinement, bilinear resize.
+
+    :param summary: the frame's logit summary (network input size).
+    :param config: score type and refinement settings.
+    :param output_size: (H, W) to resize to (the camera or label size).
+    :param sml_stats: per-class (mean, std) of the max logit, for ``sml``.
+    :param pool: threads for the refinement (same result without).
+    :param clock: told ``score`` and ``refine`` as those stages end.
+    :return: (H, W) float32, higher = more anomalous.
+    :raises ModelError: ``sml`` without statistics.
+    """
+    mean, std = sml_stats if sml_stats is not None else (None, None)
+    score = compute_score(config.score_type, summary, mean, std)
+    clock("score")
+    score = refine.refine_score(score, summary, config, pool)
+    clock("refine")
+    return preprocess.resize_score(score, output_size)
+
+
+def postprocess(
+    summary: LogitSummary,
+    config: DetectorConfig,
+    output_size: tuple[int, int],
+    sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    pool: StripPool | None = None,
+    clock: StageClock = _no_clock,
+) -> Postprocessed:
+    """Labels, score and mask at ``output_size``: :func:`anomaly_score`, then the mask.
+
+    Parameters as :func:`anomaly_score`; ``clock`` is also told ``resize`` and ``mask``.
+    """
+    score = anomaly_score(summary, config, output_size, sml_stats, pool, clock)
+    labels = preprocess.resize_labels(summary.label, output_size)
+    clock("resize")
+    mask = anomaly_mask(score, config.threshold, config.min_area)
+    clock("mask")
+    return Postprocessed(labels, score, mask)
