@@ -113,7 +113,7 @@ _SMOOTHING_TILE_BYTES = 128 * 1024
 
 def _tap_sum(views: list[np.ndarray], taps: tuple[float, ...], out: np.ndarray) -> None:
     """``out = Σ taps[i] · views[i]`` in float32, one multiply-add per tap."""
-    cv2.multiply(views[0], taps[0], dst=out)
+    np.multiply(views[0], np.float32(taps[0]), out=out)
     for view, tap in zip(views[1:], taps[1:]):
         cv2.scaleAdd(view, tap, out, dst=out)
 
@@ -164,7 +164,7 @@ def log_confidence_threshold(min_confidence: float) -> np.float32:
 
     # Ordered int32 keys of the non-positive float32s: key k <-> -(bits k); bisect on them.
     def value(key: int) -> np.float32:
-        return np.array(key, np.int32).view(np.float32) * np.float32(-1)
+        return np.float32(-np.array(key, np.int32).view(np.float32))
 
     def passes(key: int) -> bool:
         with np.errstate(over="ignore", under="ignore"):
@@ -231,6 +231,8 @@ def road_region(
     :return: (H, W) bool road region.
     """
     if seeds is None:
+        if confidence is None:
+            raise ValueError("road_region needs the confidence map, or the seeds")
         seeds = cv2.bitwise_and(
             cv2.compare(labels, road_class, cv2.CMP_EQ),
             cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),

@@ -73,11 +73,10 @@ def score_display_range(score: np.ndarray, threshold: float | None = None) -> tu
     values = values[np.isfinite(values)]
     if values.size == 0:
         return 0.0, 1.0
-    above = values[values > threshold] if threshold is not None else values[:0]
-    if above.size:
-        top = max(float(np.percentile(above, 99.0)), float(threshold) + 1e-3)
-        scale = (top - float(threshold)) / (1.0 - THRESHOLD_POSITION)
-        return float(threshold) - THRESHOLD_POSITION * scale, top
+    if threshold is not None and (above := values[values > threshold]).size:
+        top = max(float(np.percentile(above, 99.0)), threshold + 1e-3)
+        scale = (top - threshold) / (1.0 - THRESHOLD_POSITION)
+        return threshold - THRESHOLD_POSITION * scale, top
     low, high = (float(v) for v in np.percentile(values, (75.0, 99.9)))
     return low, max(high, low + 1e-3)
 
