@@ -172,10 +172,15 @@ class Detector:
             summary = self.backend.infer(network_input)
             lap("inference")
 
-        mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
-        score = compute_score(config.score_type, summary, mean, std)
-        lap("score")
-        score = refine.refine_score(score, summary, config, self.strip_pool)
+        graph = self.info.graph_refinement
+        if summary.refined_score is not None and graph and graph.matches(config, self.sml_stats):
+            score = summary.refined_score  # the graph computed this score and refinement
+            lap("score")
+        else:  # no refinement in the graph, or another choice at run time: the host's
+            mean, std = self.sml_stats if self.sml_stats is not None else (None, None)
+            score = compute_score(config.score_type, summary, mean, std)
+            lap("score")
+            score = refine.refine_score(score, summary, config, self.strip_pool)
         lap("refine")
 
         labels = preprocess.resize_labels(summary.label, camera_size)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.graph_refinement import GraphRefinement
 
 SIDECAR_FORMAT = "anomaly_seg_ros/model"
 SIDECAR_VERSION = 1
@@ -20,6 +21,8 @@ SIDECAR_VERSION = 1
 #: Names of the graph's input and outputs (the logit summary), in this order.
 INPUT_NAME = "image"
 OUTPUT_NAMES = ("label", "max_logit", "min_logit", "logsumexp", "entropy")
+#: The extra output of a graph exported with its refinement (see ``graph_refinement``).
+REFINED_SCORE_NAME = "refined_score"
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,6 +42,8 @@ class ModelInfo:
     :param precision: ``"fp32"`` or ``"fp16"``: the precision of the graph's body.
     :param architecture: how to rebuild the torch network (name, backbone, stride...).
     :param provenance: free-form record of where the model came from.
+    :param graph_refinement: the score + refinement the graph computes as its extra output
+        :data:`REFINED_SCORE_NAME`, or None (the graph emits the logit summary only).
     """
 
     class_names: tuple[str, ...]
@@ -51,6 +56,13 @@ class ModelInfo:
     precision: str = "fp32"
     architecture: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    graph_refinement: GraphRefinement | None = None
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The graph's outputs: the logit summary, then the refined score if it has one."""
+        extra = (REFINED_SCORE_NAME,) if self.graph_refinement is not None else ()
+        return (*OUTPUT_NAMES, *extra)
 
     @property
     def num_classes(self) -> int:
@@ -66,11 +78,15 @@ class ModelInfo:
         data["class_names"] = list(self.class_names)
         data["mean"] = list(self.mean)
         data["std"] = list(self.std)
+        if self.graph_refinement is None:
+            del data["graph_refinement"]  # sidecars without it stay as they were
+        else:
+            data["graph_refinement"] = self.graph_refinement.to_json()
         return {
             "format": SIDECAR_FORMAT,
             "version": SIDECAR_VERSION,
             "input_name": INPUT_NAME,
-            "output_names": list(OUTPUT_NAMES),
+            "output_names": list(self.output_names),
             **data,
         }
 
@@ -98,6 +114,11 @@ class ModelInfo:
                 precision=str(data["precision"]),
                 architecture=dict(data.get("architecture", {})),
                 provenance=dict(data.get("provenance", {})),
+                graph_refinement=(
+                    None
+                    if data.get("graph_refinement") is None
+                    else GraphRefinement.from_json(data["graph_refinement"], source)
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ModelError(f"{source}: malformed sidecar ({error!r})") from error

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.model_info import OUTPUT_NAMES, ModelInfo
+from anomaly_seg_ros.model_info import OUTPUT_NAMES, REFINED_SCORE_NAME, ModelInfo
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,8 @@ class LogitSummary:
     """Per-pixel summary of the C class logits, at the network input size.
 
     All maps are (H, W): ``label`` uint8 (argmax train ID), the others float32.
-    ``entropy`` is the softmax entropy in nats.
+    ``entropy`` is the softmax entropy in nats. ``refined_score`` (float32) only from a
+    graph exported with its refinement (see :mod:`anomaly_seg_ros.graph_refinement`).
     """
 
     label: np.ndarray
@@ -25,12 +26,15 @@ class LogitSummary:
     min_logit: np.ndarray
     logsumexp: np.ndarray
     entropy: np.ndarray
+    refined_score: np.ndarray | None = None
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, np.ndarray]) -> LogitSummary:
         """Build from a name → array mapping, squeezing batch/channel axes of size 1."""
         maps = {}
-        for name in OUTPUT_NAMES:
+        for name in (*OUTPUT_NAMES, REFINED_SCORE_NAME):
+            if name not in outputs and name == REFINED_SCORE_NAME:
+                continue
             array = np.asarray(outputs[name])
             while array.ndim > 2 and array.shape[0] == 1:
                 array = array[0]

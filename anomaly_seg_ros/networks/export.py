@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from anomaly_seg_ros import __version__
+from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.model_info import (
     IMAGENET_MEAN,
@@ -68,7 +69,7 @@ class Parity:
         return self.label_agreement >= agreement and self.max_logit_error <= error * scale
 
 
-def _parity_inputs(height: int, width: int) -> list[np.ndarray]:
+def parity_inputs(height: int, width: int) -> list[np.ndarray]:
     """A noise image and a smooth gradient image, normalized like real inputs."""
     generator = np.random.default_rng(0)
     noise = generator.standard_normal((1, 3, height, width)).astype(np.float32)
@@ -105,6 +106,8 @@ def export_onnx(
     provenance: dict[str, Any] | None = None,
     opset: int = 18,
     check: bool = True,
+    refine_in_graph: DetectorConfig | None = None,
+    sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ModelInfo:
     """Export ``network`` + :class:`AnomalyHead` as ``path`` (.onnx) and its sidecar.
 
@@ -115,6 +118,10 @@ def export_onnx(
     :param precision: ``fp32`` or ``fp16`` (the body in half precision; the summary
         stays float32). TensorRT takes the precision from the graph.
     :param check: run ``onnx.checker`` and the ONNX Runtime parity check.
+    :param refine_in_graph: also compute this config's score and refinement in the graph,
+        as the extra output ``refined_score`` (see
+        :func:`~anomaly_seg_ros.networks.refine_graph.append_refinement`).
+    :param sml_stats: per-class (mean, std), needed when ``refine_in_graph`` scores ``sml``.
     :return: the sidecar written beside the model.
     :raises ModelError: parity with PyTorch fails, or the class count does not match.
     """
@@ -160,14 +167,35 @@ def export_onnx(
         if check:
             onnx.checker.check_model(os.fspath(staging), full_check=True)
             _require_parity(head, staging, info)
-        os.replace(staging, path)
-    save_model_info(info, path)
+        if refine_in_graph is None:
+            os.replace(staging, path)
+            save_model_info(info, path)
+        else:
+            from anomaly_seg_ros.networks.refine_graph import append_refinement
+
+            save_model_info(info, staging)
+            info = append_refinement(staging, path, refine_in_graph, sml_stats, check=check)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     _LOG.info("exported %s (%s, %dx%d, sha256 %s…)", path, precision, height, width, digest)
     return info
 
 
 def _torch_export(head: AnomalyHead, probe: torch.Tensor, path: Path, opset: int) -> None:
+    torch_export(head, (probe,), path, opset, [INPUT_NAME], list(OUTPUT_NAMES))
+
+
+def torch_export(
+    module: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    path: Path,
+    opset: int,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+) -> None:
+    """Export ``module`` on ``inputs`` (static shapes) with the dynamo exporter, quietly.
+
+    :param path: the ``.onnx`` to write (weights inside, no external data).
+    """
     # The exporter's optimisation passes log every folded constant and rewrite at INFO,
     # and torch warns about torchvision ops we never use.
     noisy = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript", "torch.onnx")]
@@ -178,12 +206,12 @@ def _torch_export(head: AnomalyHead, probe: torch.Tensor, path: Path, opset: int
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                head,
-                (probe,),
+                module,
+                inputs,
                 dynamo=True,
                 opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=list(OUTPUT_NAMES),
+                input_names=list(input_names),
+                output_names=list(output_names),
                 external_data=False,
                 verbose=False,
             )
@@ -208,7 +236,7 @@ def _set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
 
 
 def _require_parity(head: AnomalyHead, onnx_path: Path, info: ModelInfo) -> None:
-    for image in _parity_inputs(info.input_height, info.input_width):
+    for image in parity_inputs(info.input_height, info.input_width):
         try:
             parity = check_parity(head, onnx_path, image)
         except Exception as error:  # ORT lacks some fp16 CPU kernels
