@@ -37,8 +37,10 @@ class DetectorConfig:
     :param vde: VDE road-region refinement (COCO-DAG paper).
     :param road_class: train ID of the road class.
     :param road_confidence: minimum softmax probability for a pixel to seed the road region.
-    :param vde_inside_boost: added to the score inside the refined road region.
-    :param vde_outside_penalty: subtracted from the score outside it.
+    :param vde_inside_boost: the VDE paper's raise of the score inside the road region.
+    :param vde_outside_penalty: the paper's drop outside it. Published is the same ranking
+        minus the constant boost, so that the road keeps its own score values: inside
+        unchanged, outside lowered by ``vde_inside_boost + vde_outside_penalty``.
 
     Mask (at the camera resolution):
 

@@ -135,18 +135,22 @@ def road_region(
     confidence: np.ndarray,
     road_class: int = 0,
     min_confidence: float = 0.9,
+    column_fill: bool = False,
 ) -> np.ndarray:
-    """VDE road region (COCO-DAG paper): the road with the holes it encloses.
+    """VDE road region (COCO-DAG paper): the road with the objects lying on it.
 
     1. Seeds: pixels predicted as ``road_class`` with softmax confidence ≥ ``min_confidence``.
-    2. Top-down fill: a pixel joins if a seed lies above it in its column, so objects lying
-       on the road (holes in the road mask, below farther road) are filled in.
-    3. Row-wise erosion from both sides: in every row, the filled region is cut back to the
-       span between the leftmost and rightmost seed of that row, which removes what the
-       fill dragged in beside the road.
+    2. Row span (the paper's row-wise erosion from both sides back to the first true road
+       pixel): a pixel is in the region iff its row has a seed at or left of it and one at
+       or right of it. Objects on the road (holes in the road mask between road pixels of
+       the same row) are inside; whatever lies beside the outermost road pixels is not.
 
     :param labels: (H, W) uint8 predicted labels.
     :param confidence: (H, W) float32 max softmax probability.
+    :param column_fill: the earlier, narrower reading, kept only to compare the two on
+        held-out frames (``benchmarks/vde_reading.py``): additionally require a seed above
+        the pixel in its column (a top-down fill before the row erosion). It puts
+        obstacles at the far or side edge of the road outside the region.
     :return: (H, W) bool road region.
     """
     seeds = cv2.bitwise_and(
@@ -154,34 +158,43 @@ def road_region(
         cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),
     ).view(bool)  # OpenCV masks are 0/255; any non-zero byte reads as True
     height, width = seeds.shape
-    # Small integer index grids keep the three broadcast comparisons cheap.
+    # Small integer index grids keep the broadcast comparisons cheap.
     index = np.int16 if max(height, width) < np.iinfo(np.int16).max else np.int32
-    rows = np.arange(height, dtype=index)[:, None]
     columns = np.arange(width, dtype=index)[None, :]
-    # First seed row of every column (height where a column has none): the top-down fill.
-    # argmax along a contiguous axis stops at the first True, so transpose first.
-    by_column = cv2.transpose(seeds.view(np.uint8)).view(bool)
-    top = np.where(by_column.any(axis=1), np.argmax(by_column, axis=1), height)
     # First and last seed column of every row (an empty span where a row has none).
     row_has_seed = seeds.any(axis=1)
     left = np.where(row_has_seed, np.argmax(seeds, axis=1), width)
     right = width - 1 - np.argmax(seeds[:, ::-1], axis=1)
-    region = rows >= top.astype(index)[None, :]
-    region &= columns >= left.astype(index)[:, None]
+    region = columns >= left.astype(index)[:, None]
     region &= columns <= right.astype(index)[:, None]
+    if column_fill:
+        # First seed row of every column (height where a column has none).
+        # argmax along a contiguous axis stops at the first True, so transpose first.
+        by_column = cv2.transpose(seeds.view(np.uint8)).view(bool)
+        top = np.where(by_column.any(axis=1), np.argmax(by_column, axis=1), height)
+        region &= np.arange(height, dtype=index)[:, None] >= top.astype(index)[None, :]
     return region
 
 
 def apply_road_region(
     score: np.ndarray, region: np.ndarray, inside_boost: float, outside_penalty: float
 ) -> np.ndarray:
-    """Raise the score inside the road region by ``inside_boost``, lower it outside.
+    """Keep the score inside the road region, lower it outside by ``inside_boost +
+    outside_penalty``.
 
-    :return: (H, W) float32.
+    The VDE paper raises the inside by ``inside_boost`` and lowers the outside by
+    ``outside_penalty``; that saturates a heat map over the whole road. This is the same
+    map minus the constant ``inside_boost`` (so the same ranking, AP and FPR95, and a mask
+    threshold ``inside_boost`` lower): the road keeps its own score values, on which an
+    obstacle stands out, and everything outside the region sinks by the sum.
+
+    :param score: (H, W) float32.
+    :param region: (H, W) bool road region.
+    :return: (H, W) float32, a new array.
     """
-    shifted = np.subtract(score, np.float32(outside_penalty), dtype=np.float32)
-    np.add(shifted, np.float32(inside_boost + outside_penalty), out=shifted, where=region)
-    return shifted
+    lowered = np.subtract(score, np.float32(inside_boost + outside_penalty), dtype=np.float32)
+    np.copyto(lowered, score, where=region)
+    return lowered
 
 
 def _road_region_of(summary: LogitSummary, config: DetectorConfig) -> np.ndarray:

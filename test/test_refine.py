@@ -134,6 +134,32 @@ def test_road_region_fills_enclosed_objects_and_excludes_sky():
     assert not region[20, :5].any() and not region[20, 55:].any()  # buildings beside the road
 
 
+def reference_row_span(seeds: np.ndarray) -> np.ndarray:
+    """The paper's row-wise reading, pixel by pixel: a seed at or left, and at or right."""
+    region = np.zeros_like(seeds)
+    for y, x in np.ndindex(seeds.shape):
+        region[y, x] = seeds[y, : x + 1].any() and seeds[y, x:].any()
+    return region
+
+
+def test_road_region_is_the_row_span_of_the_seeds(rng):
+    labels = rng.choice(np.array([0, 0, 1, 2], np.uint8), size=(23, 31))
+    confidence = rng.uniform(0.5, 1.0, size=labels.shape).astype(np.float32)
+    seeds = (labels == 0) & (confidence >= 0.8)
+    region = refine.road_region(labels, confidence, 0, 0.8)
+    np.testing.assert_array_equal(region, reference_row_span(seeds))
+
+
+def test_an_obstacle_at_the_far_edge_of_the_road_is_inside_only_in_the_row_span():
+    labels = scene()
+    labels[15:18, 29:31] = 13  # where the road starts: no road above it
+    confidence = np.ones(labels.shape, np.float32)
+    assert refine.road_region(labels, confidence)[15:18, 29:31].all()
+    old = refine.road_region(labels, confidence, column_fill=True)
+    assert not old[15:18, 29:31].any()
+    assert old[28:33, 26:33].all()  # the enclosed object is in both readings
+
+
 def test_road_region_respects_confidence():
     labels = scene()
     confidence = np.full(labels.shape, 0.5, np.float32)
@@ -147,12 +173,53 @@ def test_road_region_empty_without_road():
     assert not refine.road_region(labels, np.ones((10, 10), np.float32)).any()
 
 
-def test_apply_road_region_shifts_inside_up_and_outside_down():
-    score = np.zeros((2, 2), np.float32)
+def test_apply_road_region_keeps_the_inside_and_lowers_the_outside():
+    score = np.array([[0.25, 3.0], [-1.0, 0.5]], np.float32)
     region = np.array([[True, False], [False, True]])
     shifted = refine.apply_road_region(score, region, inside_boost=1.5, outside_penalty=0.5)
-    np.testing.assert_array_equal(shifted, [[1.5, -0.5], [-0.5, 1.5]])
+    np.testing.assert_array_equal(shifted, [[0.25, 1.0], [-3.0, 0.5]])
     assert shifted.dtype == np.float32
+
+
+def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
+    """On frames of the bundled model: today's map minus ``inside_boost``, same AP/FPR95."""
+    from anomaly_seg_ros.config import config_from_params_file
+    from anomaly_seg_ros.detector import Detector
+    from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
+    from anomaly_seg_ros.models import default_model_path
+    from anomaly_seg_ros.scores import compute_score, max_softmax
+    from training.synthetic.generate import render_anomaly_frame
+    from training.synthetic.scene import World
+
+    model = default_model_path()
+    config = config_from_params_file(str(model.with_suffix(".params.yaml")))
+    boost, penalty = config.vde_inside_boost, config.vde_outside_penalty
+    assert config.vde and boost > 0
+    readable, boosted = ExactPixelEvaluator(), ExactPixelEvaluator()
+    with Detector.from_path(model, config, backend="onnxruntime") as detector:
+        world = World(*detector.info.input_size, seed=23)  # not the drive's or the test's
+        for index in range(3):
+            frame = render_anomaly_frame(world, 23, index)
+            result = detector.detect(frame.image)
+            summary = result.summary
+            raw = compute_score(config.score_type, summary)
+            region = refine.road_region(
+                summary.label, max_softmax(summary), config.road_class, config.road_confidence
+            )
+            assert 0 < region.mean() < 1
+            # Today's formulation: + boost inside the road region, − penalty outside.
+            before = np.where(region, raw + np.float32(boost), raw - np.float32(penalty))
+            after = refine.refine_score(raw, summary, config)
+            np.testing.assert_allclose(after, before - np.float32(boost), rtol=0, atol=1e-5)
+            np.testing.assert_array_equal(after[region], raw[region])
+            label = frame.anomaly.astype(np.uint8)
+            readable.process(result.score, label)
+            boosted.process(before.astype(np.float32), label)
+    new, old = readable.evaluate(), boosted.evaluate()
+    assert new.num_positive > 0
+    assert new.average_precision == pytest.approx(old.average_precision, abs=1e-9)
+    assert new.fpr_at_95_tpr == pytest.approx(old.fpr_at_95_tpr, abs=1e-9)
+    assert new.auroc == pytest.approx(old.auroc, abs=1e-9)
 
 
 def blocky_summary(rng, height, width):
