@@ -62,6 +62,13 @@ class GraphRefinementModule(nn.Module):
     :param refinement: the score and refinement settings (and SML statistics for ``sml``).
     """
 
+    # Buffers (constants of the exported graph).
+    sml_mean: torch.Tensor
+    sml_inverse_std: torch.Tensor
+    ones_3x3: torch.Tensor
+    row_taps: torch.Tensor
+    column_taps: torch.Tensor
+
     def __init__(self, refinement: GraphRefinement) -> None:
         super().__init__()
         config = refinement.config
