@@ -229,6 +229,23 @@ def _export_module(
     torch_export(module.eval(), probe, path, opset, OUTPUT_NAMES, [REFINED_SCORE_NAME])
 
 
+def refinement_module_onnx(
+    config: DetectorConfig,
+    input_size: tuple[int, int],
+    path: str | Path,
+    sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    opset: int = 18,
+) -> None:
+    """Write ``config``'s score + refinement alone as an ONNX graph: the five summary maps
+    (1, H, W) in (names of the head's outputs), ``refined_score`` out. For tests and
+    benchmarks of the refinement without a network.
+
+    :raises ModelError: ``sml`` without statistics.
+    """
+    module = GraphRefinementModule(GraphRefinement.from_config(config, sml_stats))
+    _export_module(module, input_size, Path(path), opset)
+
+
 def _merge(model: onnx.ModelProto, refinement: onnx.ModelProto) -> onnx.ModelProto:
     """``model`` with the refinement graph fed by its summary outputs, one more output."""
     from onnx import compose
