@@ -191,7 +191,9 @@ class Detector:
 
         labels_color = overlay = None
         if wanted:
-            labels_color = visualize.colorize_labels(labels)
+            # Colours at the network size, then the nearest resize: the same picture.
+            labels_color = visualize.colorize_labels(summary.label)
+            labels_color = preprocess.resize_labels(labels_color, camera_size)
             if "overlay" in wanted:
                 overlay = visualize.overlay(rgb, labels_color, score, mask, config.overlay_alpha)
             if "labels_color" not in wanted:

@@ -37,10 +37,10 @@ def to_network_input(
 ) -> np.ndarray:
     """Resize to the model input, scale to [0, 1], normalize by mean/std, NCHW.
 
-    One channel at a time: extract, resize (bilinear) if the sizes differ, then
-    ``x · 1/(255·std) − mean/std`` straight into the output plane. With ``out`` given this
-    allocates nothing per frame (a fresh 1024×2048 blob costs more in page faults than the
-    arithmetic).
+    Resize first (bilinear, all three channels in one call, if the sizes differ), then one
+    channel at a time at the network size: extract, ``x · 1/(255·std) − mean/std``
+    straight into the output plane. With ``out`` given this allocates nothing per frame
+    (a fresh 1024×2048 blob costs more in page faults than the arithmetic).
 
     :param rgb: (H, W, 3) uint8 RGB at camera size.
     :param out: (1, 3, h, w) float32 C-contiguous array to write into, or None for a new one.
@@ -52,24 +52,22 @@ def to_network_input(
         out = np.empty(shape, np.float32)
     elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
         raise ValueError(f"out must be a C-contiguous float32 array of {shape}")
-    camera_height, camera_width = rgb.shape[:2]
-    resize = (camera_height, camera_width) != (height, width)
-    channel = _SCRATCH.get("channel", (camera_height, camera_width), np.uint8)
-    small = _SCRATCH.get("resized", (height, width), np.uint8) if resize else channel
+    if rgb.shape[:2] != (height, width):
+        small = _SCRATCH.get("resized", (height, width, 3), np.uint8)
+        rgb = cv2.resize(rgb, (width, height), dst=small, interpolation=cv2.INTER_LINEAR)
+    channel = _SCRATCH.get("channel", (height, width), np.uint8)
     order = (2, 1, 0) if info.channel_order == "BGR" else (0, 1, 2)
     for index, source in enumerate(order):
         cv2.extractChannel(rgb, source, dst=channel)
-        if resize:
-            cv2.resize(channel, (width, height), dst=small, interpolation=cv2.INTER_LINEAR)
         scale = 1.0 / (255.0 * info.std[index])
         offset = -info.mean[index] / info.std[index]
-        cv2.addWeighted(small, scale, small, 0.0, offset, dst=out[0, index], dtype=cv2.CV_32F)
+        cv2.addWeighted(channel, scale, channel, 0.0, offset, dst=out[0, index], dtype=cv2.CV_32F)
     return out
 
 
 def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(h, w) uint8 → (H, W) uint8 by nearest neighbour; ``size`` = (H, W)."""
-    if labels.shape == size:
+    """(h, w[, 3]) uint8 → (H, W[, 3]) uint8 by nearest neighbour; ``size`` = (H, W)."""
+    if labels.shape[:2] == tuple(size):
         return labels
     return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
 

@@ -14,7 +14,6 @@ import numpy as np
 
 from anomaly_seg_ros.backends.base import LogitSummary
 from anomaly_seg_ros.config import DetectorConfig
-from anomaly_seg_ros.scores import max_softmax
 from anomaly_seg_ros.strips import StripPool, ThreadScratch
 
 _CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
@@ -102,13 +101,21 @@ def suppress_boundaries(
 
 
 @functools.lru_cache(maxsize=16)
-def _dilated_gaussian(size: int, sigma: float, dilation: int) -> np.ndarray:
-    """1-D Gaussian taps (normalized) spread ``dilation`` apart, zeros between."""
+def _gaussian_taps(size: int, sigma: float) -> tuple[float, ...]:
+    """``size`` normalized 1-D Gaussian taps (float32 values), centre in the middle."""
     taps = np.exp(-((np.arange(size) - (size - 1) / 2) ** 2) / (2 * sigma**2))
-    taps /= taps.sum()
-    kernel = np.zeros((size - 1) * dilation + 1, np.float32)
-    kernel[::dilation] = taps
-    return kernel
+    return tuple(float(t) for t in (taps / taps.sum()).astype(np.float32))
+
+
+#: Rows per tile of :func:`dilated_smoothing`: a tile's partial sums stay in the L2 cache.
+_SMOOTHING_TILE_BYTES = 128 * 1024
+
+
+def _tap_sum(views: list[np.ndarray], taps: tuple[float, ...], out: np.ndarray) -> None:
+    """``out = Σ taps[i] · views[i]`` in float32, one multiply-add per tap."""
+    cv2.multiply(views[0], taps[0], dst=out)
+    for view, tap in zip(views[1:], taps[1:]):
+        cv2.scaleAdd(view, tap, out, dst=out)
 
 
 def dilated_smoothing(
@@ -116,26 +123,94 @@ def dilated_smoothing(
 ) -> np.ndarray:
     """Dilated Gaussian smoothing (SML): a ``kernel_size``² Gaussian with dilated taps.
 
-    The 2-D Gaussian is separable, and so is its dilated version; borders replicate.
+    The 2-D Gaussian is separable, and so is its dilated version; borders replicate. Each
+    1-D pass sums the ``kernel_size`` non-zero taps of shifted maps (not the dense
+    ``(kernel_size − 1)·dilation + 1``-tap kernel, whose other taps are zero): the same
+    value up to float32 rounding of a different summation order, |Δ| ≤ 1e-6 · max |score|
+    (both sums of 7 products with weights summing to 1, a few ulps each).
 
     :return: (H, W) float32 smoothed score.
     """
-    kernel = _dilated_gaussian(kernel_size, float(sigma), dilation)
-    return cv2.sepFilter2D(
-        np.asarray(score, dtype=np.float32),
-        -1,
-        kernel,
-        kernel,
-        borderType=cv2.BORDER_REPLICATE,
+    taps = _gaussian_taps(kernel_size, float(sigma))
+    source = np.ascontiguousarray(score, dtype=np.float32)
+    height, width = source.shape
+    reach = (kernel_size // 2) * dilation
+    padded = cv2.copyMakeBorder(source, reach, reach, 0, 0, cv2.BORDER_REPLICATE)
+    out = np.empty((height, width), np.float32)
+    # Row tiles: the vertical sum of a tile, then its horizontal sum, while it is in cache.
+    rows = max(1, _SMOOTHING_TILE_BYTES // (4 * (width + 2 * reach)))
+    vertical = np.empty((rows, width), np.float32)
+    for top in range(0, height, rows):
+        count = min(rows, height - top)
+        column_sum = vertical[:count]
+        offsets = range(0, 2 * reach + 1, dilation)
+        _tap_sum([padded[top + o : top + o + count] for o in offsets], taps, column_sum)
+        wide = cv2.copyMakeBorder(column_sum, 0, 0, reach, reach, cv2.BORDER_REPLICATE)
+        _tap_sum([wide[:, o : o + width] for o in offsets], taps, out[top : top + count])
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def log_confidence_threshold(min_confidence: float) -> np.float32:
+    """The least float32 ``x`` with ``float32 exp(x) ≥ float32 min_confidence``.
+
+    ``exp`` is monotone, so ``log_confidence ≥ this`` holds exactly where the softmax
+    test ``exp(log_confidence) ≥ min_confidence`` holds on float32 values: the seed test
+    without a softmax map, and without the rounding of a plain ``ln c``.
+    """
+    target = np.float32(min_confidence)
+    if target <= 0:
+        return np.float32(-np.inf)
+
+    # Ordered int32 keys of the non-positive float32s: key k <-> -(bits k); bisect on them.
+    def value(key: int) -> np.float32:
+        return np.array(key, np.int32).view(np.float32) * np.float32(-1)
+
+    def passes(key: int) -> bool:
+        with np.errstate(over="ignore", under="ignore"):
+            return bool(np.exp(np.array([value(key)], np.float32))[0] >= target)
+
+    if not passes(0):  # not even exp(0) = 1 reaches it (min_confidence > 1)
+        return np.float32(np.inf)
+    low, high = 0, int(np.array(np.inf, np.float32).view(np.int32))  # passes(low), not high
+    while high - low > 1:
+        middle = (low + high) // 2
+        if passes(middle):
+            low = middle
+        else:
+            high = middle
+    return value(low)
+
+
+def road_seeds(
+    summary: LogitSummary, road_class: int = 0, min_confidence: float = 0.9
+) -> np.ndarray:
+    """(H, W) uint8 0/255: pixels predicted ``road_class`` with softmax ≥ ``min_confidence``.
+
+    In log space, ``max_logit − logsumexp ≥ ln c`` (see :func:`log_confidence_threshold`):
+    the same pixels as comparing :func:`~anomaly_seg_ros.scores.max_softmax` with ``c``.
+    """
+    shape = summary.label.shape
+    log_confidence = cv2.subtract(
+        summary.max_logit, summary.logsumexp, dst=_SCRATCH.get("log_conf", shape, np.float32)
     )
+    confident = cv2.compare(
+        log_confidence,
+        float(log_confidence_threshold(float(min_confidence))),
+        cv2.CMP_GE,
+        dst=_SCRATCH.get("confident", shape, np.uint8),
+    )
+    road = cv2.compare(summary.label, road_class, cv2.CMP_EQ)
+    return cv2.bitwise_and(road, confident, dst=road)
 
 
 def road_region(
     labels: np.ndarray,
-    confidence: np.ndarray,
+    confidence: np.ndarray | None,
     road_class: int = 0,
     min_confidence: float = 0.9,
     column_fill: bool = False,
+    seeds: np.ndarray | None = None,
 ) -> np.ndarray:
     """VDE road region (COCO-DAG paper): the road with the objects lying on it.
 
@@ -146,17 +221,21 @@ def road_region(
        the same row) are inside; whatever lies beside the outermost road pixels is not.
 
     :param labels: (H, W) uint8 predicted labels.
-    :param confidence: (H, W) float32 max softmax probability.
+    :param confidence: (H, W) float32 max softmax probability (unused with ``seeds``).
     :param column_fill: the earlier, narrower reading, kept only to compare the two on
         held-out frames (``benchmarks/vde_reading.py``): additionally require a seed above
         the pixel in its column (a top-down fill before the row erosion). It puts
         obstacles at the far or side edge of the road outside the region.
+    :param seeds: (H, W) 0/non-zero seeds already found (:func:`road_seeds`), instead of
+        ``labels``/``confidence``.
     :return: (H, W) bool road region.
     """
-    seeds = cv2.bitwise_and(
-        cv2.compare(labels, road_class, cv2.CMP_EQ),
-        cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),
-    ).view(bool)  # OpenCV masks are 0/255; any non-zero byte reads as True
+    if seeds is None:
+        seeds = cv2.bitwise_and(
+            cv2.compare(labels, road_class, cv2.CMP_EQ),
+            cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),
+        )
+    seeds = seeds.view(bool)  # OpenCV masks are 0/255; any non-zero byte reads as True
     height, width = seeds.shape
     # Small integer index grids keep the broadcast comparisons cheap.
     index = np.int16 if max(height, width) < np.iinfo(np.int16).max else np.int32
@@ -198,9 +277,8 @@ def apply_road_region(
 
 
 def _road_region_of(summary: LogitSummary, config: DetectorConfig) -> np.ndarray:
-    return road_region(
-        summary.label, max_softmax(summary), config.road_class, config.road_confidence
-    )
+    seeds = road_seeds(summary, config.road_class, config.road_confidence)
+    return road_region(summary.label, None, seeds=seeds)
 
 
 def local_refinement_halo(config: DetectorConfig) -> int:

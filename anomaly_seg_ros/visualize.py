@@ -49,6 +49,39 @@ def heat_colors(score: np.ndarray, low: float, high: float) -> np.ndarray:
     return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
+#: Where the mask threshold sits on the colour scale of :func:`score_display_range`.
+THRESHOLD_POSITION = 0.25
+
+
+def score_display_range(score: np.ndarray, threshold: float | None = None) -> tuple[float, float]:
+    """A colour scale for heat maps of the anomaly score on which obstacles stand out.
+
+    A scale spread over all scores spends most of its colours on what is of no interest
+    (with VDE the lowered outside of the road, without it the spread of ordinary pixels),
+    and the road, where an obstacle matters, comes out in one flat colour. The threshold
+    is what the node calls anomalous: it is put at :data:`THRESHOLD_POSITION` of the scale
+    and the top at the 99th percentile of the scores above it. A calibrated threshold
+    passes few ordinary pixels, so the road sits in the dark quarter and what the node
+    flags fills the bright three quarters. Without a threshold, or with no score above
+    it, the scale is the 75th to 99.9th percentile: the upper quarter of the scores.
+
+    :param score: float32 scores of any shape (one frame, or samples of many frames).
+    :param threshold: the mask threshold (``score > threshold`` is anomalous), or None.
+    :return: (low, high), high > low.
+    """
+    values = np.asarray(score, np.float32).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    above = values[values > threshold] if threshold is not None else values[:0]
+    if above.size:
+        top = max(float(np.percentile(above, 99.0)), float(threshold) + 1e-3)
+        scale = (top - float(threshold)) / (1.0 - THRESHOLD_POSITION)
+        return float(threshold) - THRESHOLD_POSITION * scale, top
+    low, high = (float(v) for v in np.percentile(values, (75.0, 99.9)))
+    return low, max(high, low + 1e-3)
+
+
 def overlay(
     rgb: np.ndarray,
     labels_color: np.ndarray,
@@ -66,14 +99,17 @@ def overlay(
     :return: (H, W, 3) uint8 RGB.
     """
     picture = cv2.addWeighted(rgb, 1.0 - alpha, labels_color, alpha, 0.0)
+    mask_u8 = mask.view(np.uint8)
     if mask.any():
-        values = score[mask]
-        heat = heat_colors(score, float(values.min()), float(values.max()))
-        blended = cv2.addWeighted(rgb, 0.3, heat, 0.7, 0.0)
-        cv2.copyTo(blended, mask.view(np.uint8), picture)
-        contours, _ = cv2.findContours(
-            mask.view(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
-        )
+        # Heat only where it shows: inside the mask's bounding box (the colour scale is the
+        # masked scores' own range, lowest to highest, as before).
+        left, top, width, height = cv2.boundingRect(mask_u8)
+        box = (slice(top, top + height), slice(left, left + width))
+        low, high, _, _ = cv2.minMaxLoc(score[box], mask_u8[box])
+        heat = heat_colors(score[box], low, high)
+        blended = cv2.addWeighted(rgb[box], 0.3, heat, 0.7, 0.0)
+        cv2.copyTo(blended, mask_u8[box], picture[box])
+        contours, _ = cv2.findContours(mask_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         thickness = max(1, round(max(rgb.shape[:2]) / 400))
         cv2.drawContours(picture, contours, -1, OUTLINE_COLOR, thickness)
     return picture

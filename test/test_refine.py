@@ -286,3 +286,67 @@ def test_suppression_returns_new_arrays_though_scratch_is_reused(rng):
     second = refine.suppress_boundaries(summary.max_logit, summary.label)
     np.testing.assert_array_equal(first, kept)
     assert not np.shares_memory(first, second)
+
+
+def softmax_seeds(summary, road_class, min_confidence):
+    """The seed test as first written: a softmax map compared with ``min_confidence``."""
+    confidence = np.exp(summary.max_logit - summary.logsumexp)
+    return (summary.label == road_class) & (confidence >= np.float32(min_confidence))
+
+
+@pytest.mark.parametrize("min_confidence", [0.0, 0.4, 0.5, 0.9, 0.99, 0.999999, 1.0])
+def test_road_seeds_in_log_space_are_the_softmax_seeds(rng, min_confidence):
+    from anomaly_seg_ros.backends.base import LogitSummary
+
+    shape = (300, 401)
+    bound = refine.log_confidence_threshold(min_confidence)
+    # Log-confidences around the threshold, ulp by ulp, besides a wide spread and 0.
+    near = np.nextafter(
+        np.full(shape, bound if np.isfinite(bound) else -1.0, np.float32),
+        np.float32(rng.choice([-np.inf, np.inf], size=shape)),
+    )
+    spread = -rng.exponential(0.3, size=shape).astype(np.float32)
+    log_confidence = np.where(rng.random(shape) < 0.5, near, spread).astype(np.float32)
+    log_confidence[::17] = 0.0
+    max_logit = rng.normal(8.0, 3.0, size=shape).astype(np.float32)
+    summary = LogitSummary(
+        label=rng.choice(np.array([0, 0, 0, 3], np.uint8), size=shape),
+        max_logit=max_logit,
+        min_logit=max_logit - 10.0,
+        logsumexp=(max_logit - log_confidence).astype(np.float32),
+        entropy=np.zeros(shape, np.float32),
+    )
+    seeds = refine.road_seeds(summary, 0, min_confidence).view(bool)
+    np.testing.assert_array_equal(seeds, softmax_seeds(summary, 0, min_confidence))
+    region = refine.road_region(summary.label, None, seeds=refine.road_seeds(summary))
+    np.testing.assert_array_equal(region, reference_row_span(softmax_seeds(summary, 0, 0.9)))
+
+
+def dense_dilated_smoothing(score, kernel_size=7, sigma=1.0, dilation=6):
+    """The smoothing as first written: sepFilter2D with the full dilated kernel."""
+    import cv2
+
+    taps = np.exp(-((np.arange(kernel_size) - (kernel_size - 1) / 2) ** 2) / (2 * sigma**2))
+    taps /= taps.sum()
+    kernel = np.zeros((kernel_size - 1) * dilation + 1, np.float32)
+    kernel[::dilation] = taps
+    return cv2.sepFilter2D(score, -1, kernel, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize(
+    "shape, settings",
+    [
+        ((64, 96), {}),
+        ((5, 300), {}),
+        ((300, 7), {}),
+        ((257, 513), {"dilation": 3}),
+        ((120, 160), {"kernel_size": 5, "sigma": 2.0, "dilation": 1}),
+        ((40, 50), {"kernel_size": 1}),
+    ],
+)
+def test_smoothing_with_the_non_zero_taps_equals_the_dense_kernel(rng, shape, settings):
+    score = (rng.normal(size=shape) * 7).astype(np.float32)
+    smoothed = refine.dilated_smoothing(score, **settings)
+    assert smoothed.dtype == np.float32 and smoothed.shape == shape
+    difference = np.abs(smoothed - dense_dilated_smoothing(score, **settings)).max()
+    assert difference <= 1e-6 * np.abs(score).max()

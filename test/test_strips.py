@@ -68,3 +68,30 @@ def test_thread_scratch_reuses_per_thread_and_stays_bounded():
     for size in range(ThreadScratch.LIMIT + 5):
         scratch.get("b", (size + 1,), np.float32)
     assert len(scratch.buffers) <= ThreadScratch.LIMIT
+
+
+def test_opencv_threads_are_off_inside_and_restored_by_the_last_one_out():
+    import threading
+
+    import cv2
+
+    from anomaly_seg_ros.strips import single_threaded_opencv
+
+    before = cv2.getNumThreads()
+    inside = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with single_threaded_opencv():
+            inside.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait(10)
+    with single_threaded_opencv():
+        assert cv2.getNumThreads() == 1
+    assert cv2.getNumThreads() == 1  # the other holder is still inside
+    release.set()
+    holder.join(10)
+    assert cv2.getNumThreads() == before

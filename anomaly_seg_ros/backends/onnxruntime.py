@@ -11,6 +11,7 @@ import onnxruntime as ort
 from anomaly_seg_ros.backends.base import InferenceBackend, LogitSummary
 from anomaly_seg_ros.errors import BackendError, ModelError
 from anomaly_seg_ros.model_info import INPUT_NAME, ModelInfo, load_model_info
+from anomaly_seg_ros.strips import available_cpus
 
 #: ONNX metadata keys written by the exporter and checked against the sidecar.
 METADATA_KEYS = ("num_classes", "input_height", "input_width")
@@ -21,7 +22,12 @@ class OnnxRuntimeBackend(InferenceBackend):
 
     :param providers: execution providers in order of preference; default CUDA (if this
         onnxruntime build has it) then CPU.
-    :param threads: intra-op threads; 0 lets ONNX Runtime decide.
+    :param threads: intra-op threads; 0 = one per CPU this process may use (the budget
+        the host strip pool uses too: the network and the host refinement run one after
+        the other, so they share the cores rather than split them).
+    :param spinning: let idle ONNX Runtime threads spin (ONNX Runtime's default). Off by
+        default: spinning threads keep burning the cores after a run, while the host
+        post-processing needs them (README, "ONNX Runtime settings").
     """
 
     name = "onnxruntime"
@@ -32,6 +38,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         info: ModelInfo,
         providers: list[str] | None = None,
         threads: int = 0,
+        spinning: bool = False,
     ) -> None:
         super().__init__(info, model_path)
         available = ort.get_available_providers()
@@ -42,7 +49,11 @@ class OnnxRuntimeBackend(InferenceBackend):
                 f"none of the execution providers {wanted} is available (have {available})"
             )
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = threads or available_cpus()
+        options.inter_op_num_threads = 1  # the graph runs sequentially (default executor)
+        allow = "1" if spinning else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", allow)
+        options.add_session_config_entry("session.inter_op.allow_spinning", allow)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         try:

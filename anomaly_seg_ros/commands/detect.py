@@ -13,7 +13,7 @@ from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_params_file
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.models import default_model_path
-from anomaly_seg_ros.visualize import heat_colors
+from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 _LOG = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         for path in tqdm(images, desc="detect", unit="img"):
             result = detector.detect(read_rgb(path), outputs=("labels_color", "overlay"))
             stem = args.out / path.stem
-            low, high = np.percentile(result.score, (1, 99))
+            low, high = score_display_range(result.score, detector.config.threshold)
             cv2.imwrite(f"{stem}_labels.png", result.labels)
             cv2.imwrite(f"{stem}_labels_color.png", result.labels_color[..., ::-1])
             cv2.imwrite(f"{stem}_score.png", heat_colors(result.score, low, high)[..., ::-1])

@@ -16,14 +16,15 @@ import numpy as np
 
 from anomaly_seg_ros.demo.results import OutputFrame
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.visualize import heat_colors
+from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 TRUTH_COLOR = (40, 220, 60)
 MASK_COLOR = (255, 255, 255)
 CAPTION_HEIGHT = 20
 LEGEND = (
     "left: node overlay (labels, anomaly mask)",
-    "right: anomaly score; green = true anomaly, white = node mask",
+    "right: anomaly score (node threshold at 1/4 of the colour scale); green = true anomaly,"
+    " white = node mask",
 )
 
 
@@ -57,11 +58,13 @@ def frame_panel(frame: OutputFrame, score_range: tuple[float, float], caption: s
     return np.concatenate([_caption(images.shape[1], [caption]), images], axis=0)
 
 
-def score_range(frames_scores: Sequence[np.ndarray]) -> tuple[float, float]:
-    """One colour scale for a drive: the 1st and 99.9th percentile of its scores."""
+def score_range(
+    frames_scores: Sequence[np.ndarray], threshold: float | None = None
+) -> tuple[float, float]:
+    """One colour scale for a drive, from samples of its scores and the node threshold
+    (which sits at a quarter of the scale, see :func:`score_display_range`)."""
     values = np.concatenate([np.ravel(s)[:: max(1, s.size // 4096)] for s in frames_scores])
-    low, high = (float(v) for v in np.percentile(values, (1.0, 99.9)))
-    return low, max(high, low + 1e-3)
+    return score_display_range(values, threshold)
 
 
 class VideoWriter:

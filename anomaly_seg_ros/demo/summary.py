@@ -80,7 +80,7 @@ def _media(
     for frame in output_frames(files["output_bag"], topics, truth):
         metrics.process(frame)
         samples.append(frame.score[::4, ::4])
-    scale = score_range(samples) if samples else (0.0, 1.0)
+    scale = score_range(samples, facts.threshold) if samples else (0.0, 1.0)
     report_dir = files["report"]
     written = {
         "video": report_dir / "overlay.mp4",

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, cached_frame
-from anomaly_seg_ros.visualize import heat_colors
+from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 _TABLE_COLUMNS = (
     ("AUROC ↑", lambda r: r.pixel.auroc),
@@ -182,8 +182,7 @@ def frame_panel(
     outline = cv2.morphologyEx((label == 1).astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3)))
     truth[outline > 0] = (0, 255, 0)
     valid = score[label != 255] if np.any(label != 255) else score.ravel()
-    low, high = np.percentile(valid, (1, 99))
-    heat = heat_colors(score, float(low), float(high))
+    heat = heat_colors(score, *score_display_range(valid, threshold))
     predicted = rgb.copy()
     mask = score > np.float32(threshold)
     predicted[mask] = (0.4 * predicted[mask] + 0.6 * np.array([255, 0, 0])).astype(np.uint8)

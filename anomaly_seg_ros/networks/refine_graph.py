@@ -31,7 +31,7 @@ from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.graph_refinement import GraphRefinement
 from anomaly_seg_ros.model_info import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME, ModelInfo
-from anomaly_seg_ros.refine import _dilated_gaussian
+from anomaly_seg_ros.refine import _gaussian_taps, log_confidence_threshold
 
 _LOG = logging.getLogger(__name__)
 
@@ -87,12 +87,14 @@ class GraphRefinementModule(nn.Module):
             self.register_buffer("sml_inverse_std", torch.from_numpy(inverse_std))
         self.register_buffer("ones_3x3", torch.ones(1, 1, 3, 3))
         self.radii = _band_radii(config.boundary_width, config.boundary_iterations)
-        taps = _gaussian_taps(config.smoothing_kernel, config.smoothing_sigma)
+        taps = np.asarray(
+            _gaussian_taps(config.smoothing_kernel, float(config.smoothing_sigma)), np.float32
+        )
         self.register_buffer("row_taps", torch.from_numpy(taps).view(1, 1, 1, -1))
         self.register_buffer("column_taps", torch.from_numpy(taps).view(1, 1, -1, 1))
-        # As the host: float32(ln c) for the log-space seed test, float32(boost + penalty).
-        with np.errstate(divide="ignore"):  # road_confidence 0: every road pixel seeds
-            self.log_confidence = float(np.float32(np.log(np.float64(config.road_confidence))))
+        # As the host: its float32 threshold of the log-space seed test (exactly the
+        # pixels with float32 softmax ≥ c), and float32(boost + penalty).
+        self.log_confidence = float(log_confidence_threshold(float(config.road_confidence)))
         self.vde_drop = float(np.float32(config.vde_inside_boost + config.vde_outside_penalty))
 
     def score(
@@ -143,19 +145,19 @@ class GraphRefinementModule(nn.Module):
         return out
 
     def dilated_smoothing(self, score: torch.Tensor) -> torch.Tensor:
-        """:func:`anomaly_seg_ros.refine.dilated_smoothing`: the non-zero taps, rows then
-        columns, replicated borders."""
+        """:func:`anomaly_seg_ros.refine.dilated_smoothing`: the non-zero taps, columns then
+        rows (the host's order), replicated borders."""
         dilation = self.config.smoothing_dilation
         reach = (self.config.smoothing_kernel // 2) * dilation
-        rows = F.conv2d(
-            F.pad(score, (reach, reach, 0, 0), mode="replicate"),
-            self.row_taps,
-            dilation=(1, dilation),
-        )
-        return F.conv2d(
-            F.pad(rows, (0, 0, reach, reach), mode="replicate"),
+        columns = F.conv2d(
+            F.pad(score, (0, 0, reach, reach), mode="replicate"),
             self.column_taps,
             dilation=(dilation, 1),
+        )
+        return F.conv2d(
+            F.pad(columns, (reach, reach, 0, 0), mode="replicate"),
+            self.row_taps,
+            dilation=(1, dilation),
         )
 
     def road_region(
@@ -203,11 +205,6 @@ def _band_radii(width: int, iterations: int) -> tuple[int, ...]:
         0 if (width == 0 or index == iterations - 1) else width - step * index - 1
         for index in range(iterations)
     )
-
-
-def _gaussian_taps(size: int, sigma: float) -> np.ndarray:
-    """The non-zero taps of the host's dilated Gaussian (the same float32 values)."""
-    return np.ascontiguousarray(_dilated_gaussian(size, float(sigma), 1), np.float32)
 
 
 #: Largest |graph − host| refined score accepted after an export, per unit of score

@@ -1,0 +1,20 @@
+"""ONNX Runtime backend session settings (spinning, threads) on a real exported graph."""
+
+import pytest
+
+from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend
+from anomaly_seg_ros.model_info import load_model_info
+from anomaly_seg_ros.strips import available_cpus
+
+
+@pytest.mark.parametrize("spinning, threads", [(False, 0), (True, 1)])
+def test_session_spinning_and_threads(tiny_model, spinning, threads):
+    backend = OnnxRuntimeBackend(
+        tiny_model, load_model_info(tiny_model), threads=threads, spinning=spinning
+    )
+    options = backend.session.get_session_options()
+    expected = "1" if spinning else "0"
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == expected
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == expected
+    assert options.intra_op_num_threads == (threads or available_cpus())
+    backend.close()
