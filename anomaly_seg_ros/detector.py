@@ -165,7 +165,15 @@ class Detector:
             summary = self.backend.infer(network_input)
             lap("inference")
 
-        maps = postprocess(summary, config, camera_size, self.sml_stats, self.strip_pool, lap)
+        maps = postprocess(
+            summary,
+            config,
+            camera_size,
+            self.sml_stats,
+            self.strip_pool,
+            lap,
+            graph=self.info.graph_refinement,
+        )
         labels, score, mask = maps.labels, maps.score, maps.mask
 
         labels_color = overlay = None

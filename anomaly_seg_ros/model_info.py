@@ -14,7 +14,8 @@ from typing import Any
 
 from anomaly_seg_ros.classes import Color
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
+from anomaly_seg_ros.graph_refinement import GraphRefinement
+from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
 
 SIDECAR_FORMAT = "anomaly_seg_ros/model"
 SIDECAR_VERSION = 1
@@ -39,6 +40,8 @@ class ModelInfo:
     :param provenance: free-form record of where the model came from.
     :param class_colors: RGB colour per class for the colour labels; empty = the
         Cityscapes fallback (:func:`~anomaly_seg_ros.classes.default_class_colors`).
+    :param graph_refinement: the score + refinement the graph computes as its extra output
+        :data:`REFINED_SCORE_NAME`, or None (the graph emits the logit summary only).
     """
 
     class_names: tuple[str, ...]
@@ -52,6 +55,13 @@ class ModelInfo:
     architecture: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     class_colors: tuple[Color, ...] = ()
+    graph_refinement: GraphRefinement | None = None
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The graph's outputs: the logit summary, then the refined score if it has one."""
+        extra = (REFINED_SCORE_NAME,) if self.graph_refinement is not None else ()
+        return (*OUTPUT_NAMES, *extra)
 
     @property
     def num_classes(self) -> int:
@@ -70,11 +80,15 @@ class ModelInfo:
         data["class_colors"] = [list(color) for color in self.class_colors]
         if not self.class_colors:
             del data["class_colors"]  # sidecars without colours stay as they were
+        if self.graph_refinement is None:
+            del data["graph_refinement"]  # sidecars without it stay as they were
+        else:
+            data["graph_refinement"] = self.graph_refinement.to_json()
         return {
             "format": SIDECAR_FORMAT,
             "version": SIDECAR_VERSION,
             "input_name": INPUT_NAME,
-            "output_names": list(OUTPUT_NAMES),
+            "output_names": list(self.output_names),
             **data,
         }
 
@@ -104,6 +118,11 @@ class ModelInfo:
                 provenance=dict(data.get("provenance", {})),
                 class_colors=tuple(
                     (int(r), int(g), int(b)) for r, g, b in data.get("class_colors", ())
+                ),
+                graph_refinement=(
+                    None
+                    if data.get("graph_refinement") is None
+                    else GraphRefinement.from_json(data["graph_refinement"], source)
                 ),
             )
         except (KeyError, TypeError, ValueError) as error:

@@ -15,6 +15,7 @@ import numpy as np
 
 from anomaly_seg_ros import preprocess, refine
 from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.graph_refinement import GraphRefinement
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.strips import StripPool
 from anomaly_seg_ros.summary import LogitSummary
@@ -59,6 +60,7 @@ def anomaly_score(
     sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
     pool: StripPool | None = None,
     clock: StageClock = _no_clock,
+    graph: GraphRefinement | None = None,
 ) -> np.ndarray:
     """The final anomaly score for ``config``: score type, refinement, bilinear resize.
 
@@ -68,13 +70,23 @@ def anomaly_score(
     :param sml_stats: per-class (mean, std) of the max logit, for ``sml``.
     :param pool: threads for the refinement (same result without).
     :param clock: told ``score`` and ``refine`` as those stages end.
+    :param graph: the score + refinement the model's graph computes (its sidecar's
+        ``graph_refinement``): used while ``config`` matches it, else the host path.
     :return: (H, W) float32, higher = more anomalous.
     :raises ModelError: ``sml`` without statistics.
     """
-    mean, std = sml_stats if sml_stats is not None else (None, None)
-    score = compute_score(config.score_type, summary, mean, std)
-    clock("score")
-    score = refine.refine_score(score, summary, config, pool)
+    if (
+        summary.refined_score is not None
+        and graph is not None
+        and graph.matches(config, sml_stats)
+    ):
+        score = summary.refined_score  # the graph computed this score and refinement
+        clock("score")
+    else:  # no refinement in the graph, or another choice at run time: the host's
+        mean, std = sml_stats if sml_stats is not None else (None, None)
+        score = compute_score(config.score_type, summary, mean, std)
+        clock("score")
+        score = refine.refine_score(score, summary, config, pool)
     clock("refine")
     return preprocess.resize_score(score, output_size)
 
@@ -86,12 +98,13 @@ def postprocess(
     sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
     pool: StripPool | None = None,
     clock: StageClock = _no_clock,
+    graph: GraphRefinement | None = None,
 ) -> Postprocessed:
     """Labels, score and mask at ``output_size``: :func:`anomaly_score`, then the mask.
 
     Parameters as :func:`anomaly_score`; ``clock`` is also told ``resize`` and ``mask``.
     """
-    score = anomaly_score(summary, config, output_size, sml_stats, pool, clock)
+    score = anomaly_score(summary, config, output_size, sml_stats, pool, clock, graph)
     labels = preprocess.resize_labels(summary.label, output_size)
     clock("resize")
     mask = anomaly_mask(score, config.threshold, config.min_area)

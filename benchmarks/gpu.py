@@ -4,6 +4,9 @@ For DeepLabv3+ ResNet-101 (OS16) and WideResNet38 (DeepWV3Plus, OS8) at 1024×20
 512×1024, fp16 and fp32, it times one camera frame (1024×2048 RGB) through: preprocess,
 H2D, network, D2H, host post-processing (score, refinement, resize, mask), and building
 the output messages; and prints the compute floor (network FLOPs / the GPU's peak).
+TensorRT also runs the ``in-graph`` row: the same refinement exported into the graph
+(``export_onnx(..., refine_in_graph=...)``), so the GPU computes score, suppression,
+smoothing and VDE and the host only resizes, thresholds and packs.
 
     .venv/bin/python benchmarks/gpu.py [--networks resnet101] [--sizes 512x1024] ...
 
@@ -82,6 +85,15 @@ def main(argv: list[str] | None = None) -> int:
                             for config_name in ("plain", "refined"):
                                 stages = measure(backend, config_name, args)
                                 print_row(backend_name, config_name, stages)
+                        if backend_name != "tensorrt":
+                            continue
+                        in_graph = make_backend(
+                            backend_name, network, size, precision, Path(scratch), cache_dir, True
+                        )
+                        if in_graph is not None:
+                            with in_graph:
+                                stages = measure(in_graph, "in-graph", args)
+                                print_row(backend_name, "in-graph", stages)
                 del network
                 torch.cuda.empty_cache()
     return 0
@@ -121,8 +133,14 @@ def make_backend(
     precision: str,
     scratch: Path,
     cache_dir: Path,
+    refine_in_graph: bool = False,
 ) -> Any:
-    """The backend ``name`` for ``network``, or None (with a message) if unavailable."""
+    """The backend ``name`` for ``network``, or None (with a message) if unavailable.
+
+    :param refine_in_graph: (TensorRT) an engine whose graph also computes the
+        :data:`REFINED` score and refinement as its output ``refined_score``.
+    """
+    from anomaly_seg_ros.config import DetectorConfig
     from anomaly_seg_ros.model_info import ModelInfo
 
     info = ModelInfo(CLASS_NAMES, size[0], size[1], precision=precision)
@@ -146,8 +164,18 @@ def make_backend(
         return None
     from anomaly_seg_ros.networks.export import export_onnx
 
-    onnx_path = scratch / f"{id(network)}-{size[0]}x{size[1]}-{precision}.onnx"
-    export_onnx(network, onnx_path, size, CLASS_NAMES, precision=precision, check=False)
+    variant = "-in-graph" if refine_in_graph else ""
+    onnx_path = scratch / f"{id(network)}-{size[0]}x{size[1]}-{precision}{variant}.onnx"
+    refinement = DetectorConfig().replace(**REFINED) if refine_in_graph else None
+    info = export_onnx(
+        network,
+        onnx_path,
+        size,
+        CLASS_NAMES,
+        precision=precision,
+        check=False,
+        refine_in_graph=refinement,
+    )
     started = time.perf_counter()
     engine = prepare_engine(onnx_path, info, cache_dir=cache_dir)
     print(f"  tensorrt engine ready in {time.perf_counter() - started:.0f} s")
@@ -159,13 +187,15 @@ def measure(backend: Any, config_name: str, args: argparse.Namespace) -> dict[st
     from anomaly_seg_ros.config import DetectorConfig
     from anomaly_seg_ros.detector import Detector
 
-    config = DetectorConfig().replace(**(REFINED if config_name == "refined" else {}))
+    config = DetectorConfig().replace(**({} if config_name == "plain" else REFINED))
     detector = Detector(backend, config)
     rgb = np.random.default_rng(0).integers(0, 256, (*CAMERA_SIZE, 3), dtype=np.uint8)
     build_messages = message_builder()
     stages: dict[str, list[float]] = {}
     for iteration in range(args.warmup + args.iterations):
         result = detector.detect(rgb)
+        if config_name == "in-graph" and result.summary.refined_score is None:
+            raise RuntimeError("the in-graph engine returned no refined_score")
         started = time.perf_counter()
         build_messages(result)
         timings = dict(result.timings)
@@ -214,7 +244,7 @@ def print_row(backend: str, config: str, stages: dict[str, list[float]]) -> None
         parts += [f"inference(H2D+network+D2H) {median['inference']:.2f}"]
     parts += [f"host post {post:.2f}", f"messages {median['messages']:.2f}"]
     print(
-        f"  {backend:<8} {config:<7} " + ", ".join(parts) + f" | end-to-end {total:.2f} ms"
+        f"  {backend:<8} {config:<8} " + ", ".join(parts) + f" | end-to-end {total:.2f} ms"
         f" = {total / network:.2f}x network (goal ≤ 1.3x; host post goal ≤ 5 ms)"
     )
 

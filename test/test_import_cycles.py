@@ -148,7 +148,6 @@ def test_no_cycle_between_modules():
     assert cycles(import_graph()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="ros <-> ros_bags until the io layer of issue 13 lands")
 def test_no_cycle_between_subpackages():
     assert cycles(package_graph(import_graph())) == []
 

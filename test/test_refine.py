@@ -296,7 +296,7 @@ def softmax_seeds(summary, road_class, min_confidence):
 
 @pytest.mark.parametrize("min_confidence", [0.0, 0.4, 0.5, 0.9, 0.99, 0.999999, 1.0])
 def test_road_seeds_in_log_space_are_the_softmax_seeds(rng, min_confidence):
-    from anomaly_seg_ros.backends.base import LogitSummary
+    from anomaly_seg_ros.summary import LogitSummary
 
     shape = (300, 401)
     bound = refine.log_confidence_threshold(min_confidence)

@@ -12,7 +12,7 @@ from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo, load_model_info
 from anomaly_seg_ros.strips import available_cpus
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, LogitSummary
+from anomaly_seg_ros.summary import INPUT_NAME, LogitSummary
 
 #: ONNX metadata keys written by the exporter and checked against the sidecar.
 METADATA_KEYS = ("num_classes", "input_height", "input_width")
@@ -84,8 +84,11 @@ class OnnxRuntimeBackend(InferenceBackend):
                 f"input size {expected_shape}"
             )
         names = [o.name for o in self.session.get_outputs()]
-        if sorted(names) != sorted(OUTPUT_NAMES):
-            raise ModelError(f"{source}: graph outputs {names}, expected {list(OUTPUT_NAMES)}")
+        if sorted(names) != sorted(self.info.output_names):
+            raise ModelError(
+                f"{source}: graph outputs {names}, expected {list(self.info.output_names)} "
+                "(its sidecar belongs to another export)"
+            )
         metadata = self.session.get_modelmeta().custom_metadata_map
         expected = {
             "num_classes": self.info.num_classes,
@@ -101,8 +104,9 @@ class OnnxRuntimeBackend(InferenceBackend):
 
     def infer(self, image: np.ndarray) -> LogitSummary:
         self.check_input(image)
-        outputs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: image})
-        return LogitSummary.from_outputs(dict(zip(OUTPUT_NAMES, outputs)))
+        names = self.info.output_names
+        outputs = self.session.run(list(names), {INPUT_NAME: image})
+        return LogitSummary.from_outputs(dict(zip(names, outputs)))
 
     def describe(self) -> str:
         return (

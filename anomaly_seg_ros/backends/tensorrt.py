@@ -31,7 +31,7 @@ from anomaly_seg_ros.deploy.trt_builder import (
 )
 from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo, load_model_info
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, LogitSummary
+from anomaly_seg_ros.summary import INPUT_NAME, LogitSummary
 
 _LOG = logging.getLogger(__name__)
 
@@ -100,11 +100,12 @@ class TensorRTBackend(InferenceBackend):
             tensor = engine.get_tensor_name(index)
             modes[tensor] = engine.get_tensor_mode(tensor)
         inputs = [name for name, mode in modes.items() if mode == trt.TensorIOMode.INPUT]
-        missing = [name for name in OUTPUT_NAMES if modes.get(name) != trt.TensorIOMode.OUTPUT]
+        outputs = self.info.output_names
+        missing = [name for name in outputs if modes.get(name) != trt.TensorIOMode.OUTPUT]
         if inputs != [INPUT_NAME] or missing:
             raise ModelError(
                 f"engine for {self.model_path} has inputs {inputs} and lacks outputs {missing}; "
-                f"expected input {INPUT_NAME!r} and outputs {list(OUTPUT_NAMES)}: re-export"
+                f"expected input {INPUT_NAME!r} and outputs {list(outputs)}: re-export"
             )
         self._context = engine.create_execution_context()
         if self._context is None:
@@ -120,8 +121,8 @@ class TensorRTBackend(InferenceBackend):
             dtype = numpy_dtype(engine.get_tensor_dtype(tensor))
             nbytes = int(np.prod(shape)) * dtype.itemsize
             self._device_buffers[tensor] = cuda_runtime.DeviceBuffer(nbytes)
-            # Extra outputs (none in our export) get device memory but are never copied back.
-            if tensor == INPUT_NAME or tensor in OUTPUT_NAMES:
+            # Outputs the sidecar does not name get device memory but are never copied back.
+            if tensor == INPUT_NAME or tensor in outputs:
                 self._host_buffers[tensor] = cuda_runtime.PinnedBuffer(shape, dtype)
             if not self._context.set_tensor_address(tensor, self._device_buffers[tensor].ptr):
                 raise BackendError(f"TensorRT refused the device address of tensor {tensor!r}")
@@ -152,13 +153,13 @@ class TensorRTBackend(InferenceBackend):
                 raise BackendError("TensorRT execute_async_v3 failed; see the TensorRT log")
             if events:
                 stream.record(events[2])
-            for output in OUTPUT_NAMES:
+            for output in self.info.output_names:
                 stream.copy_to_host(self._host_buffers[output], self._device_buffers[output])
             if events:
                 stream.record(events[3])
             stream.synchronize()
             # Copies: the pinned buffers are overwritten by the next frame.
-            maps = {name: self._host_buffers[name].array.copy() for name in OUTPUT_NAMES}
+            maps = {name: self._host_buffers[name].array.copy() for name in self.info.output_names}
             if events:
                 self.last_timings = {
                     stage: events[i + 1].milliseconds_since(events[i]) / 1000.0

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +24,11 @@ from torch import nn
 
 from anomaly_seg_ros import __version__
 from anomaly_seg_ros.classes import Color, default_class_colors
+from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_model_info
 from anomaly_seg_ros.networks.head import AnomalyHead
+from anomaly_seg_ros.networks.onnx_export import parity_inputs, torch_export
 from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 _LOG = logging.getLogger(__name__)
@@ -63,15 +64,6 @@ class Parity:
         return self.label_agreement >= agreement and self.max_logit_error <= error * scale
 
 
-def _parity_inputs(height: int, width: int) -> list[np.ndarray]:
-    """A noise image and a smooth gradient image, normalized like real inputs."""
-    generator = np.random.default_rng(0)
-    noise = generator.standard_normal((1, 3, height, width)).astype(np.float32)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    smooth = np.stack([np.sin(xs / 17.0), np.cos(ys / 23.0), np.sin((xs + ys) / 31.0)])
-    return [noise, (2.0 * smooth[None]).astype(np.float32)]
-
-
 def check_parity(head: AnomalyHead, onnx_path: Path, image: np.ndarray) -> Parity:
     """Compare the ONNX graph under ONNX Runtime (CPU) with the torch head on ``image``."""
     import onnxruntime as ort
@@ -102,6 +94,8 @@ def export_onnx(
     check: bool = True,
     class_colors: Sequence[Color] | None = None,
     parity: bool = True,
+    refine_in_graph: DetectorConfig | None = None,
+    sml_stats: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ModelInfo:
     """Export ``network`` + :class:`AnomalyHead` as ``path`` (.onnx) and its sidecar.
 
@@ -116,6 +110,10 @@ def export_onnx(
     :param parity: with ``check``, refuse to write a model whose ONNX Runtime outputs
         disagree with PyTorch or cannot be computed; False writes it unchecked (a warning,
         and ``parity_checked: false`` in the provenance).
+    :param refine_in_graph: also compute this config's score and refinement in the graph,
+        as the extra output ``refined_score`` (see
+        :func:`~anomaly_seg_ros.networks.refine_graph.append_refinement`).
+    :param sml_stats: per-class (mean, std), needed when ``refine_in_graph`` scores ``sml``.
     :return: the sidecar written beside the model.
     :raises ModelError: parity with PyTorch fails or cannot be checked, or the class count
         does not match.
@@ -170,37 +168,21 @@ def export_onnx(
                 _require_parity(head, staging, info)
             else:
                 _LOG.warning("%s: parity with PyTorch NOT checked (parity=False)", path.name)
-        os.replace(staging, path)
-    save_model_info(info, path)
+        if refine_in_graph is None:
+            os.replace(staging, path)
+            save_model_info(info, path)
+        else:
+            from anomaly_seg_ros.networks.refine_graph import append_refinement
+
+            save_model_info(info, staging)
+            info = append_refinement(staging, path, refine_in_graph, sml_stats, check=check)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     _LOG.info("exported %s (%s, %dx%d, sha256 %s…)", path, precision, height, width, digest)
     return info
 
 
 def _torch_export(head: AnomalyHead, probe: torch.Tensor, path: Path, opset: int) -> None:
-    # The exporter's optimisation passes log every folded constant and rewrite at INFO,
-    # and torch warns about torchvision ops we never use.
-    noisy = [logging.getLogger(name) for name in ("onnx_ir", "onnxscript", "torch.onnx")]
-    levels = [logger.level for logger in noisy]
-    for logger in noisy:
-        logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                head,
-                (probe,),
-                dynamo=True,
-                opset_version=opset,
-                input_names=[INPUT_NAME],
-                output_names=list(OUTPUT_NAMES),
-                external_data=False,
-                verbose=False,
-            )
-        program.save(os.fspath(path))
-    finally:
-        for logger, level in zip(noisy, levels):
-            logger.setLevel(level)
+    torch_export(head, (probe,), path, opset, [INPUT_NAME], list(OUTPUT_NAMES))
 
 
 def _set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
@@ -218,7 +200,7 @@ def _set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
 
 
 def _require_parity(head: AnomalyHead, onnx_path: Path, info: ModelInfo) -> None:
-    for image in _parity_inputs(info.input_height, info.input_width):
+    for image in parity_inputs(info.input_height, info.input_width):
         try:
             parity = check_parity(head, onnx_path, image)
         except Exception as error:  # e.g. an ONNX Runtime build without some fp16 kernels
