@@ -83,6 +83,10 @@ def suppress_boundaries(
         band = cv2.dilate(boundaries, _diamond(radius), dst=dilated_band) if radius else boundaries
         # 0/1 (not 0/255) so that 3×3 sums of it count pixels; at most 9 fits in uint8.
         inside = np.equal(band, 0, out=outside).view(np.uint8)
+        band_pixels = np.flatnonzero(band)
+        if band_pixels.size <= SPARSE_BAND_FRACTION * band.size:
+            _suppress_at(out, inside, band_pixels)
+            continue
         # Sums over 3×3 (replicated borders) of the non-band values, and their counts.
         masked.fill(0)
         cv2.copyTo(out, inside, masked)
@@ -98,6 +102,43 @@ def suppress_boundaries(
         cv2.divide(total, count, dst=mean, dtype=cv2.CV_32F)
         cv2.copyTo(mean, update, out)
     return out
+
+
+#: Band share of the map below which suppression works on the band's pixels alone. The
+#: measured break-even at 1024×2048 on one thread (CPU time per call, 4 iterations): dense
+#: 63 ms whatever the band; band pixels alone 43 ms at 1.8 % band, 218 ms at 35 %.
+SPARSE_BAND_FRACTION = 0.05
+
+
+def _suppress_at(out: np.ndarray, inside: np.ndarray, pixels: np.ndarray) -> None:
+    """One suppression step on the band pixels ``pixels`` (flat indices into ``out``) only.
+
+    The dense step's arithmetic at those pixels, in its order: the 3×3 sum of the
+    non-band values (replicated borders), neighbour by neighbour in row-major order from
+    0 — the order ``cv2.filter2D`` sums a 3×3 kernel of ones in, so the sums are bit-equal
+    (test) — divided by the count of non-band neighbours where it is not 0. All pixels
+    read the values from before the step, as in the dense step.
+
+    :param out: (H, W) float32 C-contiguous score, updated in place.
+    :param inside: (H, W) uint8 1 outside the band, 0 in it.
+    :param pixels: int flat indices of the band pixels.
+    """
+    width = out.shape[1]
+    border = cv2.BORDER_REPLICATE
+    values = cv2.copyMakeBorder(out, 1, 1, 1, 1, border).ravel()
+    weights = cv2.copyMakeBorder(inside, 1, 1, 1, 1, border).ravel()
+    corner = pixels + 2 * (pixels // width)  # top-left of the 3×3 in the padded map
+    total = np.zeros(pixels.size, np.float32)
+    count = np.zeros(pixels.size, np.uint8)
+    zero = np.float32(0)
+    for dy in range(3):
+        for dx in range(3):
+            at = corner + (dy * (width + 2) + dx)
+            counted = weights[at]
+            total += np.where(counted != 0, values[at], zero)
+            count += counted
+    update = count > 0
+    out.ravel()[pixels[update]] = total[update] / count[update].astype(np.float32)
 
 
 @functools.lru_cache(maxsize=16)

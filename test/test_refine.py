@@ -350,3 +350,21 @@ def test_smoothing_with_the_non_zero_taps_equals_the_dense_kernel(rng, shape, se
     assert smoothed.dtype == np.float32 and smoothed.shape == shape
     difference = np.abs(smoothed - dense_dilated_smoothing(score, **settings)).max()
     assert difference <= 1e-6 * np.abs(score).max()
+
+
+@pytest.mark.parametrize("width, iterations", [(4, 4), (8, 4), (2, 1), (0, 1)])
+def test_suppression_on_the_band_pixels_alone_is_bit_equal_to_the_dense_step(
+    rng, monkeypatch, width, iterations
+):
+    summary = blocky_summary(rng, 200, 173)
+    # Scores over many magnitudes, and a NaN and infinities, where any change of the
+    # summation order would show.
+    score = rng.normal(size=summary.shape) * np.exp(rng.uniform(-15, 15, summary.shape))
+    score = score.astype(np.float32)
+    score[15, 15], score[100, 60], score[150, 150] = np.inf, -np.inf, np.nan
+    monkeypatch.setattr(refine, "SPARSE_BAND_FRACTION", 0.0)  # dense whenever there is a band
+    dense = refine.suppress_boundaries(score, summary.label, width, iterations)
+    monkeypatch.setattr(refine, "SPARSE_BAND_FRACTION", 1.0)  # always on the band alone
+    sparse = refine.suppress_boundaries(score, summary.label, width, iterations)
+    assert not np.array_equal(dense, score, equal_nan=True)
+    np.testing.assert_array_equal(sparse, dense)
