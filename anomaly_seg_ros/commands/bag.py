@@ -15,11 +15,10 @@ import logging
 from pathlib import Path
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
-from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_params_file
+from anomaly_seg_ros.config import NODE_NAME, SCORE_TYPES, DetectorConfig, config_from_params_file
 from anomaly_seg_ros.errors import ConfigError
 
 _LOG = logging.getLogger(__name__)
-NODE_NAME = "anomaly_seg_detector"
 OUTPUT_NAMES = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError, InputError
 from anomaly_seg_ros.ros.compressed_image import compressed_to_rgb
@@ -35,7 +36,7 @@ from anomaly_seg_ros.ros_bags.io import (
 _LOG = logging.getLogger(__name__)
 
 #: Default namespace of the result topics: the live node's private topics.
-DEFAULT_PREFIX = "/anomaly_seg_detector"
+DEFAULT_PREFIX = f"/{NODE_NAME}"
 
 
 @dataclass
