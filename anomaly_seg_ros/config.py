@@ -13,6 +13,9 @@ from typing import Any
 
 from anomaly_seg_ros.errors import ConfigError
 
+#: The detector node's name: its private topics are ``/<namespace>/NODE_NAME/...``.
+NODE_NAME = "anomaly_seg_detector"
+
 #: Anomaly scores by name (see :mod:`anomaly_seg_ros.scores`).
 SCORE_TYPES = ("msp", "max_logit", "entropy", "energy", "max_min_logit", "sml")
 
@@ -118,7 +121,7 @@ def _problems(config: DetectorConfig) -> Iterator[str]:
 
 
 def config_from_params_file(
-    path: str, node_name: str = "anomaly_seg_detector", base: DetectorConfig | None = None
+    path: str, node_name: str = NODE_NAME, base: DetectorConfig | None = None
 ) -> DetectorConfig:
     """Read Detector settings from a ROS 2 parameters YAML (the node's own file).
 

@@ -16,8 +16,6 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "anomaly_seg_ros"
 

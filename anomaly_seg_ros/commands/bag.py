@@ -15,12 +15,11 @@ import logging
 from pathlib import Path
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
-from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_params_file
+from anomaly_seg_ros.config import NODE_NAME, SCORE_TYPES, DetectorConfig, config_from_params_file
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
 _LOG = logging.getLogger(__name__)
-NODE_NAME = "anomaly_seg_detector"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

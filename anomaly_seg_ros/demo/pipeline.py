@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError
 from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.models import resolve_model_path
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # the ROS layer is imported only when the replay runs
     from anomaly_seg_ros.ros.lockstep import LockstepRecord
 
 LOGGER = logging.getLogger(__name__)
-NODE_PREFIX = "/anomaly_seg_detector"
+NODE_PREFIX = f"/{NODE_NAME}"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError, InputError
 from anomaly_seg_ros.io.bags import (
@@ -34,7 +35,7 @@ from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_i
 _LOG = logging.getLogger(__name__)
 
 #: Default namespace of the result topics: the live node's private topics.
-DEFAULT_PREFIX = "/anomaly_seg_detector"
+DEFAULT_PREFIX = f"/{NODE_NAME}"
 
 
 @dataclass

@@ -31,6 +31,7 @@ from rosbags.rosbag2 import Writer
 from sensor_msgs.msg import Image
 from tqdm import tqdm
 
+from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import BackendError, ConfigError
 from anomaly_seg_ros.io.bags import (
     IMAGE_TYPE,
@@ -71,7 +72,7 @@ class LockstepOptions:
     camera_topic: str
     output_topics: tuple[str, ...]
     domain_id: int
-    status_prefix: str = "/anomaly_seg_detector:"
+    status_prefix: str = f"/{NODE_NAME}:"
     frame_timeout: float = 30.0
     connect_timeout: float = 60.0
     diagnostics_timeout: float = 5.0

@@ -26,6 +26,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
 from anomaly_seg_ros.backends import resolve_backend
+from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, InputError, ModelError
 from anomaly_seg_ros.io.messages import decode_message
@@ -42,7 +43,6 @@ from anomaly_seg_ros.ros.parameters import NodeSettings, declare_parameters, upd
 from anomaly_seg_ros.ros.session import input_qos, output_qos, ros_session
 from anomaly_seg_ros.ros.statistics import FrameStatistics, StatisticsSnapshot
 
-NODE_NAME = "anomaly_seg_detector"
 #: Seconds between repeated warnings about bad input or failing inference.
 WARN_THROTTLE_SEC = 5.0
 
