@@ -14,6 +14,11 @@ from std_msgs.msg import Header
 from anomaly_seg_ros.io.compressed import encode_compressed
 from anomaly_seg_ros.io.image import RawImage, array_to_raw
 
+#: With field checks on, the generated ``data`` setter keeps an ``array.array('B')`` as it
+#: is; with them off (the default since Jazzy) it copies it into a new array. Distros
+#: whose messages have no checks switch (Humble) keep the array anyway.
+_KEEP_DATA = {"check_fields": True} if "_check_fields" in Image.__slots__ else {}
+
 
 def raw_to_message(raw: RawImage, header: Header) -> Image:
     """An Image message with ``raw``'s pixels (copied once) and the given header."""
@@ -29,8 +34,9 @@ def raw_to_message(raw: RawImage, header: Header) -> Image:
         encoding=raw.encoding,
         is_bigendian=bool(raw.is_bigendian),
         step=raw.step,
+        **_KEEP_DATA,
     )
-    message.data = data
+    message.data = data  # kept as it is, not copied again (see _KEEP_DATA)
     return message
 
 
