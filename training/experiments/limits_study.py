@@ -1,0 +1,336 @@
+"""What limits anomaly fine-tuning on the synthetic world (issue 12, item 1).
+
+Starting from ``models/demo/demo_base.pt`` with every BatchNorm in eval mode (statistics
+frozen), trains, for each training-sample seed, on backbone features cached once:
+
+* what trains: the final 1×1 only / the classification block after feature fusion
+  (VainF ``classifier.classifier``: 3×3 conv + BN + ReLU + 1×1) / the whole decoder and
+  ASPP (``classifier``), each with its own L_id-only (γ = 0) control on the same data;
+* base quality: the 1×1 recipe on a stronger base, the decoder trained with L_id only
+  (the decoder control above);
+* schedule length (3× the steps) and mixing probability (0.5 instead of 0.25) for the 1×1.
+
+Evaluates mIoU on ID val frames, Max Logit / Energy AP, AUROC, FPR95 on a validation
+anomaly set of another world seed (selection) and on the test-anomaly family (report).
+Records are appended to ``<out>.jsonl`` as they come, so a cut-off loses one run::
+
+    nice -n 10 python training/experiments/limits_study.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
+from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
+from anomaly_seg_ros.evaluation.pixel_metrics import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
+from anomaly_seg_ros.networks.importers import import_checkpoint
+from anomaly_seg_ros.scores import compute_score
+from training.anomalymix import AnomalyMix, AnomalyMixConfig
+from training.coco_subset import ObjectBank
+from training.experiments.feature_cache import logit_summary, sample_order
+from training.experiments.synthetic_table import training_samples
+from training.finetune_data import IndexedFrames, OodTrainingSet, SampleConfig
+from training.finetune_setup import poly_schedule
+from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsample_labels
+from training.seg_dataset import to_tensor
+from training.seg_eval import metrics_from_confusion
+
+LOG = logging.getLogger("limits_study")
+SCORES = ("max_logit", "energy")
+
+
+class Cached:
+    """Backbone features (low, high) float16 and labels uint8 of N samples."""
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor, labels: torch.Tensor) -> None:
+        self.low, self.high, self.labels = low, high, labels
+
+    def __len__(self) -> int:
+        return self.low.shape[0]
+
+
+@torch.no_grad()
+def cache(network, batches) -> Cached:
+    lows, highs, labels = [], [], []
+    for images, batch_labels in batches:
+        low, high = network.backbone(images)
+        lows.append(low.half())
+        highs.append(high.half())
+        labels.append(batch_labels.to(torch.uint8))
+    return Cached(torch.cat(lows), torch.cat(highs), torch.cat(labels))
+
+
+def frame_batches(frames, mean, std, count: int):
+    for index in range(min(count, len(frames))):
+        image, label = frames.read(index)
+        yield to_tensor(image, mean, std)[None], torch.from_numpy(label[None].copy())
+
+
+def fused(head, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Input of ``classifier.classifier`` (projected low-level ⊕ upsampled ASPP)."""
+    low = head.project(low)
+    high = F.interpolate(head.aspp(high), size=low.shape[-2:], mode="bilinear")
+    return torch.cat([low, high], dim=1)
+
+
+def forward(head, part: str, low, high, penultimate=None) -> torch.Tensor:
+    """Logits of the head; ``penultimate`` (1×1 input) short-cuts the frozen parts."""
+    if part == "final":
+        if penultimate is None:
+            with torch.no_grad():
+                penultimate = head.classifier[:3](fused(head, low, high))
+        return head.classifier[3](penultimate)
+    if part == "block":
+        with torch.no_grad():
+            x = fused(head, low, high)
+        return head.classifier(x)
+    return head(low, high)
+
+
+def trainable(head, part: str):
+    module = {"final": head.classifier[3], "block": head.classifier, "decoder": head}[part]
+    return list(module.parameters())
+
+
+@torch.no_grad()
+def penultimates(head, data: Cached) -> torch.Tensor:
+    chunks = []
+    for start in range(0, len(data), 16):
+        sl = slice(start, start + 16)
+        chunks.append(
+            head.classifier[:3](fused(head, data.low[sl].float(), data.high[sl].float())).half()
+        )
+    return torch.cat(chunks)
+
+
+def train(
+    base_head,
+    part: str,
+    data: Cached,
+    loss: AnomalyLossConfig,
+    steps: int,
+    lr: float,
+    batch: int,
+    seed: int,
+):
+    """Fine-tune a copy of the head's ``part`` (BN in eval mode); return it and seconds."""
+    import copy
+
+    head = copy.deepcopy(base_head).float().eval()  # eval: BN statistics stay frozen
+    for parameter in head.parameters():
+        parameter.requires_grad_(False)
+    params = trainable(head, part)
+    for parameter in params:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(steps, 0.9))
+    size = tuple(data.low.shape[-2:])
+    small = torch.cat([
+        downsample_labels(data.labels[s : s + 32].long(), size, loss.label_downsampling)
+        for s in range(0, len(data), 32)
+    ])  # fmt: skip
+    pen = penultimates(base_head.float(), data) if part == "final" else None
+    started = time.perf_counter()
+    for indices in sample_order(len(data), batch, steps, seed):
+        index = torch.from_numpy(indices)
+        if pen is not None:
+            logits = forward(head, part, None, None, pen[index].float())
+        else:
+            logits = forward(head, part, data.low[index].float(), data.high[index].float())
+        total, _ = anomaly_loss(logits, data.labels[index].long(), loss, False, small[index])
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+        schedule.step()
+    return head.eval(), time.perf_counter() - started
+
+
+@torch.no_grad()
+def evaluate(head, names, sets: dict[str, Cached], pens=None) -> dict[str, float]:
+    """Metrics per set; ``pens`` (base penultimates per set) when only the 1×1 changed."""
+    record: dict[str, float] = {}
+    for set_name, data in sets.items():
+        if set_name == "id_val":
+            evaluator = SegmentationEvaluator(names)
+        else:
+            evaluators = {name: create_pixel_evaluator("exact") for name in SCORES}
+        for index in range(len(data)):
+            label = data.labels[index].numpy()
+            if pens is not None:
+                logits = head.classifier[3](pens[set_name][index : index + 1].float())
+            else:
+                logits = head(
+                    data.low[index : index + 1].float(), data.high[index : index + 1].float()
+                )
+            logits = F.interpolate(logits, size=label.shape, mode="bilinear")
+            summary = logit_summary(logits)
+            if set_name == "id_val":
+                evaluator.process(summary.label, label)
+            else:
+                for name, ev in evaluators.items():
+                    ev.process(compute_score(name, summary), label)
+        if set_name == "id_val":
+            metrics = metrics_from_confusion(evaluator.confusion, names)
+            record["miou"] = metrics.miou_present
+        else:
+            for name, ev in evaluators.items():
+                result = ev.evaluate()
+                record[f"{set_name}/{name}/ap"] = result.average_precision
+                record[f"{set_name}/{name}/auroc"] = result.auroc
+                record[f"{set_name}/{name}/fpr95"] = result.fpr_at_95_tpr
+    return record
+
+
+def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, base_pens, log):
+    gap_bank = ObjectBank(args.gap_bank) if Path(args.gap_bank).exists() else None
+    """Every variant for one draw of training samples, cheapest-to-most-informative first;
+    training caches (mixing probability, bank subset) are built when first needed."""
+    picks = np.random.default_rng(seed).permutation(len(train_frames))[: args.samples]
+    sample = SampleConfig(crop_size=tuple(args.crop), scale_range=(0.75, 1.25))
+    caches: dict = {}
+
+    def data(probability: float = 0.25, bank_name: str = "full", style: str = "fda"):
+        key = (probability, bank_name, style)
+        if key not in caches:
+            subset = gap_bank if bank_name == "gap" else bank_subset(bank, bank_name, seed)
+            mix = AnomalyMix(subset, AnomalyMixConfig(probability=probability, style=style))
+            dataset = OodTrainingSet(train_frames, mix, sample, meta.mean, meta.std, seed)
+            caches[key] = cache(network, training_samples(dataset, picks, args.batch))
+            share = float((caches[key].labels == OOD_LABEL).float().mean())
+            LOG.info("seed %d %s: %.3f %% OoD pixels", seed, key, 100 * share)
+        return caches[key]
+
+    topk = AnomalyLossConfig(kind="topk_ovr", k=5, scale=2.0, gamma=0.05)
+    control = AnomalyLossConfig(kind="topk_ovr", k=5, scale=2.0, gamma=0.0)
+    deep_lr = args.lr * args.steps / args.deep_steps  # same summed learning rate
+    steps, lr, batch = args.steps, args.lr, args.batch
+    plan = [
+        ("1x1 (today)", "final", {}, topk, steps, lr, batch),
+        ("1x1 control: L_id only", "final", {}, control, steps, lr, batch),
+        ("block (3x3+BN+ReLU+1x1)", "block", {}, topk, args.deep_steps, deep_lr,
+         args.deep_batch),
+        ("decoder + ASPP", "decoder", {}, topk, args.deep_steps, deep_lr, args.deep_batch),
+        ("decoder + ASPP control: L_id only", "decoder", {}, control, args.deep_steps,
+         deep_lr, args.deep_batch),
+        ("1x1, 3x schedule", "final", {}, topk, steps * 3, lr, batch),
+        ("1x1, p 0.5", "final", {"probability": 0.5}, topk, steps, lr, batch),
+        ("1x1, bank 1/10 (87 objects)", "final", {"bank_name": "tenth"}, topk, steps, lr,
+         batch),
+        ("1x1, bank one category (capsule)", "final", {"bank_name": "capsule"}, topk, steps,
+         lr, batch),
+        ("1x1, style-gap bank, no alignment", "final", {"bank_name": "gap", "style": "none"},
+         topk, steps, lr, batch),
+        ("1x1, style-gap bank, FDA", "final", {"bank_name": "gap"}, topk, steps, lr, batch),
+        ("1x1, style-gap bank, Reinhard", "final", {"bank_name": "gap", "style": "reinhard"},
+         topk, steps, lr, batch),
+    ]  # fmt: skip
+    only = set(filter(None, args.only.split(";")))
+    for name, part, data_key, loss, n_steps, n_lr, n_batch in plan:
+        if only and name not in only:
+            continue
+        trained, seconds = train(head, part, data(**data_key), loss, n_steps, n_lr, n_batch, seed)
+        pens = base_pens if part == "final" else None
+        log({"variant": name, "seed": seed, "seconds": seconds, "steps": n_steps, "lr": n_lr,
+             "batch": n_batch, **evaluate(trained, names, sets, pens)})  # fmt: skip
+        if name == "decoder + ASPP control: L_id only":
+            # base quality: the L_id-only decoder is a second base of higher mIoU
+            log({"variant": "stronger base (decoder L_id only), no fine-tuning", "seed": seed,
+                 **evaluate(trained, names, sets)})  # fmt: skip
+            tuned, seconds = train(trained, "final", data(), topk, steps, lr, batch, seed)
+            log({"variant": "stronger base + 1x1", "seed": seed, "seconds": seconds,
+                 **evaluate(tuned, names, sets)})  # fmt: skip
+
+
+def bank_subset(bank: ObjectBank, name: str, seed: int) -> ObjectBank:
+    """The full bank, a random tenth of it, or one category of it (a shallow copy)."""
+    if name == "full":
+        return bank
+    import copy
+
+    subset = copy.copy(bank)
+    subset._cache = {}  # keyed by position in entries
+    if name == "tenth":
+        order = np.random.default_rng(seed).permutation(len(bank.entries))
+        subset.entries = [bank.entries[i] for i in sorted(order[: len(order) // 10])]
+    else:
+        subset.entries = [e for e in bank.entries if e["category"] == name]
+    return subset
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="models/demo/demo_base.pt")
+    parser.add_argument("--data-root", default="output/synthetic/cityscapes")
+    parser.add_argument("--test-root", default="output/synthetic/anomaly")
+    parser.add_argument("--select-root", default="output/synthetic_s1/anomaly")
+    parser.add_argument("--bank", default="output/ood_objects")
+    parser.add_argument(
+        "--gap-bank", default="output/ood_objects_gap",
+        help="the bank restyled by training/experiments/style_gap_bank.py",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, default=Path("training/results/limits_study"))
+    parser.add_argument("--samples", type=int, default=160)
+    parser.add_argument("--crop", type=int, nargs=2, default=(192, 384))
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--deep-steps", type=int, default=30, help="steps for block/decoder")
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--deep-batch", type=int, default=4)
+    parser.add_argument("--val-frames", type=int, default=20)
+    parser.add_argument("--select-frames", type=int, default=40)
+    parser.add_argument("--test-frames", type=int, default=100)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--only", default="", help="variant names separated by ;")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    network, meta = import_checkpoint(args.model)
+    network = network.float().eval()
+    head, names = network.classifier, tuple(meta.class_names)
+    mean, std = meta.mean, meta.std
+    train_frames = IndexedFrames(CityscapesDataset(args.data_root, "train"))
+    bank = ObjectBank(args.bank)
+    LOG.info("caching evaluation features")
+    sets = {
+        "id_val": cache(network, frame_batches(
+            IndexedFrames(CityscapesDataset(args.data_root, "val")), mean, std, args.val_frames)),
+        "select": cache(network, frame_batches(
+            AnomalyDataset(Path(args.select_root)), mean, std, args.select_frames)),
+        "test": cache(network, frame_batches(
+            AnomalyDataset(Path(args.test_root)), mean, std, args.test_frames)),
+    }  # fmt: skip
+    out = args.out.with_suffix(".jsonl")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def log(record: dict) -> None:
+        with out.open("a") as stream:
+            stream.write(json.dumps(record) + "\n")
+        LOG.info("%s", record)
+
+    base_pens = {name: penultimates(head, data) for name, data in sets.items()}
+    if not args.no_baseline:
+        log({"variant": "baseline (demo_base, no fine-tuning)", "seed": None,
+             **evaluate(head, names, sets)})  # fmt: skip
+    for seed in args.seeds:
+        run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, base_pens, log)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
