@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from anomaly_seg_ros.config import DetectorConfig, config_from_params_file
 from anomaly_seg_ros.errors import ModelError
 
 PACKAGE = "anomaly_seg_ros"
@@ -37,3 +38,22 @@ def models_dir() -> Path:
 def default_model_path() -> Path:
     """Path of the embedded default model; it may not exist (checked when loading)."""
     return models_dir() / DEFAULT_MODEL
+
+
+def model_params_path(model_path: str | Path) -> Path:
+    """The calibrated settings that travel with a model: ``demo.onnx`` -> ``demo.params.yaml``
+    (a ROS parameters file, as ``anomaly-seg calibrate`` writes)."""
+    model = Path(model_path)
+    return model.with_name(f"{model.stem}.params.yaml")
+
+
+def calibrated_config(model_path: str | Path) -> DetectorConfig | None:
+    """The Detector settings of the model's own parameters file, or None when it has none.
+
+    The bundled demo model ships ``demo.params.yaml`` (entropy + VDE, threshold for 2 % FPR);
+    with the package defaults (max logit, threshold 0) its mask would cover nearly nothing.
+
+    :raises ConfigError: the file exists but is unreadable or invalid.
+    """
+    path = model_params_path(model_path)
+    return config_from_params_file(str(path)) if path.is_file() else None

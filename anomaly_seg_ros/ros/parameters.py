@@ -9,13 +9,25 @@ A run-time change builds a new frozen :class:`NodeSettings` through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rcl_interfaces.srv import SetParameters
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterNotDeclaredException,
+)
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_service import ParameterService
 
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
@@ -215,19 +227,95 @@ def descriptor(name: str, default: Any) -> ParameterDescriptor:
     return result
 
 
-def declare_parameters(node: Node) -> NodeSettings:
+def _declaration_hint(name: str, default: Any, error: Exception) -> str:
+    """Why a start-up value was refused, in terms of what the parameter accepts."""
+    if isinstance(error, InvalidParameterTypeException):
+        kind = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+        hint = f"expected {kind.get(type(default), type(default).__name__)} like {default!r}"
+        if isinstance(default, float):
+            hint += "; write floats with a decimal point in YAML"
+        return hint
+    spec = SPECS[name]
+    if spec.minimum is not None and spec.maximum is not None:
+        step = f" in steps of {spec.step:g}" if spec.step else ""
+        return f"allowed: {spec.minimum:g} to {spec.maximum:g}{step}"
+    return "see `ros2 param describe` for what it accepts"
+
+
+def declare_parameters(
+    node: Node, detector_defaults: Callable[[str], DetectorConfig] | None = None
+) -> NodeSettings:
     """Declare every parameter on ``node`` and read the values once.
 
+    :param node: the node.
+    :param detector_defaults: given the ``model_path`` value, the Detector settings to use
+        where the user set none (the model's calibrated parameters file); None = the
+        :class:`~anomaly_seg_ros.config.DetectorConfig` defaults.
     :raises ConfigError: a value given at start-up (params file, ``-p``) is invalid.
     """
+    detector_names = {f.name for f in fields(DetectorConfig)}
+    defaults = default_values()
     values: dict[str, Any] = {}
-    for name, default in default_values().items():
+
+    def declare(name: str, default: Any) -> None:
         try:
             parameter = node.declare_parameter(name, default, descriptor(name, default))
         except (InvalidParameterTypeException, InvalidParameterValueException) as error:
             raise ConfigError(
-                f"parameter {name}: {error} (expected a {type(default).__name__} like "
-                f"{default!r}; write floats with a decimal point in YAML)"
+                f"parameter {name}: {error} ({_declaration_hint(name, default, error)})"
             ) from error
         values[name] = parameter.value
+
+    for name, default in defaults.items():
+        if name not in detector_names:
+            declare(name, default)
+    detector = detector_defaults(values["model_path"]) if detector_defaults else None
+    for name, default in defaults.items():
+        if name in detector_names:
+            declare(name, getattr(detector, name) if detector else default)
     return settings_from_values(values)
+
+
+def own_changes(parameters: Iterable[Parameter]) -> dict[str, Any]:
+    """The changes among ``parameters`` that are this node's; the others (``use_sim_time``,
+    ``qos_overrides...``, ``start_type_description_service``) belong to rclpy and pass."""
+    return {p.name: p.value for p in parameters if p.name in SPECS}
+
+
+class BatchParameterService(ParameterService):
+    """rclpy's parameter services, with two changes to ``set_parameters``:
+
+    * the request is validated as a whole: the node is told the full list first
+      (``begin_batch``/``end_batch``), so ``boundary_width: 6, boundary_iterations: 3``
+      from ``ros2 param load`` is accepted although 6 is no multiple of the old 4;
+    * a read-only parameter "set" to its current value succeeds as a no-op, so
+      ``ros2 param load`` of the node's own ``ros2 param dump`` works.
+
+    :param node: a node with ``begin_batch(parameters)`` and ``end_batch()``.
+    """
+
+    def _set_parameters_callback(
+        self, request: SetParameters.Request, response: SetParameters.Response
+    ) -> SetParameters.Response:
+        node = self._get_node()
+        parameters = [Parameter.from_parameter_msg(message) for message in request.parameters]
+        node.begin_batch(parameters)
+        try:
+            for parameter in parameters:
+                response.results.append(self._set_one(node, parameter))
+        finally:
+            node.end_batch()
+        return response
+
+    @staticmethod
+    def _set_one(node: Node, parameter: Parameter) -> SetParametersResult:
+        if node.has_parameter(parameter.name):
+            current = node.get_parameter(parameter.name)
+            if node.describe_parameter(parameter.name).read_only and (
+                current.type_ == parameter.type_ and current.value == parameter.value
+            ):
+                return SetParametersResult(successful=True, reason="unchanged (read-only)")
+        try:
+            return node.set_parameters_atomically([parameter])
+        except ParameterNotDeclaredException as error:
+            return SetParametersResult(successful=False, reason=str(error))
