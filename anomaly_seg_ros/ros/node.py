@@ -406,14 +406,26 @@ def clean_shared_memory(logger: Any) -> None:
         )
 
 
-def spin_until_stopped(node: Node, stop: StopSignals) -> None:
-    """Spin ``node`` until a stop signal (or an external shutdown of its context)."""
+def spin_until_stopped(
+    node: Node, stop: StopSignals, until: Callable[[], bool] | None = None
+) -> None:
+    """Spin ``node`` until a stop signal, an external shutdown of its context, or ``until()``.
+
+    :param node: the node.
+    :param stop: the installed stop signals.
+    :param until: an extra end condition (the lifecycle node's shutdown transition); the
+        node spins a moment longer after it so that the service reply goes out.
+    """
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     try:
         # A signal handler only runs between two waits, so wait at most SPIN_PERIOD_SEC.
         while not stop.requested and rclpy.ok(context=node.context):
             executor.spin_once(timeout_sec=SPIN_PERIOD_SEC)
+            if until is not None and until():
+                for _ in range(3):
+                    executor.spin_once(timeout_sec=SPIN_PERIOD_SEC)
+                break
     except ExternalShutdownException:
         pass
     finally:
