@@ -7,6 +7,7 @@ its flags onto them, and a run-time change builds a new frozen config with
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -82,6 +83,10 @@ class DetectorConfig:
 
 
 def _problems(config: DetectorConfig) -> Iterator[str]:
+    for field in fields(config):  # NaN passes every range check below (all compare False)
+        value = getattr(config, field.name)
+        if field.type == "float" and isinstance(value, float) and not math.isfinite(value):
+            yield f"{field.name} {value} must be a finite number"
     if config.score_type not in SCORE_TYPES:
         yield f"score_type {config.score_type!r} unknown; valid: {', '.join(SCORE_TYPES)}"
     if not 0 <= config.boundary_width <= 64:

@@ -21,17 +21,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from anomaly_seg_ros.errors import AnomalySegError
-from anomaly_seg_ros.ros.node import (
-    NODE_NAME,
-    DetectorParts,
-    clean_shared_memory,
-    spin_until_stopped,
-)
-from anomaly_seg_ros.ros.session import StopSignals, ros_session
+from anomaly_seg_ros.ros.node import NODE_NAME, DetectorParts, run_detector, spin_until_stopped
+from anomaly_seg_ros.ros.session import StopSignals
 
 
 class DetectorLifecycleNode(DetectorParts, LifecycleNode):
@@ -85,25 +79,11 @@ class DetectorLifecycleNode(DetectorParts, LifecycleNode):
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``detector_lifecycle_node``; returns the process exit code."""
-    logger = rclpy.logging.get_logger(NODE_NAME)
-    try:
-        with StopSignals() as stop, ros_session(args, rclpy_signal_handlers=False):
-            clean_shared_memory(logger)
-            try:
-                node = DetectorLifecycleNode()
-            except AnomalySegError as error:
-                logger.fatal(f"cannot start: {error}")
-                return 1
-            stop.arm()
-            try:
-                spin_until_stopped(node, stop, until=lambda: node.shut_down)
-            finally:
-                node.stop()
-                node.destroy_node()
-            logger.info("stopped cleanly")
-    except KeyboardInterrupt:
-        pass  # a signal before the node was up
-    return 0
+
+    def serve(node: DetectorLifecycleNode, stop: StopSignals) -> None:
+        spin_until_stopped(node, stop, until=lambda: node.shut_down)
+
+    return run_detector(args, DetectorLifecycleNode, serve)
 
 
 if __name__ == "__main__":

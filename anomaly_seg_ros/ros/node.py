@@ -27,6 +27,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
@@ -51,9 +52,11 @@ from anomaly_seg_ros.ros.parameters import (
     flatten,
     own_changes,
     settings_from_values,
+    unknown_overrides,
 )
 from anomaly_seg_ros.ros.session import (
     StopSignals,
+    check_params_files,
     input_qos,
     output_qos,
     resolve_model_path,
@@ -63,6 +66,7 @@ from anomaly_seg_ros.ros.shared_memory import remove_stale_segments
 from anomaly_seg_ros.ros.statistics import FrameStatistics, ProblemThrottle, StatisticsSnapshot
 
 NODE_NAME = "anomaly_seg_detector"
+RCLError = rclpy_implementation.RCLError
 #: Seconds between repeated warnings of one kind of problem (bad input, failing inference).
 WARN_THROTTLE_SEC = 5.0
 #: Longest wait of the spin loop: how soon a stop signal is noticed.
@@ -118,6 +122,13 @@ class DetectorParts:
         self._batch_accepted: dict[str, Any] = {}
         self._parameter_service = BatchParameterService(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        # rclpy keeps values for undeclared names without a word: a misspelt key in a
+        # params file would silently leave the default in place.
+        for name, hint in unknown_overrides(self._parameter_overrides, self.has_parameter):
+            self.get_logger().warning(
+                f"parameter {name!r} (params file or -p) is not a parameter of this node "
+                f"and is ignored{hint}"
+            )
 
     # --- model -----------------------------------------------------------------------
 
@@ -435,32 +446,56 @@ def spin_until_stopped(
         node.get_logger().info(f"{stop.received[0]} received, shutting down")
 
 
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``detector_node``; returns the process exit code."""
+def run_detector(
+    args: list[str] | None,
+    create: Callable[[], DetectorNode | Any],
+    serve: Callable[[Any, StopSignals], None],
+) -> int:
+    """What both executables do: session, stale-segment clean-up, node, serve, clean stop.
+
+    :param args: command line; None = ``sys.argv``.
+    :param create: builds the node (may raise :class:`AnomalySegError`).
+    :param serve: runs it until a stop signal (spins, or returns at once for build_only).
+    :return: the exit code: 0, also after SIGINT/SIGTERM/SIGHUP; 1 when it cannot start.
+    """
     logger = rclpy.logging.get_logger(NODE_NAME)
     try:
+        check_params_files(sys.argv if args is None else args)
         with StopSignals() as stop, ros_session(args, rclpy_signal_handlers=False):
             clean_shared_memory(logger)
             try:
-                node = DetectorNode()
+                node = create()
             except AnomalySegError as error:
                 logger.fatal(f"cannot start: {error}")
                 return 1
             stop.arm()
             try:
-                if node.settings.build_only:
-                    node.get_logger().info(
-                        f"build_only: model ready ({node.description.backend}); exiting"
-                    )
-                else:
-                    spin_until_stopped(node, stop)
+                serve(node, stop)
             finally:
                 node.stop()
                 node.destroy_node()
             logger.info("stopped cleanly")
+    except ConfigError as error:  # the command line itself, before rclpy could start
+        logger.fatal(f"cannot start: {error}")
+        return 1
+    except RCLError as error:  # rcl refused the arguments: its first line says why
+        logger.fatal(f"cannot start: {str(error).splitlines()[0]}")
+        return 1
     except KeyboardInterrupt:
         pass  # a signal during start-up (model loading, engine build)
     return 0
+
+
+def _serve(node: DetectorNode, stop: StopSignals) -> None:
+    if node.settings.build_only:
+        node.get_logger().info(f"build_only: model ready ({node.description.backend}); exiting")
+    else:
+        spin_until_stopped(node, stop)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``detector_node``; returns the process exit code."""
+    return run_detector(args, DetectorNode, _serve)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ A run-time change builds a new frozen :class:`NodeSettings` through
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -274,6 +275,24 @@ def declare_parameters(
         if name in detector_names:
             declare(name, getattr(detector, name) if detector else default)
     return settings_from_values(values)
+
+
+def unknown_overrides(
+    overrides: Iterable[str], declared: Callable[[str], bool]
+) -> list[tuple[str, str]]:
+    """Override names (params file, ``-p``) that no declared parameter takes.
+
+    :param overrides: the names given on the command line / in params files.
+    :param declared: whether the node has a parameter of that name.
+    :return: (name, hint) pairs; the hint is ``"; did you mean 'x'?"`` or empty.
+    """
+    unknown = []
+    for name in sorted(overrides):
+        if declared(name) or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, list(SPECS), n=1)
+        unknown.append((name, f"; did you mean {close[0]!r}?" if close else ""))
+    return unknown
 
 
 def own_changes(parameters: Iterable[Parameter]) -> dict[str, Any]:

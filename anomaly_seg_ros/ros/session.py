@@ -92,6 +92,50 @@ def ros_session(
         rclpy.try_shutdown()
 
 
+def params_files(argv: Sequence[str]) -> list[str]:
+    """The ``--params-file`` paths of a ``--ros-args`` command line."""
+    files, in_ros_args = [], False
+    for position, word in enumerate(argv):
+        if word == "--ros-args":
+            in_ros_args = True
+        elif word == "--":
+            in_ros_args = False
+        elif in_ros_args and word == "--params-file" and position + 1 < len(argv):
+            files.append(argv[position + 1])
+    return files
+
+
+def check_params_files(argv: Sequence[str]) -> None:
+    """Refuse a missing or malformed ``--params-file`` with one line naming it.
+
+    rcl reports these as a traceback (missing, bad YAML) or not at all (a YAML that is
+    not ``<node>: {ros__parameters: {...}}``, whose values are then silently ignored).
+
+    :raises ConfigError: naming the file and what is wrong with it.
+    """
+    import yaml
+
+    for path in params_files(argv):
+        try:
+            with open(path, encoding="utf-8") as stream:
+                document = yaml.safe_load(stream)
+        except OSError as error:
+            raise ConfigError(f"--params-file {path}: {error.strerror}") from error
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            reason = str(error).splitlines()[0]
+            raise ConfigError(f"--params-file {path}: not valid YAML ({reason})") from error
+        sections = document.values() if isinstance(document, dict) else None
+        if not sections or not all(
+            isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict)
+            for section in sections
+        ):
+            raise ConfigError(
+                f"--params-file {path}: not a ROS 2 parameters file; expected "
+                "'/**:' (or the node name) with 'ros__parameters:' and name: value pairs "
+                "below, like config/detector.yaml"
+            )
+
+
 class StopSignals:
     """SIGINT, SIGTERM and SIGHUP as one request to stop, however often they arrive.
 
