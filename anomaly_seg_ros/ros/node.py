@@ -30,6 +30,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from anomaly_seg_ros.backends import resolve_backend
@@ -120,6 +121,7 @@ class DetectorParts:
         self._worker: threading.Thread | None = None
         self._batch_pending: dict[str, Any] | None = None
         self._batch_accepted: dict[str, Any] = {}
+        self._hinted: set[tuple[str, str]] = set()
         self._parameter_service = BatchParameterService(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # rclpy keeps values for undeclared names without a word: a misspelt key in a
@@ -371,9 +373,27 @@ class DetectorParts:
         timings["total"] = published - frame.received_at
         self.statistics.processed(timings)
 
+    def _hint_reliable_camera(self: Any) -> None:
+        """Say once per camera when a reliable camera meets the best-effort default: Fast
+        DDS then drops fragments of large frames (6 MB rgb8: most frames never arrive)."""
+        if self.settings.qos_profile != "sensor_data" or self._subscription is None:
+            return
+        topic = self._subscription.topic_name
+        for info in self.get_publishers_info_by_topic(topic):
+            key = (info.node_namespace, info.node_name)
+            if info.qos_profile.reliability != ReliabilityPolicy.RELIABLE or key in self._hinted:
+                continue
+            self._hinted.add(key)
+            self.get_logger().info(
+                f"{info.node_namespace.rstrip('/')}/{info.node_name} publishes {topic} "
+                "reliably; with large raw frames set qos_profile: reliable (best effort "
+                "loses fragments of big messages)"
+            )
+
     def _publish_diagnostics(self: Any) -> None:
         if self.description is None or self._diagnostics is None:
             return
+        self._hint_reliable_camera()
         snapshot = self.statistics.snapshot()
         status = diagnostic_status(
             self.description,
