@@ -228,6 +228,12 @@ def resolve_model_path(configured: str) -> Path:
     path = Path(configured).expanduser() if configured else default_model_path()
     if path.is_file():
         return path
+    if path.is_dir():
+        models = sorted(p.name for p in path.glob("*.onnx"))[:3]
+        raise ModelError(
+            f"model_path {path} is a directory, not a model file; point it at the .onnx "
+            f"(or engine) file{' inside, e.g. ' + str(path / models[0]) if models else ''}"
+        )
     if configured:
         raise ModelError(
             f"model_path {path} does not exist; pass an exported model "

@@ -34,8 +34,10 @@ def test_six_megabyte_frames_from_a_default_publisher_all_arrive(tiny_model, sta
         node.publisher.publish(array_to_message(frame, "rgb8", header))
         time.sleep(0.2)  # 5 Hz
     node.client.wait_for(
-        lambda: node.recorder.diagnostics
-        and int(node.recorder.diagnostics[-1]["frames_received"]) == frames,
+        lambda: (
+            node.recorder.diagnostics
+            and int(node.recorder.diagnostics[-1]["frames_received"]) == frames
+        ),
         30.0,
         "every frame to arrive",
     )

@@ -125,3 +125,37 @@ def test_every_frame_is_counted_also_without_subscribers(tiny_model, start_node)
     assert counts["received"] == sum(v for k, v in counts.items() if k != "received"), counts
     assert counts["skipped_no_subscribers"] >= 1 and counts["processed"] == 0
     assert diagnostics["output_rate_hz"] == "0.00"
+
+
+def test_bad_model_files_end_the_node_with_one_line(tiny_model, tmp_path) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    model = folder / "model.onnx"
+    shutil.copy(tiny_model, model)
+    sidecar = json.loads(tiny_model.with_suffix(".json").read_text())
+    garbage = tmp_path / "garbage.sml.json"
+    garbage.write_bytes(b"\x00\xff not json")
+    listed = tmp_path / "listed.sml.json"
+    listed.write_text("[1, 2]")
+    cases = [
+        ({"model_path": folder}, json.dumps(sidecar), f"model_path {folder} is a directory"),
+        ({"model_path": model}, "[1, 2]", "not an anomaly_seg_ros model sidecar (a JSON list"),
+        (
+            {"model_path": model},
+            json.dumps({**sidecar, "std": [0.2, float("nan"), 0.2]}),
+            "must be finite numbers",
+        ),
+        ({"model_path": model, "sml_stats_path": garbage}, json.dumps(sidecar), "garbage.sml"),
+        ({"model_path": model, "sml_stats_path": listed}, json.dumps(sidecar), "a JSON list"),
+    ]
+    for parameters, sidecar_text, expected in cases:
+        model.with_suffix(".json").write_text(sidecar_text)
+        run = run_node(*(f"{name}:={value}" for name, value in parameters.items()))
+        output = run.stdout + run.stderr
+        assert run.returncode == 1, (parameters, output)
+        assert expected in output and "Traceback" not in output, (parameters, output)
+        fatal = [line for line in output.splitlines() if "FATAL" in line]
+        assert len(fatal) == 1, output
