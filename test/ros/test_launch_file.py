@@ -204,3 +204,44 @@ def test_lifecycle_launch_starts_the_managed_node(tiny_model, ros_client) -> Non
         output, _ = launch.communicate(timeout=30)
         ros_client.node.destroy_client(client)
     assert launch.returncode == 0, output
+
+
+def test_ctrl_c_on_a_launched_node_receiving_frames_exits_cleanly(tiny_model, ros_client) -> None:
+    """A terminal's Ctrl-C signals the whole process group; launch forwards another
+    SIGINT: the node gets two while frames arrive, and must still exit 0, cleaned up."""
+    launch = subprocess.Popen(
+        [LAUNCH_PYTHON, "-c", RUN_LAUNCH, "image:=/cam/busy", "namespace:=busy",
+         f"model_path:={tiny_model}", "log_level:=info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=launch_environment(),
+        start_new_session=True,  # its own process group, like a terminal's job
+    )  # fmt: skip
+    recorder = Recorder(ros_client, "/busy", ("labels",))
+    publisher = ros_client.node.create_publisher(Image, "/cam/busy", 10)
+    try:
+        ros_client.wait_for(
+            lambda: publisher.get_subscription_count() > 0 or launch.poll() is not None,
+            60.0,
+            "the launched node",
+        )
+        header = Header(frame_id="cam")
+        deadline = time.monotonic() + 30.0
+        while recorder.count("labels") < 3 and time.monotonic() < deadline:
+            publisher.publish(array_to_message(camera_frame(1), "rgb8", header))
+            time.sleep(0.05)
+        assert recorder.count("labels") >= 3
+        for _ in range(3):  # keep it busy right up to the signal
+            publisher.publish(array_to_message(camera_frame(2), "rgb8", header))
+        os.killpg(launch.pid, signal.SIGINT)
+        output, _ = launch.communicate(timeout=30)
+    finally:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+        recorder.close()
+        ros_client.node.destroy_publisher(publisher)
+    assert launch.returncode == 0, output
+    assert "stopped cleanly" in output and "detector closed" in output, output
+    for bad in ("Traceback", "terminate called", "RCLError", "exit code -"):
+        assert bad not in output, output
