@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from image_fixtures import exif_oriented_jpeg
 
 from anomaly_seg_ros.cli import main
 
@@ -127,18 +128,6 @@ def test_a_folder_named_like_an_image_is_not_an_image(
     assert code == 0, error
     assert sorted(p.name for p in out.iterdir())[0] == "a_labels.png"
     assert not list(out.glob("b_*"))
-
-
-def exif_oriented_jpeg(rgb: np.ndarray, orientation: int) -> bytes:
-    """A JPEG with an EXIF APP1 segment carrying ``orientation`` (6 = turn 90° clockwise)."""
-    ok, encoded = cv2.imencode(".jpg", rgb[..., ::-1])
-    assert ok
-    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1)
-    tiff += struct.pack("<HHII", 0x0112, 3, 1, orientation) + struct.pack("<I", 0)
-    payload = b"Exif\x00\x00" + tiff
-    app1 = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
-    data = encoded.tobytes()
-    return data[:2] + app1 + data[2:]
 
 
 def test_exif_orientation_is_ignored_like_in_the_node(tiny_model, tmp_path, caplog) -> None:
