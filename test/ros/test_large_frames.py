@@ -13,6 +13,7 @@ import os
 import time
 
 import numpy as np
+import pytest
 from std_msgs.msg import Header
 
 from anomaly_seg_ros.ros.messages import array_to_message
@@ -21,7 +22,11 @@ HEIGHT, WIDTH = 1024, 2048  # 6 MB rgb8, as from a 2 MP camera
 
 
 def test_six_megabyte_frames_from_a_default_publisher_all_arrive(tiny_model, start_node) -> None:
-    assert not os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")  # a stock participant
+    if os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+        pytest.skip(
+            "an earlier in-process test loaded the package's Fast DDS profile here, so this "
+            "process is no stock publisher; run this file on its own"
+        )
     node = start_node(
         {"model_path": tiny_model, "qos_profile": "reliable"}, outputs=("anomaly_mask",)
     )

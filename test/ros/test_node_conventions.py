@@ -109,7 +109,10 @@ def test_start_up_errors_name_the_value_and_what_is_allowed(tiny_model) -> None:
 
 
 def test_every_frame_is_counted_also_without_subscribers(tiny_model, start_node) -> None:
-    node = start_node({"model_path": tiny_model, "qos_profile": "reliable"}, outputs=())
+    # Depth 10: with depth 1 DDS itself may replace a sample before the callback sees it.
+    node = start_node(
+        {"model_path": tiny_model, "qos_profile": "reliable", "qos_depth": 10}, outputs=()
+    )
     for index in range(5):
         node.publisher.publish(frame_message(index))
         time.sleep(0.05)
