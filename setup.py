@@ -60,6 +60,7 @@ setup(
         "console_scripts": [
             "anomaly-seg = anomaly_seg_ros.cli:main",
             "detector_node = anomaly_seg_ros.ros.node:main",
+            "detector_lifecycle_node = anomaly_seg_ros.ros.lifecycle_node:main",
         ],
     },
 )

@@ -7,7 +7,9 @@ its flags onto them, and a run-time change builds a new frozen config with
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import difflib
+import math
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -87,6 +89,10 @@ class DetectorConfig:
 
 
 def _problems(config: DetectorConfig) -> Iterator[str]:
+    for field in fields(config):  # NaN passes every range check below (all compare False)
+        value = getattr(config, field.name)
+        if field.type == "float" and isinstance(value, float) and not math.isfinite(value):
+            yield f"{field.name} {value} must be a finite number"
     if config.score_type not in SCORE_TYPES:
         yield f"score_type {config.score_type!r} unknown; valid: {', '.join(SCORE_TYPES)}"
     if not 0 <= config.boundary_width <= 64:
@@ -121,26 +127,59 @@ def _problems(config: DetectorConfig) -> Iterator[str]:
 
 
 def config_from_params_file(
-    path: str, node_name: str = NODE_NAME, base: DetectorConfig | None = None
+    path: str,
+    node_name: str = NODE_NAME,
+    base: DetectorConfig | None = None,
+    other_names: Collection[str] | None = None,
 ) -> DetectorConfig:
     """Read Detector settings from a ROS 2 parameters YAML (the node's own file).
 
     Takes the ``ros__parameters`` of ``/**`` and of ``node_name`` (the latter wins), keeps
     the keys that are DetectorConfig fields and ignores the node-only ones (topics, QoS).
 
-    :raises ConfigError: unreadable file or invalid values.
+    :param path: the YAML file.
+    :param node_name: the node whose section is read besides ``/**``.
+    :param base: settings the file's values are applied to (default: the defaults).
+    :param other_names: when given, every other key must be one of these (the node's own
+        parameters); a misspelt key is then an error instead of a silent default.
+    :raises ConfigError: unreadable file, not a parameters file, unknown keys (with
+        ``other_names``) or invalid values.
     """
     import yaml
 
     try:
-        with open(path) as stream:
+        with open(path, encoding="utf-8") as stream:
             document = yaml.safe_load(stream) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"cannot read parameters file {path}: {error}") from error
+    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
+        reason = str(error).splitlines()[0]
+        raise ConfigError(f"cannot read parameters file {path}: {reason}") from error
+    keys = ("/**", node_name, f"/{node_name}")
+    found = [document.get(key) for key in keys] if isinstance(document, dict) else []
+    sections = [section for section in found if isinstance(section, dict)]
+    if not sections or not all(
+        isinstance(section.get("ros__parameters", {}), dict) for section in sections
+    ):
+        raise ConfigError(
+            f"{path} is not a ROS 2 parameters file for {node_name}: expected '/**:' or "
+            f"'{node_name}:' with 'ros__parameters:' below (like config/detector.yaml)"
+        )
     values: dict[str, Any] = {}
-    for key in ("/**", node_name, f"/{node_name}"):
-        section = document.get(key, {}) if isinstance(document, dict) else {}
-        values.update((section or {}).get("ros__parameters", {}) or {})
+    for section in sections:
+        values.update(section.get("ros__parameters") or {})
     known = {f.name for f in fields(DetectorConfig)}
+    if other_names is not None:
+        unknown = sorted(set(values) - known - set(other_names))
+        if unknown:
+            valid = [*known, *other_names]
+            hints = [_with_suggestion(name, valid) for name in unknown]
+            raise ConfigError(f"{path}: unknown parameter(s) {', '.join(hints)}")
     settings = {name: value for name, value in values.items() if name in known}
-    return (base or DetectorConfig()).replace(**settings)
+    try:
+        return (base or DetectorConfig()).replace(**settings)
+    except TypeError as error:  # a value of the wrong type reached a comparison
+        raise ConfigError(f"{path}: invalid value ({error})") from error
+
+
+def _with_suggestion(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name)

@@ -123,6 +123,15 @@ class Detector:
     @config.setter
     def config(self, config: DetectorConfig) -> None:
         """Swap settings atomically; a frame in flight finishes with the old ones."""
+        self.check_config(config)
+        self._config = config
+
+    def check_config(self, config: DetectorConfig) -> None:
+        """Raise if ``config`` does not fit this model (without applying it).
+
+        :raises ModelError: ``sml`` without SML statistics.
+        :raises ConfigError: ``road_class`` is not a class of the model.
+        """
         if config.score_type == "sml" and self.sml_stats is None:
             raise ModelError(
                 "score_type 'sml' needs SML statistics (sml_stats file) for this model"
@@ -132,7 +141,6 @@ class Detector:
                 f"road_class {config.road_class} is not a class of this model "
                 f"({self.info.num_classes} classes)"
             )
-        self._config = config
 
     def detect(self, rgb: np.ndarray, outputs: Iterable[str] = ()) -> Result:
         """Run one frame.

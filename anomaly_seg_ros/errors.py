@@ -19,3 +19,7 @@ class ConfigError(AnomalySegError, ValueError):
 
 class BackendError(AnomalySegError):
     """An inference backend is unavailable or failed."""
+
+
+class OutputError(AnomalySegError):
+    """A result could not be written (disk full, folder not writable)."""

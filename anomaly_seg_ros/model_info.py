@@ -8,6 +8,7 @@ check a model before the first frame.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,15 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any], source: str = "<dict>") -> ModelInfo:
+        """Build from a sidecar's JSON content.
+
+        :raises ModelError: not a sidecar object, wrong version, missing or bad fields.
+        """
+        if not isinstance(data, dict):
+            raise ModelError(
+                f"{source}: not an anomaly_seg_ros model sidecar (a JSON "
+                f"{type(data).__name__}, expected an object); re-export the model"
+            )
         if data.get("format") != SIDECAR_FORMAT:
             raise ModelError(
                 f"{source}: not an anomaly_seg_ros model sidecar "
@@ -140,6 +150,11 @@ class ModelInfo:
             raise ModelError(f"{source}: input size {self.input_size} is too small")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ModelError(f"{source}: mean/std must have 3 entries, std > 0")
+        if not all(math.isfinite(value) for value in (*self.mean, *self.std)):
+            raise ModelError(
+                f"{source}: mean {list(self.mean)} / std {list(self.std)} must be finite "
+                "numbers; re-export the model"
+            )
         if self.channel_order not in ("RGB", "BGR"):
             raise ModelError(f"{source}: channel_order must be RGB or BGR")
         if self.precision not in ("fp32", "fp16"):
@@ -170,9 +185,9 @@ def load_model_info(model_path: str | Path) -> ModelInfo:
             "beside it (written by `anomaly-seg export`)"
         )
     try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: cannot read sidecar ({error})") from error
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: cannot read sidecar, not a JSON file ({error})") from error
     return ModelInfo.from_json(data, source=str(path))
 
 

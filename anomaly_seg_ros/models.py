@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from anomaly_seg_ros.config import DetectorConfig, config_from_params_file
 from anomaly_seg_ros.errors import ModelError
 
 PACKAGE = "anomaly_seg_ros"
@@ -52,6 +53,12 @@ def resolve_model_path(configured: str | Path | None) -> Path:
     path = Path(configured).expanduser() if configured else default_model_path()
     if path.is_file():
         return path.resolve()
+    if path.is_dir():
+        models = sorted(p.name for p in path.glob("*.onnx"))[:3]
+        raise ModelError(
+            f"model_path {path} is a directory, not a model file; point it at the .onnx "
+            f"(or engine) file{' inside, e.g. ' + str(path / models[0]) if models else ''}"
+        )
     if configured:
         raise ModelError(
             f"model_path {path} does not exist; pass an exported model "
@@ -61,3 +68,22 @@ def resolve_model_path(configured: str | Path | None) -> Path:
         f"no model_path given and the bundled demo model {path} is missing; build it "
         "(`python -m training.make_demo_model`) or set -p model_path:=/path/to/model.onnx"
     )
+
+
+def model_params_path(model_path: str | Path) -> Path:
+    """The calibrated settings that travel with a model: ``demo.onnx`` -> ``demo.params.yaml``
+    (a ROS parameters file, as ``anomaly-seg calibrate`` writes)."""
+    model = Path(model_path)
+    return model.with_name(f"{model.stem}.params.yaml")
+
+
+def calibrated_config(model_path: str | Path) -> DetectorConfig | None:
+    """The Detector settings of the model's own parameters file, or None when it has none.
+
+    The bundled demo model ships ``demo.params.yaml`` (entropy + VDE, threshold for 2 % FPR);
+    with the package defaults (max logit, threshold 0) its mask would cover nearly nothing.
+
+    :raises ConfigError: the file exists but is unreadable or invalid.
+    """
+    path = model_params_path(model_path)
+    return config_from_params_file(str(path)) if path.is_file() else None

@@ -32,28 +32,38 @@ def load_sml_stats(path: str | Path, class_names: Sequence[str]) -> tuple[np.nda
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as error:
         raise ModelError(f"SML stats file {path} not found") from error
-    except (OSError, json.JSONDecodeError) as error:
-        raise ModelError(f"{path}: cannot read SML stats ({error})") from error
+    except IsADirectoryError as error:
+        raise ModelError(f"SML stats {path} is a directory, not a JSON file") from error
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path}: cannot read SML stats, not a JSON file ({error})") from error
+    if not isinstance(data, dict):
+        raise ModelError(
+            f"{path}: not an SML stats file (a JSON {type(data).__name__}, expected an object "
+            f"with format {SML_FORMAT!r}); recalibrate with training/calibrate_sml.py"
+        )
     if data.get("format") != SML_FORMAT or data.get("version") != SML_VERSION:
         raise ModelError(
             f"{path}: not an SML stats file (format {data.get('format')!r} "
             f"version {data.get('version')!r}, expected {SML_FORMAT!r} v{SML_VERSION})"
         )
-    names = list(data.get("class_names", []))
+    try:
+        names = [str(name) for name in data.get("class_names", [])]
+        mean = np.asarray(data["mean"], dtype=np.float32)
+        std = np.asarray(data["std"], dtype=np.float32)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelError(f"{path}: malformed SML stats ({error!r}); recalibrate") from error
     if names != list(class_names):
         raise ModelError(
             f"{path}: SML stats are for {len(names)} classes {names[:3]}..., the model has "
             f"{len(class_names)} {list(class_names)[:3]}...; recalibrate for this model"
         )
-    mean = np.asarray(data["mean"], dtype=np.float32)
-    std = np.asarray(data["std"], dtype=np.float32)
     if mean.shape != (len(names),) or std.shape != (len(names),):
         raise ModelError(f"{path}: mean/std must have one entry per class ({len(names)})")
-    if not np.all(np.isfinite(mean)) or not np.all(std > 0):
-        raise ModelError(f"{path}: mean must be finite and std > 0 for every class")
+    if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(std)) or not np.all(std > 0):
+        raise ModelError(f"{path}: mean must be finite and std finite and > 0 for every class")
     return mean, std
 
 

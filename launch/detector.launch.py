@@ -4,19 +4,25 @@
     ros2 launch anomaly_seg_ros detector.launch.py image:=/front/image_raw \
         model_path:=/opt/models/deeplab.onnx backend:=tensorrt namespace:=front use_rviz:=true
 
+    ros2 launch anomaly_seg_ros detector.launch.py lifecycle:=true   # managed node
+
 Arguments left empty (model_path, backend) keep the values of ``params_file``. For a
 compressed camera stream set ``input_compressed: true`` in the params file; the node then
-reads ``<image>/compressed``.
+reads ``<image>/compressed``. With ``lifecycle:=true`` the managed node starts unconfigured;
+drive it with ``ros2 lifecycle set /anomaly_seg_detector configure`` (then ``activate``)
+or a lifecycle manager.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch_ros.actions import Node
+from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, RegisterEventHandler
+from launch.event_handlers import OnShutdown
+from launch_ros.actions import LifecycleNode, Node
 
 from launch import LaunchContext, LaunchDescription
 
@@ -25,6 +31,8 @@ NODE_NAME = "anomaly_seg_detector"
 #: Topic names written in config/anomaly_seg.rviz, rewritten to the launched ones.
 RVIZ_CAMERA_TOPIC = "/camera/image_raw"
 RVIZ_OUTPUT_PREFIX = f"/{NODE_NAME}/"
+#: The Fixed Frame written in config/anomaly_seg.rviz, rewritten to ``rviz_fixed_frame``.
+RVIZ_FIXED_FRAME = "base_link"
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -52,25 +60,49 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
         DeclareLaunchArgument(
+            "lifecycle",
+            default_value="false",
+            description="start the managed node (detector_lifecycle_node), unconfigured",
+        ),
+        DeclareLaunchArgument(
             "use_rviz", default_value="false", description="also start RViz with the overlay"
+        ),
+        DeclareLaunchArgument(
+            "rviz_fixed_frame",
+            default_value=RVIZ_FIXED_FRAME,
+            description="RViz fixed frame (the image panels need none; a frame that exists "
+            "keeps RViz's global status OK)",
         ),
         DeclareLaunchArgument("log_level", default_value="info", description="node log level"),
     ]
     return LaunchDescription([*arguments, OpaqueFunction(function=_launch_nodes)])
 
 
-def _launch_nodes(context: LaunchContext) -> list[Node]:
-    """Build the nodes once the arguments are known (empty ones must not override)."""
+def _is_true(text: str) -> bool:
+    return text.lower() in ("true", "1", "yes")
+
+
+def _launch_nodes(context: LaunchContext) -> list[object]:
+    """Build the nodes once the arguments are known (empty ones must not override).
+
+    :raises RuntimeError: ``use_rviz:=true`` but rviz2 is not installed; raised before
+        anything starts, so no detector is left running without its viewer.
+    """
 
     def argument(name: str) -> str:
         return context.launch_configurations[name]
 
+    use_rviz = _is_true(argument("use_rviz"))
+    if use_rviz:
+        _require_rviz()
     overrides = {name: argument(name) for name in ("model_path", "backend") if argument(name)}
     namespace = argument("namespace").strip("/")
-    nodes = [
-        Node(
+    lifecycle = _is_true(argument("lifecycle"))
+    node_type = LifecycleNode if lifecycle else Node
+    entities: list[object] = [
+        node_type(
             package=PACKAGE,
-            executable="detector_node",
+            executable="detector_lifecycle_node" if lifecycle else "detector_node",
             name=NODE_NAME,
             namespace=namespace,
             parameters=[argument("params_file"), overrides],
@@ -80,20 +112,44 @@ def _launch_nodes(context: LaunchContext) -> list[Node]:
             emulate_tty=True,
         )
     ]
-    if argument("use_rviz").lower() in ("true", "1", "yes"):
-        nodes.append(
+    if use_rviz:
+        layout = _rviz_config(namespace, argument("image"), argument("rviz_fixed_frame"))
+        entities.append(
             Node(
                 package="rviz2",
                 executable="rviz2",
                 name="rviz2",
-                arguments=["-d", _rviz_config(namespace, argument("image"))],
+                arguments=["-d", layout],
                 output="screen",
             )
         )
-    return nodes
+        # The layout is a temporary file; it goes when the launch ends, however it ends.
+        entities.append(
+            RegisterEventHandler(OnShutdown(on_shutdown=lambda event, context: _remove(layout)))
+        )
+    return entities
 
 
-def _rviz_config(namespace: str, camera_topic: str) -> str:
+def _require_rviz() -> None:
+    try:
+        get_package_share_directory("rviz2")
+    except PackageNotFoundError:
+        if shutil.which("rviz2") is None:
+            raise RuntimeError(
+                "use_rviz:=true but rviz2 is not installed (no rviz2 package on "
+                "AMENT_PREFIX_PATH); install ros-$ROS_DISTRO-rviz2 or launch with "
+                "use_rviz:=false"
+            ) from None
+
+
+def _remove(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+
+
+def _rviz_config(namespace: str, camera_topic: str, fixed_frame: str) -> str:
     """The packaged RViz layout with topics matching this launch (a temporary copy)."""
     source = os.path.join(get_package_share_directory(PACKAGE), "config", "anomaly_seg.rviz")
     with open(source, encoding="utf-8") as stream:
@@ -103,6 +159,7 @@ def _rviz_config(namespace: str, camera_topic: str) -> str:
     if not camera_topic.startswith("/"):  # relative: resolved in the node's namespace
         camera_topic = f"/{namespace}/{camera_topic}" if namespace else f"/{camera_topic}"
     layout = layout.replace(f"Value: {RVIZ_CAMERA_TOPIC}", f"Value: {camera_topic}")
+    layout = layout.replace(f"Fixed Frame: {RVIZ_FIXED_FRAME}", f"Fixed Frame: {fixed_frame}")
     handle, path = tempfile.mkstemp(prefix="anomaly_seg_", suffix=".rviz")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         stream.write(layout)

@@ -56,7 +56,7 @@ def test_detect_reads_settings_from_the_params_file(tiny_model, images, tmp_path
     params = tmp_path / "params.yaml"
     params.write_text(
         "/**:\n  ros__parameters:\n    score_type: msp\n    threshold: 2.0\n"
-        "    image_topic_ignored_here: x\n"
+        "    qos_profile: reliable\n"  # a node-only setting: known, not used by detect
     )
     out = tmp_path / "out"
     assert (

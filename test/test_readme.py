@@ -27,6 +27,10 @@ NOT_HERE = {
     "pip install": "installs into a ROS install's Python",
     "ros2 launch": "`launch` is not pip-installable; test/ros/test_launch_file.py checks it",
     "anomaly-seg bag run": "needs a bag; test/ros/test_bag_tools.py runs it on generated bags",
+    "sudo apt": "system packages of a ROS install",
+    "colcon build": "builds a ROS workspace (colcon + ament on a ROS install)",
+    "ros2 lifecycle": "ros2cli is not pip-installable; test/ros/test_lifecycle_node.py calls "
+    "the same lifecycle services",
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 from pathlib import Path
 
@@ -11,8 +12,12 @@ import numpy as np
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_params_file
-from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.models import default_model_path
+from anomaly_seg_ros.deploy.atomic import atomic_write
+from anomaly_seg_ros.errors import InputError, OutputError
+from anomaly_seg_ros.io.compressed import compressed_size
+from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS, check_size
+from anomaly_seg_ros.models import calibrated_config, default_model_path
+from anomaly_seg_ros.ros.settings import node_parameter_names
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 _LOG = logging.getLogger(__name__)
@@ -38,11 +43,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def list_images(paths: list[Path]) -> list[Path]:
-    """Expand folders (sorted, non-recursive) into image files; keep files as given."""
+    """Expand folders (sorted, non-recursive) into image files; keep files as given.
+
+    :raises InputError: a path that does not exist, is no regular file (a folder named
+        ``x.png`` inside a folder is skipped), or no image at all.
+    """
     images: list[Path] = []
     for path in paths:
         if path.is_dir():
-            images += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            images += sorted(
+                p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
         elif path.is_file():
             images.append(path)
         else:
@@ -52,12 +63,70 @@ def list_images(paths: list[Path]) -> list[Path]:
     return images
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def read_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image file as (H, W, 3) uint8 RGB.
+
+    PNG and JPEG sizes are read from the header first, so an image beyond ``max_pixels``
+    is refused before it is decoded. EXIF orientation is ignored, as in the node: a
+    camera frame is used as its pixels are stored, not turned like a photo.
+
+    :raises InputError: unreadable, not an image, too large or corrupt.
+    """
+    try:
+        stream = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from error
+    if stream[:8].startswith((b"\x89PNG", b"\xff\xd8")):
+        try:
+            _, height, width = compressed_size(stream)
+            check_size(height, width, max_pixels)
+        except InputError as error:
+            raise InputError(f"{path}: {error}") from error
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    bgr = cv2.imdecode(np.frombuffer(stream, np.uint8), flags)
     if bgr is None:
         raise InputError(f"{path}: not a readable image")
+    try:
+        check_size(bgr.shape[0], bgr.shape[1], max_pixels)
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from error
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write a PNG under a temporary name, renamed when complete.
+
+    :raises OutputError: OpenCV cannot encode it, or the disk is full / not writable.
+    """
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise OutputError(f"{path}: OpenCV could not encode a {image.shape} {image.dtype} PNG")
+    write_file(path, encoded.tobytes())
+
+
+def write_file(path: Path, content: bytes) -> None:
+    """Write ``content`` under a temporary name, renamed when complete.
+
+    :raises OutputError: the disk is full or the folder not writable.
+    """
+    try:
+        atomic_write(path, lambda stream: stream.write(content))
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from error
+
+
+def detector_config(args: argparse.Namespace, model: Path) -> DetectorConfig:
+    """Settings: the model's calibrated file (or the defaults), then ``--params``, then flags.
+
+    :raises ConfigError: a bad parameters file (unknown keys included) or value.
+    """
+    config = calibrated_config(model) or DetectorConfig()
+    if args.params:
+        config = config_from_params_file(
+            str(args.params), base=config, other_names=node_parameter_names()
+        )
+    overrides = {"score_type": args.score, "threshold": args.threshold}
+    return config.replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,11 +134,11 @@ def run(args: argparse.Namespace) -> int:
 
     from anomaly_seg_ros.detector import Detector
 
-    config = config_from_params_file(str(args.params)) if args.params else DetectorConfig()
-    overrides = {"score_type": args.score, "threshold": args.threshold}
-    config = config.replace(**{k: v for k, v in overrides.items() if v is not None})
-    images = list_images(args.images)
     model = args.model or default_model_path()
+    config = detector_config(args, model)
+    images = list_images(args.images)
+    if args.out.exists() and not args.out.is_dir():
+        raise OutputError(f"--out {args.out} exists and is not a folder")
     args.out.mkdir(parents=True, exist_ok=True)
     with Detector.from_path(model, config, args.backend, args.sml_stats) as detector:
         _LOG.info("model %s on %s", model, detector.backend.describe())
@@ -77,12 +146,14 @@ def run(args: argparse.Namespace) -> int:
             result = detector.detect(read_rgb(path), outputs=("labels_color", "overlay"))
             stem = args.out / path.stem
             low, high = score_display_range(result.score, detector.config.threshold)
-            cv2.imwrite(f"{stem}_labels.png", result.labels)
-            cv2.imwrite(f"{stem}_labels_color.png", result.labels_color[..., ::-1])
-            cv2.imwrite(f"{stem}_score.png", heat_colors(result.score, low, high)[..., ::-1])
-            cv2.imwrite(f"{stem}_mask.png", result.mask.astype(np.uint8) * 255)
-            cv2.imwrite(f"{stem}_overlay.png", result.overlay[..., ::-1])
+            write_png(Path(f"{stem}_labels.png"), result.labels)
+            write_png(Path(f"{stem}_labels_color.png"), result.labels_color[..., ::-1])
+            write_png(Path(f"{stem}_score.png"), heat_colors(result.score, low, high)[..., ::-1])
+            write_png(Path(f"{stem}_mask.png"), result.mask.astype(np.uint8) * 255)
+            write_png(Path(f"{stem}_overlay.png"), result.overlay[..., ::-1])
             if args.save_raw:
-                np.save(f"{stem}_score.npy", result.score)
+                buffer = io.BytesIO()
+                np.save(buffer, result.score)
+                write_file(Path(f"{stem}_score.npy"), buffer.getvalue())
     print(f"wrote {len(images)} × 5 images to {args.out}")
     return 0

@@ -92,15 +92,20 @@ class DemoResult:
 
 
 def mask_threshold(options: DemoOptions) -> float:
-    """The node's mask threshold: its default, else the params file's, else ``--set``.
+    """The node's mask threshold: the model's calibrated one (else the default), then the
+    params file's, then ``--set``.
 
     :raises ConfigError: unreadable params file or a threshold that is not a number.
     """
     from anomaly_seg_ros.config import DetectorConfig, config_from_params_file
+    from anomaly_seg_ros.models import calibrated_config
 
-    config = DetectorConfig()
+    # The node starts from the model's calibrated settings (<model>.params.yaml) too.
+    config = calibrated_config(resolve_model_path(options.model)) or DetectorConfig()
     if options.params_file is not None:
-        config = config_from_params_file(str(options.params_file), NODE_PREFIX.strip("/"))
+        config = config_from_params_file(
+            str(options.params_file), NODE_PREFIX.strip("/"), base=config
+        )
     value = options.node_parameters.get("threshold", config.threshold)
     try:
         return float(value)  # type: ignore[arg-type]

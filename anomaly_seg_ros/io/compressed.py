@@ -59,6 +59,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length field
             position += 2
             continue
+        if position + 4 > len(data):
+            break
         (length,) = struct.unpack(">H", data[position + 2 : position + 4])
         if marker in _JPEG_FRAME_MARKERS:
             if position + 9 > len(data):
@@ -69,6 +71,50 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             break
         position += 2 + length
     raise InputError("corrupt JPEG: no frame header (SOF) with the image size found")
+
+
+def _next_marker(array: np.ndarray, start: int) -> int:
+    """Position of the first marker at or after ``start`` in entropy-coded data (an FF not
+    followed by 00 stuffing, an RSTn marker or another FF fill byte), or -1."""
+    ffs = np.flatnonzero(array[start:-1] == 0xFF) + start
+    followers = array[ffs + 1]
+    inside = (
+        (followers == 0x00) | (followers == 0xFF) | ((followers >= 0xD0) & (followers <= 0xD7))
+    )
+    markers = ffs[~inside]
+    return int(markers[0]) if markers.size else -1
+
+
+def check_jpeg_structure(data: bytes) -> None:
+    """Walk a JPEG's segments and scans: every marker between the scans must be one a JPEG
+    may contain. Garbage written over scan data (a broken link, a half-overwritten buffer)
+    puts FF bytes with impossible followers there; OpenCV would decode it without a word
+    and fill the rest with grey.
+
+    :raises InputError: a marker that cannot be in a JPEG, or the stream ends in a scan.
+    """
+    array = np.frombuffer(data, np.uint8)
+    position = 2
+    while position + 2 <= len(data):
+        if data[position] != 0xFF:
+            raise InputError(f"corrupt JPEG: expected a marker at byte {position}")
+        marker = data[position + 1]
+        if marker == 0xD9:
+            return
+        if marker == 0xFF or 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            position += 2 if marker != 0xFF else 1
+            continue
+        if not (0xC0 <= marker <= 0xFE) or 0xF0 <= marker <= 0xFD:
+            raise InputError(f"corrupt JPEG: invalid marker FF{marker:02X} at byte {position}")
+        if position + 4 > len(data):
+            break
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        position += 2 + length
+        if marker == 0xDA:  # start of scan: entropy-coded data up to the next marker
+            position = _next_marker(array, position)
+            if position < 0:
+                break
+    raise InputError("truncated JPEG: the stream ends before its end-of-image marker")
 
 
 def compressed_to_rgb(data: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -89,7 +135,12 @@ def compressed_to_rgb(data: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.nda
     # stream was cut short; OpenCV would otherwise return a partly grey image.
     if kind == "jpeg" and stream.rfind(JPEG_END) < 2:
         raise InputError("truncated JPEG: no end-of-image marker; the stream was cut short")
-    bgr = cv2.imdecode(np.frombuffer(stream, dtype=np.uint8), cv2.IMREAD_COLOR)
+    if kind == "jpeg":
+        check_jpeg_structure(stream)
+    # Camera frames are used as stored: EXIF orientation is a photo convention (and would
+    # turn the frame against its header's size); `anomaly-seg detect` ignores it too.
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    bgr = cv2.imdecode(np.frombuffer(stream, dtype=np.uint8), flags)
     if bgr is None:
         raise InputError(f"corrupt {kind.upper()}: OpenCV could not decode {len(stream)} bytes")
     if bgr.shape[:2] != (height, width):

@@ -27,17 +27,37 @@ class DetectorDescription:
 
 
 def status_level(previous: StatisticsSnapshot | None, current: StatisticsSnapshot) -> bytes:
-    """OK, WARN when frames were malformed or failed since ``previous``, ERROR when every
-    frame since ``previous`` failed (none published)."""
+    """ERROR when frames failed since ``previous`` and none was published; WARN when frames
+    were malformed or failed since ``previous``, or when nothing was published for the
+    rate window (stale: no input, or nobody subscribes); OK otherwise."""
     before_failed = previous.failed if previous else 0
     before_malformed = previous.malformed if previous else 0
     before_processed = previous.processed if previous else 0
     new_failures = current.failed - before_failed
     if new_failures and current.processed == before_processed:
         return DiagnosticStatus.ERROR
-    if new_failures or current.malformed > before_malformed:
+    if new_failures or current.malformed > before_malformed or current.output_rate == 0:
         return DiagnosticStatus.WARN
     return DiagnosticStatus.OK
+
+
+def status_message(
+    level: bytes, previous: StatisticsSnapshot | None, current: StatisticsSnapshot
+) -> str:
+    """The one-line summary of a status (what an operator reads in rqt_robot_monitor)."""
+    if level == DiagnosticStatus.ERROR:
+        return f"inference failing: {current.last_error}"
+    if current.failed > (previous.failed if previous else 0) or current.malformed > (
+        previous.malformed if previous else 0
+    ):
+        return f"some input rejected or failed: {current.last_error}"
+    if level == DiagnosticStatus.WARN:
+        if current.received == (previous.received if previous else 0):
+            return "stale: no output at 0.0 Hz, no input frames arriving"
+        if current.skipped > (previous.skipped if previous else 0):
+            return "stale: no output at 0.0 Hz, nobody subscribes to the outputs"
+        return "stale: no output at 0.0 Hz"
+    return f"running at {current.output_rate:.1f} Hz"
 
 
 def diagnostic_status(
@@ -56,12 +76,7 @@ def diagnostic_status(
         ``output_rate_hz``, ``latency_<stage>_p50_ms``/``_p95_ms``, ``last_error``.
     """
     level = status_level(previous, current)
-    if level == DiagnosticStatus.OK:
-        message = f"running at {current.output_rate:.1f} Hz"
-    elif level == DiagnosticStatus.WARN:
-        message = f"some input rejected or failed: {current.last_error}"
-    else:
-        message = f"inference failing: {current.last_error}"
+    message = status_message(level, previous, current)
     pairs = {
         "backend": description.backend,
         "model": description.model,
@@ -70,6 +85,7 @@ def diagnostic_status(
         "frames_received": str(current.received),
         "frames_processed": str(current.processed),
         "frames_dropped": str(current.dropped),
+        "frames_skipped_no_subscribers": str(current.skipped),
         "frames_malformed": str(current.malformed),
         "frames_failed": str(current.failed),
         "output_rate_hz": f"{current.output_rate:.2f}",

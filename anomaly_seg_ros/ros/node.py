@@ -5,6 +5,10 @@ and parameter changes; a worker thread runs decoding, inference and publication.
 meet in a one-slot mailbox, so when frames come faster than inference the newest wins,
 the others are dropped and counted, and latency never grows with the input rate.
 
+Two executables share :class:`DetectorParts`: ``detector_node`` (this module, starts
+working at once) and ``detector_lifecycle_node`` (:mod:`anomaly_seg_ros.ros.lifecycle_node`,
+driven by ``ros2 lifecycle set``).
+
 Start it with ``ros2 launch anomaly_seg_ros detector.launch.py`` or directly:
 ``detector_node --ros-args --params-file config/detector.yaml -r image:=/camera/image_raw``.
 """
@@ -14,24 +18,28 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
 from anomaly_seg_ros.backends import resolve_backend
-from anomaly_seg_ros.config import NODE_NAME
+from anomaly_seg_ros.config import NODE_NAME, DetectorConfig
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, InputError, ModelError
 from anomaly_seg_ros.io.messages import decode_message
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_images
-from anomaly_seg_ros.models import resolve_model_path
+from anomaly_seg_ros.models import calibrated_config, resolve_model_path
 from anomaly_seg_ros.ros.diagnostics import (
     DetectorDescription,
     diagnostic_array,
@@ -39,12 +47,32 @@ from anomaly_seg_ros.ros.diagnostics import (
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
 from anomaly_seg_ros.ros.messages import raw_to_message
-from anomaly_seg_ros.ros.parameters import NodeSettings, declare_parameters, updated_settings
-from anomaly_seg_ros.ros.session import input_qos, output_qos, ros_session
-from anomaly_seg_ros.ros.statistics import FrameStatistics, StatisticsSnapshot
+from anomaly_seg_ros.ros.parameters import (
+    BatchParameterService,
+    NodeSettings,
+    declare_parameters,
+    flatten,
+    own_changes,
+    settings_from_values,
+    unknown_overrides,
+)
+from anomaly_seg_ros.ros.session import (
+    StopSignals,
+    check_params_files,
+    input_qos,
+    output_qos,
+    ros_session,
+)
+from anomaly_seg_ros.ros.shared_memory import remove_stale_segments
+from anomaly_seg_ros.ros.statistics import FrameStatistics, ProblemThrottle, StatisticsSnapshot
 
-#: Seconds between repeated warnings about bad input or failing inference.
+RCLError = rclpy_implementation.RCLError
+#: Seconds between repeated warnings of one kind of problem (bad input, failing inference).
 WARN_THROTTLE_SEC = 5.0
+#: Longest wait of the spin loop: how soon a stop signal is noticed.
+SPIN_PERIOD_SEC = 0.1
+#: How long a stop waits for the frame in flight before giving up on the worker.
+WORKER_JOIN_SEC = 30.0
 
 
 @dataclass(frozen=True)
@@ -55,24 +83,68 @@ class Frame:
     received_at: float
 
 
-class DetectorNode(Node):
-    """Subscribes to ``image`` (or ``<image>/compressed``) and publishes ``~/<output>``.
+def model_detector_defaults(configured: str) -> DetectorConfig:
+    """Detector settings where the user set none: the model's calibrated parameters file
+    (``models/demo/demo.params.yaml`` for the bundled model), else the package defaults.
+    A model that cannot be found yet is reported when it is loaded, not here."""
+    try:
+        return calibrated_config(resolve_model_path(configured)) or DetectorConfig()
+    except ModelError:
+        return DetectorConfig()
 
-    :raises ModelError: the model is missing or does not fit its sidecar/statistics.
-    :raises BackendError: the chosen backend cannot start.
-    :raises ConfigError: a parameter given at start-up is invalid.
+
+class DetectorParts:
+    """What the plain and the lifecycle node share; mixed into an rclpy ``Node``.
+
+    Pieces, in the order a lifecycle node brings them up: :meth:`_declare` (parameters),
+    :meth:`_load_model`, :meth:`_open_outputs`, :meth:`_open_input` (subscription,
+    diagnostics timer, worker); and down: :meth:`_close_input`, :meth:`_close_outputs`,
+    :meth:`_unload_model`.
     """
 
-    def __init__(self, **node_options: object) -> None:
-        super().__init__(NODE_NAME, **node_options)
-        self.settings: NodeSettings = declare_parameters(self)
+    settings: NodeSettings
+    detector: Detector | None
+
+    def _declare(self: Any) -> None:
+        self.settings = declare_parameters(self, model_detector_defaults)
+        self.detector = None
+        self.description: DetectorDescription | None = None
+        self.statistics = FrameStatistics()
+        self._previous_report: StatisticsSnapshot | None = None
+        self._throttle = ProblemThrottle(WARN_THROTTLE_SEC)
+        self._outputs: dict[str, Any] = {}
+        self._diagnostics: Any = None
+        self._subscription: Any = None
+        self._timer: Any = None
+        self._mailbox: LatestMailbox[Frame] | None = None
+        self._worker: threading.Thread | None = None
+        self._batch_pending: dict[str, Any] | None = None
+        self._batch_accepted: dict[str, Any] = {}
+        self._hinted: set[tuple[str, str]] = set()
+        self._parameter_service = BatchParameterService(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        # rclpy keeps values for undeclared names without a word: a misspelt key in a
+        # params file would silently leave the default in place.
+        for name, hint in unknown_overrides(self._parameter_overrides, self.has_parameter):
+            self.get_logger().warning(
+                f"parameter {name!r} (params file or -p) is not a parameter of this node "
+                f"and is ignored{hint}"
+            )
+
+    # --- model -----------------------------------------------------------------------
+
+    def _load_model(self: Any) -> None:
+        """Load (for TensorRT: build or read the cached engine) the model.
+
+        :raises AnomalySegError: missing/mismatched model, backend unavailable.
+        """
         model_path = resolve_model_path(self.settings.model_path)
         backend_options = {}
         if self.settings.engine_cache_dir and (
             resolve_backend(self.settings.backend, model_path) == "tensorrt"
         ):
             backend_options["cache_dir"] = Path(self.settings.engine_cache_dir)
-        self.detector = Detector.from_path(
+        detector = Detector.from_path(
             model_path,
             config=self.settings.detector,
             backend=self.settings.backend,
@@ -80,22 +152,59 @@ class DetectorNode(Node):
             host_threads=self.settings.host_threads,
             **backend_options,
         )
-        self._check_input_size()
+        try:
+            self._check_input_size(detector)
+        except ModelError:
+            detector.close()
+            raise
+        self.detector = detector
         self.description = DetectorDescription(
             name=f"{self.get_fully_qualified_name()}: detector",
-            backend=self.detector.backend.describe(),
+            backend=detector.backend.describe(),
             model=str(model_path),
-            input_size=self.detector.info.input_size,
+            input_size=detector.info.input_size,
         )
-        self.statistics = FrameStatistics()
-        self._previous_report: StatisticsSnapshot | None = None
-        self._mailbox: LatestMailbox[Frame] = LatestMailbox()
 
+    def _check_input_size(self: Any, detector: Detector) -> None:
+        """Refuse a model exported at another size than the parameters ask for."""
+        expected = (self.settings.input_height, self.settings.input_width)
+        actual = detector.info.input_size
+        if any(want and want != have for want, have in zip(expected, actual)):
+            raise ModelError(
+                f"the model's input size is {actual[0]}x{actual[1]} but input_height/"
+                f"input_width ask for {expected[0]}x{expected[1]}; export the model at that "
+                "size (`anomaly-seg export --input-size H W`) or set them to 0"
+            )
+
+    def _unload_model(self: Any) -> None:
+        if self.detector is not None:
+            self.detector.close()
+            self.detector = None
+            self.get_logger().info("detector closed")
+
+    # --- publishers, subscription, worker ------------------------------------------------
+
+    def _open_outputs(self: Any, create_publisher: Callable[..., Any]) -> None:
         self._outputs = {
-            topic.name: self.create_publisher(Image, f"~/{topic.name}", output_qos())
+            topic.name: create_publisher(Image, f"~/{topic.name}", output_qos())
             for topic in OUTPUT_TOPICS
         }
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def _close_outputs(self: Any, destroy_publisher: Callable[[Any], Any]) -> None:
+        for publisher in self._outputs.values():
+            destroy_publisher(publisher)
+        self._outputs = {}
+        if self._diagnostics is not None:
+            self.destroy_publisher(self._diagnostics)
+            self._diagnostics = None
+
+    def _open_input(self: Any) -> None:
+        self._mailbox = LatestMailbox()
+        self._worker = threading.Thread(
+            target=self._work, args=(self._mailbox,), name="inference", daemon=True
+        )
+        self._worker.start()
         qos = input_qos(self.settings.qos_profile, self.settings.qos_depth)
         if self.settings.input_compressed:
             # image_transport convention: the compressed stream is "<image topic>/compressed",
@@ -106,47 +215,120 @@ class DetectorNode(Node):
             )
         else:
             self._subscription = self.create_subscription(Image, "image", self._on_image, qos)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.settings.diagnostics_period, self._publish_diagnostics)
-
-        self._worker = threading.Thread(target=self._work, name="inference", daemon=True)
-        self._worker.start()
+        self._timer = self.create_timer(
+            self.settings.diagnostics_period, self._publish_diagnostics
+        )
+        description = self.description
         self.get_logger().info(
-            f"detecting on {self._subscription.topic_name} with {self.description.backend}, "
-            f"model {model_path} (input {self.description.input_size[0]}x"
-            f"{self.description.input_size[1]}, score {self.settings.detector.score_type})"
+            f"detecting on {self._subscription.topic_name} with {description.backend}, "
+            f"model {description.model} (input {description.input_size[0]}x"
+            f"{description.input_size[1]}, score {self.settings.detector.score_type}, "
+            f"threshold {self.settings.detector.threshold:g})"
         )
 
-    def _on_image(self, message: Image | CompressedImage) -> None:
+    def _close_input(self: Any) -> None:
+        """Stop taking frames: no more callbacks or diagnostics, the frame in flight
+        finishes and is published, then the worker ends."""
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+            self._subscription = None
+        if self._mailbox is not None:
+            self._mailbox.close()
+        if self._worker is not None:
+            self._worker.join(timeout=WORKER_JOIN_SEC)
+            if self._worker.is_alive():
+                self.get_logger().error(
+                    f"the inference thread did not finish within {WORKER_JOIN_SEC:g} s; "
+                    "stopping without it"
+                )
+            self._worker = None
+        self._mailbox = None
+
+    def _on_image(self: Any, message: Image | CompressedImage) -> None:
         self.statistics.received()
-        if self._mailbox.put(Frame(message, time.perf_counter())):
+        mailbox = self._mailbox
+        if mailbox is not None and mailbox.put(Frame(message, time.perf_counter())):
             self.statistics.dropped()
 
-    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        changes = {parameter.name: parameter.value for parameter in parameters}
+    # --- parameters -----------------------------------------------------------------------
+
+    def begin_batch(self: Any, parameters: list[Parameter]) -> None:
+        """One SetParameters request starts: its values are judged together."""
+        self._batch_pending = own_changes(parameters)
+        self._batch_accepted = {}
+
+    def end_batch(self: Any) -> None:
+        """Apply what the request's parameters changed, as one new settings snapshot."""
+        accepted, self._batch_pending, self._batch_accepted = self._batch_accepted, None, {}
+        if not accepted:
+            return
         try:
-            settings = updated_settings(self.settings, changes)
-            if settings.detector != self.detector.config:
-                self.detector.config = settings.detector  # validated against the model too
+            self._apply(self._validated({**flatten(self.settings), **accepted}), accepted)
         except (ConfigError, ModelError) as error:
-            return SetParametersResult(successful=False, reason=str(error))
+            # Only when a parameter was accepted on the strength of a later one that then
+            # failed its own range check: say so rather than run half-changed.
+            self.get_logger().error(f"parameters {accepted} not applied: {error}")
+
+    def _validated(self: Any, values: dict[str, Any]) -> NodeSettings:
+        settings = settings_from_values(values)
+        if self.detector is not None:
+            self.detector.check_config(settings.detector)
+        return settings
+
+    def _apply(self: Any, settings: NodeSettings, changes: dict[str, Any]) -> None:
+        if self.detector is not None and settings.detector != self.detector.config:
+            self.detector.config = settings.detector
         self.settings = settings
         self.get_logger().info(f"parameters changed: {changes}")
+
+    def _on_set_parameters(self: Any, parameters: list[Parameter]) -> SetParametersResult:
+        changes = own_changes(parameters)
+        if not changes:
+            return SetParametersResult(successful=True)  # rclpy's own (use_sim_time ...)
+        # rclpy has already refused undeclared names, read-only ones and values outside
+        # their descriptor's range; what is left is the settings' own validation.
+        if self._batch_pending is None:
+            try:
+                settings = self._validated({**flatten(self.settings), **changes})
+            except (ConfigError, ModelError) as error:
+                return SetParametersResult(successful=False, reason=str(error))
+            self._apply(settings, changes)
+            return SetParametersResult(successful=True)
+        # Inside one SetParameters request: valid together with the rest of the request
+        # (boundary_width 6 with boundary_iterations 3), or valid on its own.
+        for name in changes:
+            self._batch_pending.pop(name, None)
+        current = flatten(self.settings)
+        proposed = {**self._batch_accepted, **changes}
+        try:
+            self._validated({**current, **proposed, **self._batch_pending})
+        except (ConfigError, ModelError):
+            try:
+                self._validated({**current, **proposed})
+            except (ConfigError, ModelError) as error:
+                return SetParametersResult(successful=False, reason=str(error))
+        self._batch_accepted = proposed
         return SetParametersResult(successful=True)
 
-    def _wanted_outputs(self, settings: NodeSettings) -> list[str]:
+    # --- the worker -------------------------------------------------------------------------
+
+    def _wanted_outputs(self: Any, settings: NodeSettings) -> list[str]:
         """Outputs switched on that somebody subscribes to; nothing else is computed."""
         return [
             topic.name
             for topic in OUTPUT_TOPICS
             if getattr(settings, topic.toggle)
+            and topic.name in self._outputs
             and self._outputs[topic.name].get_subscription_count() > 0
         ]
 
-    def _work(self) -> None:
+    def _work(self: Any, mailbox: LatestMailbox[Frame]) -> None:
         while True:
             try:
-                frame = self._mailbox.take()
+                frame = mailbox.take()
             except MailboxClosedError:
                 return
             if frame is None:
@@ -155,31 +337,31 @@ class DetectorNode(Node):
                 self._process(frame)
             except InputError as error:
                 self.statistics.malformed(str(error))
-                self.get_logger().warning(
-                    f"skipping malformed image: {error}", throttle_duration_sec=WARN_THROTTLE_SEC
-                )
+                if self._throttle.allow(str(error)):
+                    self.get_logger().warning(f"skipping malformed image: {error}")
             except Exception as error:
                 # The worker is the thread boundary: a backend failure on one frame must
                 # not stop the node; it is counted, reported and the next frame is tried.
                 if not rclpy.ok(context=self.context):
                     return
-                self.statistics.failed(f"{type(error).__name__}: {error}")
-                self.get_logger().error(
-                    f"inference failed, frame skipped: {type(error).__name__}: {error}",
-                    throttle_duration_sec=WARN_THROTTLE_SEC,
-                )
+                problem = f"{type(error).__name__}: {error}"
+                self.statistics.failed(problem)
+                if self._throttle.allow(problem):
+                    self.get_logger().error(f"inference failed, frame skipped: {problem}")
 
-    def _process(self, frame: Frame) -> None:
+    def _process(self: Any, frame: Frame) -> None:
         settings = self.settings  # one consistent snapshot for the whole frame
+        detector = self.detector
+        wanted = self._wanted_outputs(settings)
+        if not wanted or detector is None:
+            self.statistics.skipped()  # not even decoded: nobody would see the result
+            return
         started = time.perf_counter()
         rgb = decode_message(frame.message, settings.max_image_pixels)
         decoded = time.perf_counter()
-        wanted = self._wanted_outputs(settings)
-        if not wanted:
-            return
         if settings.debug_inference_delay > 0:
             time.sleep(settings.debug_inference_delay)
-        result = self.detector.detect(rgb, outputs=detector_outputs(wanted))
+        result = detector.detect(rgb, outputs=detector_outputs(wanted))
         detected = time.perf_counter()
         for name, raw in result_images(result, wanted).items():
             self._outputs[name].publish(raw_to_message(raw, frame.message.header))
@@ -190,7 +372,27 @@ class DetectorNode(Node):
         timings["total"] = published - frame.received_at
         self.statistics.processed(timings)
 
-    def _publish_diagnostics(self) -> None:
+    def _hint_reliable_camera(self: Any) -> None:
+        """Say once per camera when a reliable camera meets the best-effort default: Fast
+        DDS then drops fragments of large frames (6 MB rgb8: most frames never arrive)."""
+        if self.settings.qos_profile != "sensor_data" or self._subscription is None:
+            return
+        topic = self._subscription.topic_name
+        for info in self.get_publishers_info_by_topic(topic):
+            key = (info.node_namespace, info.node_name)
+            if info.qos_profile.reliability != ReliabilityPolicy.RELIABLE or key in self._hinted:
+                continue
+            self._hinted.add(key)
+            self.get_logger().info(
+                f"{info.node_namespace.rstrip('/')}/{info.node_name} publishes {topic} "
+                "reliably; with large raw frames set qos_profile: reliable (best effort "
+                "loses fragments of big messages)"
+            )
+
+    def _publish_diagnostics(self: Any) -> None:
+        if self.description is None or self._diagnostics is None:
+            return
+        self._hint_reliable_camera()
         snapshot = self.statistics.snapshot()
         status = diagnostic_status(
             self.description,
@@ -201,49 +403,118 @@ class DetectorNode(Node):
         self._previous_report = snapshot
         self._diagnostics.publish(diagnostic_array(status, self.get_clock().now().to_msg()))
 
-    def _check_input_size(self) -> None:
-        """Refuse a model exported at another size than the parameters ask for."""
-        expected = (self.settings.input_height, self.settings.input_width)
-        actual = self.detector.info.input_size
-        if any(want and want != have for want, have in zip(expected, actual)):
-            self.detector.close()
-            raise ModelError(
-                f"the model's input size is {actual[0]}x{actual[1]} but input_height/"
-                f"input_width ask for {expected[0]}x{expected[1]}; export the model at that "
-                "size (`anomaly-seg export --input-size H W`) or set them to 0"
-            )
+
+class DetectorNode(DetectorParts, Node):
+    """Subscribes to ``image`` (or ``<image>/compressed``) and publishes ``~/<output>``.
+
+    :raises ModelError: the model is missing or does not fit its sidecar/statistics.
+    :raises BackendError: the chosen backend cannot start.
+    :raises ConfigError: a parameter given at start-up is invalid.
+    """
+
+    def __init__(self, **node_options: Any) -> None:
+        super().__init__(NODE_NAME, start_parameter_services=False, **node_options)
+        self._declare()
+        self._load_model()
+        self._open_outputs(self.create_publisher)
+        if not self.settings.build_only:
+            self._open_input()
 
     def stop(self) -> None:
         """Stop the worker (the frame in flight finishes) and release the backend."""
-        self._mailbox.close()
-        self._worker.join(timeout=10.0)
-        self.detector.close()
+        self._close_input()
+        self._unload_model()
+
+
+def clean_shared_memory(logger: Any) -> None:
+    """Remove Fast DDS segments of crashed runs (:mod:`anomaly_seg_ros.ros.shared_memory`)."""
+    report = remove_stale_segments()
+    if report.removed:
+        logger.info(
+            f"removed {len(report.removed)} stale Fast DDS shared-memory files of dead "
+            f"processes ({report.freed_bytes / 2**20:.0f} MB)"
+        )
+
+
+def spin_until_stopped(
+    node: Node, stop: StopSignals, until: Callable[[], bool] | None = None
+) -> None:
+    """Spin ``node`` until a stop signal, an external shutdown of its context, or ``until()``.
+
+    :param node: the node.
+    :param stop: the installed stop signals.
+    :param until: an extra end condition (the lifecycle node's shutdown transition); the
+        node spins a moment longer after it so that the service reply goes out.
+    """
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        # A signal handler only runs between two waits, so wait at most SPIN_PERIOD_SEC.
+        while not stop.requested and rclpy.ok(context=node.context):
+            executor.spin_once(timeout_sec=SPIN_PERIOD_SEC)
+            if until is not None and until():
+                for _ in range(3):
+                    executor.spin_once(timeout_sec=SPIN_PERIOD_SEC)
+                break
+    except ExternalShutdownException:
+        pass
+    finally:
+        executor.remove_node(node)
+        executor.shutdown()
+    if stop.received:
+        node.get_logger().info(f"{stop.received[0]} received, shutting down")
+
+
+def run_detector(
+    args: list[str] | None,
+    create: Callable[[], DetectorNode | Any],
+    serve: Callable[[Any, StopSignals], None],
+) -> int:
+    """What both executables do: session, stale-segment clean-up, node, serve, clean stop.
+
+    :param args: command line; None = ``sys.argv``.
+    :param create: builds the node (may raise :class:`AnomalySegError`).
+    :param serve: runs it until a stop signal (spins, or returns at once for build_only).
+    :return: the exit code: 0, also after SIGINT/SIGTERM/SIGHUP; 1 when it cannot start.
+    """
+    logger = rclpy.logging.get_logger(NODE_NAME)
+    try:
+        check_params_files(sys.argv if args is None else args)
+        with StopSignals() as stop, ros_session(args, rclpy_signal_handlers=False):
+            clean_shared_memory(logger)
+            try:
+                node = create()
+            except AnomalySegError as error:
+                logger.fatal(f"cannot start: {error}")
+                return 1
+            stop.arm()
+            try:
+                serve(node, stop)
+            finally:
+                node.stop()
+                node.destroy_node()
+            logger.info("stopped cleanly")
+    except ConfigError as error:  # the command line itself, before rclpy could start
+        logger.fatal(f"cannot start: {error}")
+        return 1
+    except RCLError as error:  # rcl refused the arguments: its first line says why
+        logger.fatal(f"cannot start: {str(error).splitlines()[0]}")
+        return 1
+    except KeyboardInterrupt:
+        pass  # a signal during start-up (model loading, engine build)
+    return 0
+
+
+def _serve(node: DetectorNode, stop: StopSignals) -> None:
+    if node.settings.build_only:
+        node.get_logger().info(f"build_only: model ready ({node.description.backend}); exiting")
+    else:
+        spin_until_stopped(node, stop)
 
 
 def main(args: list[str] | None = None) -> int:
     """Entry point of ``detector_node``; returns the process exit code."""
-    try:
-        with ros_session(args):
-            try:
-                node = DetectorNode()
-            except AnomalySegError as error:
-                rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
-                return 1
-            if node.settings.build_only:
-                node.get_logger().info(
-                    f"build_only: model ready ({node.detector.backend.describe()}); exiting"
-                )
-                node.stop()
-                node.destroy_node()
-                return 0
-            try:
-                rclpy.spin(node)
-            finally:
-                node.stop()
-                node.destroy_node()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    return 0
+    return run_detector(args, DetectorNode, _serve)
 
 
 if __name__ == "__main__":

@@ -9,85 +9,32 @@ A run-time change builds a new frozen :class:`NodeSettings` through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+import difflib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rcl_interfaces.srv import SetParameters
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    InvalidParameterValueException,
+    ParameterNotDeclaredException,
+)
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_service import ParameterService
 
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS
+from anomaly_seg_ros.ros.settings import BACKENDS, QOS_PROFILES, NodeSettings
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
-QOS_PROFILES = ("sensor_data", "reliable")
-PUBLISH_TOGGLES = (
-    "publish_labels",
-    "publish_labels_color",
-    "publish_score",
-    "publish_mask",
-    "publish_overlay",
-)
-
-
-@dataclass(frozen=True)
-class NodeSettings:
-    """All node parameters, as read at start-up or after a validated run-time change.
-
-    :param model_path: exported ONNX model (or TensorRT engine); empty = bundled demo model.
-    :param backend: one of :data:`BACKENDS`.
-    :param sml_stats_path: SML statistics JSON; empty = none (score_type ``sml`` then fails).
-    :param engine_cache_dir: TensorRT engine cache folder; empty = beside the ONNX model
-        (or the user cache when that folder is not writable).
-    :param input_height: expected network input height; 0 = whatever the model has. The
-        size is fixed when exporting (static shapes); a model of another size is refused
-        at start-up instead of silently running at the wrong resolution.
-    :param input_width: expected network input width; 0 = the model's.
-    :param host_threads: threads for the host refinement (row strips; results do not
-        depend on it); 0 = one per available CPU, at most 8.
-    :param build_only: load the model (for TensorRT: build and cache the engine), then
-        exit 0 without subscribing: the install step of a car.
-    :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
-    :param publish_labels: publish ``~/labels`` (and likewise the other toggles).
-    :param qos_profile: input QoS, ``sensor_data`` (best effort) or ``reliable``.
-    :param qos_depth: input queue depth.
-    :param max_image_pixels: larger input images are rejected as malformed.
-    :param diagnostics_period: seconds between ``/diagnostics`` messages.
-    :param debug_inference_delay: TEST ONLY: seconds of sleep added to every inference,
-        to imitate a slow backend; keep 0 in real use.
-    :param detector: the Detector's settings.
-    """
-
-    model_path: str = ""
-    backend: str = "auto"
-    sml_stats_path: str = ""
-    engine_cache_dir: str = ""
-    input_height: int = 0
-    input_width: int = 0
-    host_threads: int = 0
-    build_only: bool = False
-    input_compressed: bool = False
-    publish_labels: bool = True
-    publish_labels_color: bool = True
-    publish_score: bool = True
-    publish_mask: bool = True
-    publish_overlay: bool = True
-    qos_profile: str = "sensor_data"
-    qos_depth: int = 1
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
-    diagnostics_period: float = 1.0
-    debug_inference_delay: float = 0.0
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend {self.backend!r} unknown; valid: {', '.join(BACKENDS)}")
-        if self.qos_profile not in QOS_PROFILES:
-            raise ConfigError(
-                f"qos_profile {self.qos_profile!r} unknown; valid: {', '.join(QOS_PROFILES)}"
-            )
+__all__ = ["BACKENDS", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
 
 
 @dataclass(frozen=True)
@@ -215,19 +162,113 @@ def descriptor(name: str, default: Any) -> ParameterDescriptor:
     return result
 
 
-def declare_parameters(node: Node) -> NodeSettings:
+def _declaration_hint(name: str, default: Any, error: Exception) -> str:
+    """Why a start-up value was refused, in terms of what the parameter accepts."""
+    if isinstance(error, InvalidParameterTypeException):
+        kind = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+        hint = f"expected {kind.get(type(default), type(default).__name__)} like {default!r}"
+        if isinstance(default, float):
+            hint += "; write floats with a decimal point in YAML"
+        return hint
+    spec = SPECS[name]
+    if spec.minimum is not None and spec.maximum is not None:
+        step = f" in steps of {spec.step:g}" if spec.step else ""
+        return f"allowed: {spec.minimum:g} to {spec.maximum:g}{step}"
+    return "see `ros2 param describe` for what it accepts"
+
+
+def declare_parameters(
+    node: Node, detector_defaults: Callable[[str], DetectorConfig] | None = None
+) -> NodeSettings:
     """Declare every parameter on ``node`` and read the values once.
 
+    :param node: the node.
+    :param detector_defaults: given the ``model_path`` value, the Detector settings to use
+        where the user set none (the model's calibrated parameters file); None = the
+        :class:`~anomaly_seg_ros.config.DetectorConfig` defaults.
     :raises ConfigError: a value given at start-up (params file, ``-p``) is invalid.
     """
+    detector_names = {f.name for f in fields(DetectorConfig)}
+    defaults = default_values()
     values: dict[str, Any] = {}
-    for name, default in default_values().items():
+
+    def declare(name: str, default: Any) -> None:
         try:
             parameter = node.declare_parameter(name, default, descriptor(name, default))
         except (InvalidParameterTypeException, InvalidParameterValueException) as error:
             raise ConfigError(
-                f"parameter {name}: {error} (expected a {type(default).__name__} like "
-                f"{default!r}; write floats with a decimal point in YAML)"
+                f"parameter {name}: {error} ({_declaration_hint(name, default, error)})"
             ) from error
         values[name] = parameter.value
+
+    for name, default in defaults.items():
+        if name not in detector_names:
+            declare(name, default)
+    detector = detector_defaults(values["model_path"]) if detector_defaults else None
+    for name, default in defaults.items():
+        if name in detector_names:
+            declare(name, getattr(detector, name) if detector else default)
     return settings_from_values(values)
+
+
+def unknown_overrides(
+    overrides: Iterable[str], declared: Callable[[str], bool]
+) -> list[tuple[str, str]]:
+    """Override names (params file, ``-p``) that no declared parameter takes.
+
+    :param overrides: the names given on the command line / in params files.
+    :param declared: whether the node has a parameter of that name.
+    :return: (name, hint) pairs; the hint is ``"; did you mean 'x'?"`` or empty.
+    """
+    unknown = []
+    for name in sorted(overrides):
+        if declared(name) or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, list(SPECS), n=1)
+        unknown.append((name, f"; did you mean {close[0]!r}?" if close else ""))
+    return unknown
+
+
+def own_changes(parameters: Iterable[Parameter]) -> dict[str, Any]:
+    """The changes among ``parameters`` that are this node's; the others (``use_sim_time``,
+    ``qos_overrides...``, ``start_type_description_service``) belong to rclpy and pass."""
+    return {p.name: p.value for p in parameters if p.name in SPECS}
+
+
+class BatchParameterService(ParameterService):
+    """rclpy's parameter services, with two changes to ``set_parameters``:
+
+    * the request is validated as a whole: the node is told the full list first
+      (``begin_batch``/``end_batch``), so ``boundary_width: 6, boundary_iterations: 3``
+      from ``ros2 param load`` is accepted although 6 is no multiple of the old 4;
+    * a read-only parameter "set" to its current value succeeds as a no-op, so
+      ``ros2 param load`` of the node's own ``ros2 param dump`` works.
+
+    :param node: a node with ``begin_batch(parameters)`` and ``end_batch()``.
+    """
+
+    def _set_parameters_callback(
+        self, request: SetParameters.Request, response: SetParameters.Response
+    ) -> SetParameters.Response:
+        node = self._get_node()
+        parameters = [Parameter.from_parameter_msg(message) for message in request.parameters]
+        node.begin_batch(parameters)
+        try:
+            for parameter in parameters:
+                response.results.append(self._set_one(node, parameter))
+        finally:
+            node.end_batch()
+        return response
+
+    @staticmethod
+    def _set_one(node: Node, parameter: Parameter) -> SetParametersResult:
+        if node.has_parameter(parameter.name):
+            current = node.get_parameter(parameter.name)
+            if node.describe_parameter(parameter.name).read_only and (
+                current.type_ == parameter.type_ and current.value == parameter.value
+            ):
+                return SetParametersResult(successful=True, reason="unchanged (read-only)")
+        try:
+            return node.set_parameters_atomically([parameter])
+        except ParameterNotDeclaredException as error:
+            return SetParametersResult(successful=False, reason=str(error))

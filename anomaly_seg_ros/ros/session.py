@@ -1,11 +1,14 @@
-"""Start-up helpers of the ROS executables: rclpy session, QoS profiles."""
+"""Start-up helpers of the ROS executables: rclpy session, signals, QoS profiles."""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import rclpy
 from rclpy.qos import (
@@ -15,6 +18,7 @@ from rclpy.qos import (
     ReliabilityPolicy,
     qos_profile_sensor_data,
 )
+from rclpy.signals import SignalHandlerOptions
 
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.models import PACKAGE
@@ -61,15 +65,23 @@ def use_large_image_transport() -> Path | None:
 
 
 @contextmanager
-def ros_session(args: Sequence[str] | None = None) -> Iterator[None]:
+def ros_session(
+    args: Sequence[str] | None = None, rclpy_signal_handlers: bool = True
+) -> Iterator[None]:
     """``rclpy.init`` ... ``rclpy.shutdown``, on every ROS 2 release, with the large-image
     Fast DDS profile (:func:`use_large_image_transport`).
 
     Newer rclpy returns a context manager from ``init`` (``with rclpy.init():``); Humble's
     returns None, so shut down explicitly there.
+
+    :param args: command line (``--ros-args ...``).
+    :param rclpy_signal_handlers: False when the caller handles SIGINT/SIGTERM itself
+        (:class:`StopSignals`): rclpy's handlers shut the context down at once, while
+        callbacks and the inference thread may still publish.
     """
     use_large_image_transport()
-    initialised = rclpy.init(args=args)
+    options = SignalHandlerOptions.ALL if rclpy_signal_handlers else SignalHandlerOptions.NO
+    initialised = rclpy.init(args=args, signal_handler_options=options)
     if hasattr(initialised, "__enter__"):
         with initialised:
             yield
@@ -78,6 +90,99 @@ def ros_session(args: Sequence[str] | None = None) -> Iterator[None]:
         yield
     finally:
         rclpy.try_shutdown()
+
+
+def params_files(argv: Sequence[str]) -> list[str]:
+    """The ``--params-file`` paths of a ``--ros-args`` command line."""
+    files, in_ros_args = [], False
+    for position, word in enumerate(argv):
+        if word == "--ros-args":
+            in_ros_args = True
+        elif word == "--":
+            in_ros_args = False
+        elif in_ros_args and word == "--params-file" and position + 1 < len(argv):
+            files.append(argv[position + 1])
+    return files
+
+
+def check_params_files(argv: Sequence[str]) -> None:
+    """Refuse a missing or malformed ``--params-file`` with one line naming it.
+
+    rcl reports these as a traceback (missing, bad YAML) or not at all (a YAML that is
+    not ``<node>: {ros__parameters: {...}}``, whose values are then silently ignored).
+
+    :raises ConfigError: naming the file and what is wrong with it.
+    """
+    import yaml
+
+    for path in params_files(argv):
+        try:
+            with open(path, encoding="utf-8") as stream:
+                document = yaml.safe_load(stream)
+        except OSError as error:
+            raise ConfigError(f"--params-file {path}: {error.strerror}") from error
+        except (yaml.YAMLError, UnicodeDecodeError) as error:
+            reason = str(error).splitlines()[0]
+            raise ConfigError(f"--params-file {path}: not valid YAML ({reason})") from error
+        sections = document.values() if isinstance(document, dict) else None
+        if not sections or not all(
+            isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict)
+            for section in sections
+        ):
+            raise ConfigError(
+                f"--params-file {path}: not a ROS 2 parameters file; expected "
+                "'/**:' (or the node name) with 'ros__parameters:' and name: value pairs "
+                "below, like config/detector.yaml"
+            )
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP as one request to stop, however often they arrive.
+
+    A terminal's Ctrl-C reaches every process of the group and ``ros2 launch`` forwards
+    another one, so a node sees two signals in quick succession. rclpy's own handlers
+    shut the context down and raise KeyboardInterrupt in whatever the main thread is
+    doing, which aborted the clean-up half-way. Here the first signal only sets a flag
+    that the spin loop polls (:attr:`requested`); later ones are ignored. Until
+    :meth:`arm` is called (model loading, which may build a TensorRT engine for minutes)
+    the first signal raises KeyboardInterrupt instead, so start-up can still be aborted.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self._requested = threading.Event()
+        self._armed = False
+        self.received: list[str] = []
+        self._previous: dict[int, object] = {}
+
+    @property
+    def requested(self) -> bool:
+        """True once a stop signal arrived."""
+        return self._requested.is_set()
+
+    def arm(self) -> None:
+        """From now on a signal only requests the stop (the node is up and spinning)."""
+        self._armed = True
+
+    def _handle(self, number: int, _frame: FrameType | None) -> None:
+        self.received.append(signal.Signals(number).name)
+        if self._requested.is_set():
+            return  # a repeated signal: the stop is already under way
+        self._requested.set()
+        if not self._armed:
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> StopSignals:
+        for number in self.SIGNALS:
+            self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # After a stop request the process is ending: a late second signal (launch's
+        # forwarded copy) must not kill it with -2/-15 during interpreter teardown.
+        for number, previous in self._previous.items():
+            signal.signal(number, signal.SIG_IGN if self.requested else previous)  # type: ignore[arg-type]
 
 
 def input_qos(profile: str, depth: int) -> QoSProfile:

@@ -7,27 +7,35 @@ returns an immutable copy that the diagnostics message is built from.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Number of recent frames the latency percentiles and the output rate are taken over.
+#: Number of recent frames the latency percentiles are taken over.
 WINDOW = 200
+#: Seconds the output rate is measured over; no output for this long reads 0 Hz (stale).
+RATE_WINDOW_SEC = 5.0
 
 
 @dataclass(frozen=True)
 class StatisticsSnapshot:
     """What the node reports in ``/diagnostics``.
 
+    Every received frame ends in exactly one count: ``received == processed + dropped +
+    skipped + malformed + failed`` (+ the at most two frames waiting or in flight).
+
     :param received: input messages received.
     :param processed: frames run through the Detector and published.
     :param dropped: frames overwritten in the mailbox before inference (newest wins).
     :param malformed: messages rejected during decoding (bad encoding, size, data...).
     :param failed: frames whose inference raised.
-    :param output_rate: processed frames per second over the recent window.
+    :param output_rate: processed frames per second over the last
+        :data:`RATE_WINDOW_SEC` seconds (0 when nothing was published in that time).
     :param latency: stage -> (p50, p95) in seconds over the recent window; ``total`` is
         the node's own time per frame (receipt to publication).
     :param last_error: the most recent problem, or empty.
@@ -41,18 +49,30 @@ class StatisticsSnapshot:
     output_rate: float
     latency: dict[str, tuple[float, float]] = field(default_factory=dict)
     last_error: str = ""
+    skipped: int = 0
+    """frames taken from the mailbox while nobody subscribed to any output (not decoded)."""
 
 
 class FrameStatistics:
     """Accumulates counts, per-stage timings and the last error."""
 
-    def __init__(self, window: int = WINDOW) -> None:
+    def __init__(
+        self,
+        window: int = WINDOW,
+        rate_window: float = RATE_WINDOW_SEC,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """:param window: frames the latency percentiles are taken over.
+        :param rate_window: seconds the output rate is taken over.
+        :param clock: seconds, monotonic (tests pass their own)."""
         self._lock = threading.Lock()
         self._window = window
-        self._clock = time.monotonic
+        self._rate_window = rate_window
+        self._clock = clock
+        self._started = clock()
         self._stages: dict[str, deque[float]] = {}
-        self._done_at: deque[float] = deque(maxlen=window)
-        self._received = self._processed = self._dropped = 0
+        self._done_at: deque[float] = deque()
+        self._received = self._processed = self._dropped = self._skipped = 0
         self._malformed = self._failed = 0
         self._last_error = ""
 
@@ -63,6 +83,11 @@ class FrameStatistics:
     def dropped(self, count: int = 1) -> None:
         with self._lock:
             self._dropped += count
+
+    def skipped(self) -> None:
+        """A frame nobody wanted (no output subscribed): neither decoded nor inferred."""
+        with self._lock:
+            self._skipped += 1
 
     def malformed(self, reason: str) -> None:
         with self._lock:
@@ -78,7 +103,9 @@ class FrameStatistics:
         """Record one published frame with its seconds per stage."""
         with self._lock:
             self._processed += 1
-            self._done_at.append(self._clock())
+            now = self._clock()
+            self._done_at.append(now)
+            self._forget_before(now - self._rate_window)
             for stage, seconds in timings.items():
                 samples = self._stages.get(stage)
                 if samples is None:
@@ -88,6 +115,11 @@ class FrameStatistics:
     def snapshot(self) -> StatisticsSnapshot:
         """A consistent, immutable copy of the current figures."""
         with self._lock:
+            now = self._clock()
+            self._forget_before(now - self._rate_window)
+            # Over the window, or over the time since start while the window is not full
+            # (at least 1 s, so that the first frame does not read as thousands of Hz).
+            span = max(min(self._rate_window, now - self._started), 1.0)
             latency = {
                 stage: _percentiles(samples) for stage, samples in self._stages.items() if samples
             }
@@ -97,10 +129,15 @@ class FrameStatistics:
                 dropped=self._dropped,
                 malformed=self._malformed,
                 failed=self._failed,
-                output_rate=_rate(self._done_at, self._clock()),
+                output_rate=len(self._done_at) / span,
                 latency=latency,
                 last_error=self._last_error,
+                skipped=self._skipped,
             )
+
+    def _forget_before(self, oldest: float) -> None:
+        while self._done_at and self._done_at[0] < oldest:
+            self._done_at.popleft()
 
 
 def _percentiles(samples: deque[float]) -> tuple[float, float]:
@@ -108,9 +145,34 @@ def _percentiles(samples: deque[float]) -> tuple[float, float]:
     return float(p50), float(p95)
 
 
-def _rate(done_at: deque[float], now: float) -> float:
-    """Frames per second over the window, 0 when the last frame is older than 5 s."""
-    if len(done_at) < 2 or now - done_at[-1] > 5.0:
-        return 0.0
-    span = done_at[-1] - done_at[0]
-    return (len(done_at) - 1) / span if span > 0 else 0.0
+class ProblemThrottle:
+    """At most one log line per kind of problem per ``period`` seconds.
+
+    rclpy's ``throttle_duration_sec`` throttles per call site, so one bad encoding would
+    silence a different bad input (or a failing backend after it) for the whole period.
+    Here the kind is the message with its numbers blanked ("data has 10 bytes" and "data
+    has 12 bytes" are one kind, "unknown encoding" another).
+    """
+
+    def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._period = period
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def kind(message: str) -> str:
+        """The throttling key of ``message``."""
+        return re.sub(r"\d+", "#", message)
+
+    def allow(self, message: str) -> bool:
+        """True when ``message``'s kind was not logged in the last ``period`` seconds."""
+        key, now = self.kind(message), self._clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._period:
+                return False
+            self._last[key] = now
+            if len(self._last) > 256:  # kinds built from free text: keep the table small
+                self._last = {k: t for k, t in self._last.items() if now - t < self._period}
+            return True

@@ -131,8 +131,13 @@ class Recorder:
 class NodeProcess:
     """``python -m anomaly_seg_ros.ros.node`` in its own namespace, as a subprocess."""
 
-    def __init__(self, parameters: dict[str, object], namespace: str) -> None:
-        arguments = [sys.executable, "-m", "anomaly_seg_ros.ros.node", "--ros-args"]
+    def __init__(
+        self,
+        parameters: dict[str, object],
+        namespace: str,
+        module: str = "anomaly_seg_ros.ros.node",
+    ) -> None:
+        arguments = [sys.executable, "-m", module, "--ros-args"]
         arguments += ["-r", f"__ns:={namespace}"]
         for name, value in parameters.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -179,3 +179,37 @@ def test_malformed_messages_are_counted_and_skipped(tiny_model, start_node) -> N
     assert diagnostics["frames_malformed"] == str(len(bad))
     assert "exceeds the limit" in diagnostics["last_error"]
     assert diagnostics["frames_failed"] == "0"
+
+
+def test_exif_orientation_is_ignored_and_garbage_scan_data_is_malformed(
+    tiny_model, start_node
+) -> None:
+    from image_fixtures import exif_oriented_jpeg, overwritten_jpeg
+    from sensor_msgs.msg import CompressedImage
+
+    from anomaly_seg_ros.io.compressed import encode_compressed
+
+    node = start_node(
+        {"model_path": tiny_model, "qos_profile": "reliable", "input_compressed": True}
+    )
+    turned = CompressedImage(header=header(1), format="jpeg")
+    turned.data = exif_oriented_jpeg(camera_frame(1), orientation=6)
+    send(node, turned)
+    assert last(node, "labels").shape == (48, 80)  # as stored, not turned to 80x48
+
+    good = encode_compressed(
+        np.ascontiguousarray(np.tile(camera_frame(2), (8, 8, 1))), "jpeg", quality=95
+    )
+    before = node.recorder.count("labels")
+    for seed in range(3):
+        damaged = CompressedImage(header=header(10 + seed), format="jpeg")
+        damaged.data = overwritten_jpeg(good, seed)
+        node.publisher.publish(damaged)
+        time.sleep(0.2)
+    diagnostics = node.recorder.latest_diagnostics(after=1.0)
+    assert int(diagnostics["frames_malformed"]) == 3, diagnostics
+    assert "corrupt JPEG" in diagnostics["last_error"]
+    assert node.recorder.count("labels") == before  # nothing grey was published
+    repaired = CompressedImage(header=header(20), format="jpeg")
+    repaired.data = good
+    send(node, repaired)  # the next good frame goes through

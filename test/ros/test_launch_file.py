@@ -67,13 +67,15 @@ path = os.path.join(get_package_share_directory("anomaly_seg_ros"), "launch",
 description = get_launch_description_from_python_launch_file(path)
 context = LaunchContext()
 context.launch_configurations.update(
-    {"use_rviz": "true", "namespace": "rear", "image": "camera/image"})
+    {"use_rviz": "true", "namespace": "rear", "image": "camera/image",
+     "rviz_fixed_frame": "front_camera"})
 nodes = []
 for entity in description.entities:
     if isinstance(entity, DeclareLaunchArgument):
         entity.visit(context)
     elif isinstance(entity, OpaqueFunction):
         nodes += entity.execute(context)
+nodes = [entity for entity in nodes if hasattr(entity, "node_package")]
 rviz = [node for node in nodes if node.node_package == "rviz2"][0]
 config = [a for a in rviz._Node__arguments if str(a).endswith(".rviz")]
 print(json.dumps({"packages": [node.node_package for node in nodes],
@@ -116,16 +118,130 @@ def test_launch_file_starts_the_node_with_remapping_namespace_and_model(
     assert "detecting on /cam/front" in output
 
 
-def test_use_rviz_adds_rviz_with_topics_of_this_launch() -> None:
+def test_use_rviz_adds_rviz_with_topics_of_this_launch(tmp_path) -> None:
     run = subprocess.run(
         [LAUNCH_PYTHON, "-c", INSPECT_RVIZ],
         capture_output=True,
         text=True,
         timeout=60,
-        env=launch_environment(),
+        env=fake_rviz_environment(tmp_path),
     )
     assert run.returncode == 0, run.stderr
     found = json.loads(run.stdout.strip().splitlines()[-1])
     assert found["packages"] == ["anomaly_seg_ros", "rviz2"]
     assert "Value: /rear/anomaly_seg_detector/overlay" in found["config"]
     assert "Value: /rear/camera/image" in found["config"]
+
+
+def fake_rviz_environment(folder) -> dict[str, str]:
+    """An environment with an ``rviz2`` executable on PATH (RViz itself is not run here)."""
+    rviz = folder / "rviz2"
+    rviz.write_text("#!/bin/sh\nsleep 60\n")
+    rviz.chmod(0o755)
+    environment = launch_environment()
+    environment["PATH"] = f"{folder}:{environment.get('PATH', '')}"
+    return environment
+
+
+def test_use_rviz_rewrites_topics_and_fixed_frame(tmp_path) -> None:
+    run = subprocess.run(
+        [LAUNCH_PYTHON, "-c", INSPECT_RVIZ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=fake_rviz_environment(tmp_path),
+    )
+    assert run.returncode == 0, run.stderr
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert "Fixed Frame: front_camera" in found["config"]
+
+
+def test_use_rviz_without_rviz2_starts_nothing(tiny_model, tmp_path) -> None:
+    environment = launch_environment()
+    environment["PATH"] = os.pathsep.join(
+        folder for folder in environment["PATH"].split(os.pathsep) if "rviz" not in folder
+    )
+    environment["TMPDIR"] = str(tmp_path)
+    run = subprocess.run(
+        [LAUNCH_PYTHON, "-c", RUN_LAUNCH, "use_rviz:=true", f"model_path:={tiny_model}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert "rviz2 is not installed" in output
+    assert "detecting on" not in output  # the detector never started
+    assert not list(tmp_path.glob("anomaly_seg_*.rviz"))
+
+
+def test_lifecycle_launch_starts_the_managed_node(tiny_model, ros_client) -> None:
+    from lifecycle_msgs.srv import GetState
+
+    launch = subprocess.Popen(
+        [
+            LAUNCH_PYTHON,
+            "-c",
+            RUN_LAUNCH,
+            "lifecycle:=true",
+            "namespace:=managed",
+            f"model_path:={tiny_model}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=launch_environment(),
+    )
+    client = ros_client.node.create_client(GetState, "/managed/anomaly_seg_detector/get_state")
+    try:
+        assert client.wait_for_service(timeout_sec=60.0)
+        future = client.call_async(GetState.Request())
+        ros_client.wait_for(future.done, 10.0, "get_state")
+        assert future.result().current_state.label == "unconfigured"
+    finally:
+        launch.send_signal(signal.SIGINT)
+        output, _ = launch.communicate(timeout=30)
+        ros_client.node.destroy_client(client)
+    assert launch.returncode == 0, output
+
+
+def test_ctrl_c_on_a_launched_node_receiving_frames_exits_cleanly(tiny_model, ros_client) -> None:
+    """A terminal's Ctrl-C signals the whole process group; launch forwards another
+    SIGINT: the node gets two while frames arrive, and must still exit 0, cleaned up."""
+    launch = subprocess.Popen(
+        [LAUNCH_PYTHON, "-c", RUN_LAUNCH, "image:=/cam/busy", "namespace:=busy",
+         f"model_path:={tiny_model}", "log_level:=info"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=launch_environment(),
+        start_new_session=True,  # its own process group, like a terminal's job
+    )  # fmt: skip
+    recorder = Recorder(ros_client, "/busy", ("labels",))
+    publisher = ros_client.node.create_publisher(Image, "/cam/busy", 10)
+    try:
+        ros_client.wait_for(
+            lambda: publisher.get_subscription_count() > 0 or launch.poll() is not None,
+            60.0,
+            "the launched node",
+        )
+        header = Header(frame_id="cam")
+        deadline = time.monotonic() + 30.0
+        while recorder.count("labels") < 3 and time.monotonic() < deadline:
+            publisher.publish(array_to_message(camera_frame(1), "rgb8", header))
+            time.sleep(0.05)
+        assert recorder.count("labels") >= 3
+        for _ in range(3):  # keep it busy right up to the signal
+            publisher.publish(array_to_message(camera_frame(2), "rgb8", header))
+        os.killpg(launch.pid, signal.SIGINT)
+        output, _ = launch.communicate(timeout=30)
+    finally:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+        recorder.close()
+        ros_client.node.destroy_publisher(publisher)
+    assert launch.returncode == 0, output
+    assert "stopped cleanly" in output and "detector closed" in output, output
+    for bad in ("Traceback", "terminate called", "RCLError", "exit code -"):
+        assert bad not in output, output

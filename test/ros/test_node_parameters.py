@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import rclpy
@@ -24,10 +25,15 @@ from anomaly_seg_ros.ros.parameters import (
 
 
 def test_defaults_file_lists_every_parameter_with_its_default() -> None:
-    document = yaml.safe_load((REPO / "config" / "detector.yaml").read_text())
-    values = document["/**"]["ros__parameters"]
-    assert values == default_values()
-    for name, value in values.items():  # typed like the declaration (1.0 vs 1 matters)
+    text = (REPO / "config" / "detector.yaml").read_text()
+    values = yaml.safe_load(text)["/**"]["ros__parameters"]
+    # Detector settings are listed commented out, so the model's calibrated ones apply.
+    commented = yaml.safe_load("\n".join(re.findall(r"^    # (\w+: .*?)(?:  +#.*)?$", text, re.M)))
+    detector_names = set(DetectorConfig.__dataclass_fields__)
+    assert set(values).isdisjoint(detector_names)
+    assert set(commented) == detector_names
+    assert {**values, **commented} == default_values()
+    for name, value in {**values, **commented}.items():  # typed like the declaration
         assert type(value) is type(default_values()[name]), name
 
 

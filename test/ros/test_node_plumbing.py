@@ -14,7 +14,7 @@ from anomaly_seg_ros.ros.diagnostics import (
     status_values,
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
-from anomaly_seg_ros.ros.statistics import FrameStatistics
+from anomaly_seg_ros.ros.statistics import FrameStatistics, ProblemThrottle
 
 
 def test_mailbox_keeps_only_the_newest_item() -> None:
@@ -47,20 +47,81 @@ def test_mailbox_close_wakes_a_waiting_worker() -> None:
         mailbox.take()
 
 
+class FakeClock:
+    """Seconds that advance only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_statistics_percentiles_counts_and_rate() -> None:
-    statistics = FrameStatistics(window=10)
+    clock = FakeClock()
+    statistics = FrameStatistics(window=10, rate_window=2.0, clock=clock)
+    clock.now += 10.0
     for milliseconds in range(1, 21):  # only the last 10 (11..20 ms) stay in the window
         statistics.received()
         statistics.processed({"inference": milliseconds / 1e3})
-        time.sleep(0.002)
+        clock.now += 0.1  # 10 Hz
     statistics.dropped(3)
     statistics.malformed("bad encoding")
+    statistics.skipped()
     snapshot = statistics.snapshot()
     p50, p95 = snapshot.latency["inference"]
     assert p50 == pytest.approx(0.0155) and p95 == pytest.approx(0.01955)
     assert (snapshot.received, snapshot.processed, snapshot.dropped) == (20, 20, 3)
     assert snapshot.malformed == 1 and "bad encoding" in snapshot.last_error
-    assert 50 < snapshot.output_rate < 600
+    assert snapshot.skipped == 1
+    assert snapshot.output_rate == pytest.approx(10.0)
+
+
+def test_output_rate_is_taken_over_time_not_over_frames() -> None:
+    clock = FakeClock()
+    statistics = FrameStatistics(clock=clock)
+    clock.now += 60.0
+    for _ in range(300):  # 30 s at 10 Hz: more frames than the latency window
+        statistics.processed({"total": 0.01})
+        clock.now += 0.1
+    assert statistics.snapshot().output_rate == pytest.approx(10.0)
+    clock.now += 30.0  # a pause, then 10 Hz again for 2 s
+    for _ in range(20):
+        statistics.processed({"total": 0.01})
+        clock.now += 0.1
+    assert statistics.snapshot().output_rate == pytest.approx(20 / 5.0)  # 2 s of 5 s
+    clock.now += 3.0
+    assert statistics.snapshot().output_rate == pytest.approx(10.0 * 2 / 5)
+    clock.now += 5.0
+    assert statistics.snapshot().output_rate == 0.0
+
+
+def test_problem_throttle_is_per_kind_of_problem() -> None:
+    clock = FakeClock()
+    throttle = ProblemThrottle(5.0, clock)
+    assert throttle.allow("data has 10 bytes, needs 30")
+    assert not throttle.allow("data has 12 bytes, needs 40")  # same kind, within 5 s
+    assert throttle.allow("unknown encoding 'xyz'")  # another kind is still logged
+    assert throttle.allow("RuntimeError: boom")
+    clock.now += 5.0
+    assert throttle.allow("data has 12 bytes, needs 40")
+
+
+def test_idle_node_reports_stale_not_ok() -> None:
+    clock = FakeClock()
+    description = DetectorDescription("/anomaly_seg: detector", "ort", "m.onnx", (64, 128))
+    statistics = FrameStatistics(clock=clock)
+    clock.now += 10.0
+    idle = diagnostic_status(description, statistics.snapshot(), None)
+    assert idle.level == DiagnosticStatus.WARN
+    assert idle.message.startswith("stale") and "no input" in idle.message
+    before = statistics.snapshot()
+    for _ in range(3):
+        statistics.received()
+        statistics.skipped()
+    unwatched = diagnostic_status(description, statistics.snapshot(), before)
+    assert unwatched.level == DiagnosticStatus.WARN and "nobody subscribes" in unwatched.message
+    assert status_values(unwatched)["frames_skipped_no_subscribers"] == "3"
 
 
 def test_diagnostic_status_levels_and_keys() -> None:

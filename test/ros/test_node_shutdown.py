@@ -1,0 +1,146 @@
+"""Stopping the node: repeated signals while it infers, SIGHUP, and a crashed run's leftovers."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+from ros_harness import NodeUnderTest, RosClient, camera_frame
+from std_msgs.msg import Header
+
+from anomaly_seg_ros.ros.messages import array_to_message
+from anomaly_seg_ros.ros.shared_memory import SHM_DIR, lock_is_held, remove_stale_segments
+
+DELAY = 0.3  # seconds of (imitated) inference: the node is always busy with one frame
+SIGNAL_PAIRS = (
+    (signal.SIGINT, signal.SIGINT),  # Ctrl-C in a terminal + the copy `ros2 launch` forwards
+    (signal.SIGINT, signal.SIGTERM),
+    (signal.SIGTERM, signal.SIGTERM),
+    (signal.SIGTERM, signal.SIGINT),
+    (signal.SIGHUP, signal.SIGINT),
+)
+
+
+class Feeder:
+    """Publishes frames at 20 Hz from a thread, so inference never runs dry."""
+
+    def __init__(self, node: NodeUnderTest) -> None:
+        self.node = node
+        self.running = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        index = 0
+        while self.running:
+            header = Header(frame_id="cam")
+            header.stamp.sec = index
+            self.node.publisher.publish(array_to_message(camera_frame(index), "rgb8", header))
+            index += 1
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join()
+
+
+def start_busy_node(ros_client: RosClient, tiny_model: Path) -> tuple[NodeUnderTest, Feeder]:
+    node = NodeUnderTest(
+        ros_client,
+        {"model_path": tiny_model, "qos_profile": "reliable", "debug_inference_delay": DELAY},
+        outputs=("labels",),
+    )
+    feeder = Feeder(node)
+    ros_client.wait_for(lambda: node.recorder.count("labels") >= 2, 30.0, "the node to infer")
+    return node, feeder
+
+
+def stop_with(node: NodeUnderTest, first: int, second: int | None) -> tuple[int, float, str]:
+    """Send ``first``, then ``second`` 100 ms later; (exit code, seconds, output)."""
+    process = node.process.process
+    started = time.monotonic()
+    process.send_signal(first)
+    if second is not None:
+        time.sleep(0.1)
+        if process.poll() is None:
+            process.send_signal(second)
+    output, _ = process.communicate(timeout=30)
+    return process.returncode, time.monotonic() - started, output
+
+
+def test_two_signals_while_busy_always_exit_zero_and_clean(tiny_model, ros_client) -> None:
+    durations = []
+    for run in range(20):
+        first, second = SIGNAL_PAIRS[run % len(SIGNAL_PAIRS)]
+        node, feeder = start_busy_node(ros_client, tiny_model)
+        try:
+            code, seconds, output = stop_with(node, first, second)
+        finally:
+            feeder.stop()
+            node.recorder.close()
+            ros_client.node.destroy_publisher(node.publisher)
+        label = f"run {run} ({first.name} + {second.name}): exit {code}\n{output}"
+        assert code == 0, label
+        for bad in ("Traceback", "RCLError", "terminate called", "context is invalid"):
+            assert bad not in output, label
+        assert "detector closed" in output and "stopped cleanly" in output, label
+        durations.append(seconds)
+    # Within 1 s of the first signal plus the one inference in flight (process exit included).
+    assert max(durations) < 1.0 + DELAY, durations
+
+
+def test_sighup_stops_like_sigterm(tiny_model, ros_client) -> None:
+    node, feeder = start_busy_node(ros_client, tiny_model)
+    try:
+        code, _, output = stop_with(node, signal.SIGHUP, None)
+    finally:
+        feeder.stop()
+        node.recorder.close()
+    assert code == 0, output
+    assert "SIGHUP received, shutting down" in output and "detector closed" in output
+
+
+def fast_dds_locks() -> set[str]:
+    """Lock files of Fast DDS data segments (port files are Fast DDS's own business)."""
+    return {path.name for path in SHM_DIR.glob("fastdds_*_el") if "_port" not in path.name}
+
+
+def test_shared_memory_of_a_killed_node_is_removed_at_the_next_start(
+    tiny_model, ros_client
+) -> None:
+    before = fast_dds_locks()
+    node = NodeUnderTest(ros_client, {"model_path": tiny_model}, outputs=("labels",))
+    mine = fast_dds_locks() - before  # this node's segment (other processes may add theirs)
+    node.process.process.send_signal(signal.SIGKILL)
+    node.process.process.communicate(timeout=30)
+    node.recorder.close()
+    left = {name for name in mine if (SHM_DIR / name).exists()}
+    assert left, "a SIGKILLed Fast DDS participant should leave its segment behind"
+    assert all(not lock_is_held(SHM_DIR / name) for name in left)
+    sizes = sum((SHM_DIR / name[:-3]).stat().st_size for name in left)
+    assert sizes >= 64 * 2**20  # the large-image profile's segment
+
+    second = NodeUnderTest(ros_client, {"model_path": tiny_model}, outputs=("labels",))
+    assert not any((SHM_DIR / name).exists() for name in left)
+    assert not any((SHM_DIR / name[:-3]).exists() for name in left)
+    assert second.close() == 0, second.process.output
+    assert "stale Fast DDS shared-memory" in second.process.output
+
+
+def test_segments_in_use_are_left_alone(tmp_path) -> None:
+    import fcntl
+
+    live, dead = tmp_path / "fastdds_0123456789abcdef", tmp_path / "fastdds_fedcba9876543210"
+    for segment in (live, dead):
+        segment.write_bytes(b"x" * 100)
+        Path(f"{segment}_el").write_bytes(b"")
+    other = tmp_path / "unrelated_el"
+    other.write_bytes(b"")
+    with open(f"{live}_el", "rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)  # as its live owner does
+        report = remove_stale_segments(tmp_path)
+    assert set(report.removed) == {dead, Path(f"{dead}_el")}
+    assert report.in_use == 1 and report.freed_bytes == 100
+    assert live.exists() and other.exists()
