@@ -17,9 +17,11 @@ counted in the report, with their stamps.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +99,9 @@ def evaluate_bag(
     timeline: list[TimelineEntry] = []
     matcher = StampMatcher(tolerance_ns=round(stamp_tolerance * 1e9))
     bags = [bag] if label_bag is None else [bag, label_bag]
-    with open_bags(bags) as reader, tempfile.TemporaryDirectory(prefix="bag-eval-") as work:
+    with ExitStack() as stack:
+        reader = stack.enter_context(open_bags(bags))
+        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-"))
         topics = topics_of(reader)
         image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
         if label_topic is not None:
@@ -113,8 +117,12 @@ def evaluate_bag(
             score_name = "anomaly_score"
         images = Path(work) / "_rgb"
         images.mkdir()
+        frame_topics = [t for t in (score_topic, image_topic) if t]
+        streams = [stamped(stack.enter_context(open_bags(bags)), frame_topics)]
+        if label_topic is not None:
+            streams.append(stamped(stack.enter_context(open_bags(bags)), [label_topic]))
         frames = _paired_frames(
-            read_topics(reader, [t for t in (score_topic, image_topic, label_topic) if t]),
+            heapq.merge(*streams, key=lambda item: item[0]),
             detector=detector,
             score_topic=score_topic,
             image_topic=image_topic,
@@ -155,8 +163,19 @@ def evaluate_bag(
     return result
 
 
+def stamped(reader: Any, topics: list[str]) -> Iterator[tuple[int, str, Any]]:
+    """(header stamp, topic, message) of ``topics`` in bag-time order.
+
+    Frames and ground truth are read as two such streams merged by header stamp, so they
+    meet in stamp order whatever times their bags were recorded at (the drive bag at
+    header times, the node's output bag at replay time): memory stays at a few messages.
+    """
+    for topic, _msgtype, message in read_topics(reader, topics):
+        yield stamp_ns(message), topic, message
+
+
 def _paired_frames(
-    messages: Iterator[tuple[str, str, Any]],
+    messages: Iterator[tuple[int, str, Any]],
     *,
     detector: Any,
     score_topic: str | None,
@@ -170,8 +189,7 @@ def _paired_frames(
 ) -> Iterator[FrameScores]:
     """Frames with ground truth, in bag order; every frame is appended to ``timeline``."""
     pending_rgb: dict[int, np.ndarray] = {}
-    for topic, _msgtype, message in messages:
-        stamp = stamp_ns(message)
+    for stamp, topic, message in messages:
         if topic == label_topic:
             paired = matcher.add_label(stamp, label_image(message))
         elif detector is not None and topic == image_topic:
@@ -250,9 +268,9 @@ def _append_summary(markdown: Path, settings: dict[str, object]) -> None:
         "",
         f"* bag: `{settings['bag']}`; scores from `{settings['score_topic'] or 'detector'}`"
         f", ground truth `{settings['label_topic']}`",
-        f"* frames: {settings['frames']}, with ground truth: {settings['frames_with_label']}"
-        f", without: {settings['frames_without_label']}; ground-truth messages without a "
-        f"frame: {settings['labels_without_frame']}",
+        f"* frames in: {settings['frames']}, paired with ground truth: "
+        f"{settings['frames_with_label']}, unpaired: {settings['frames_without_label']}; "
+        f"ground-truth messages without a frame: {settings['labels_without_frame']}",
         "* metrics use the frames with ground truth; `timeline.png` shows every frame",
         "",
     ]
