@@ -117,10 +117,13 @@ def evaluate_bag(
             score_name = "anomaly_score"
         images = Path(work) / "_rgb"
         images.mkdir()
-        frame_topics = [t for t in (score_topic, image_topic) if t]
-        streams = [stamped(stack.enter_context(open_bags(bags)), frame_topics)]
-        if label_topic is not None:
-            streams.append(stamped(stack.enter_context(open_bags(bags)), [label_topic]))
+        # One bag-time stream per topic, merged by header stamp: the topics meet in stamp
+        # order even when they come from bags recorded at different times.
+        streams = [
+            stamped(stack.enter_context(open_bags(bags)), topic)
+            for topic in (score_topic, image_topic, label_topic)
+            if topic
+        ]
         frames = _paired_frames(
             heapq.merge(*streams, key=lambda item: item[0]),
             detector=detector,
@@ -163,14 +166,16 @@ def evaluate_bag(
     return result
 
 
-def stamped(reader: Any, topics: list[str]) -> Iterator[tuple[int, str, Any]]:
-    """(header stamp, topic, message) of ``topics`` in bag-time order.
+def stamped(reader: Any, topic: str) -> Iterator[tuple[int, str, Any]]:
+    """(header stamp, topic, message) of one topic in bag-time order.
 
-    Frames and ground truth are read as two such streams merged by header stamp, so they
-    meet in stamp order whatever times their bags were recorded at (the drive bag at
-    header times, the node's output bag at replay time): memory stays at a few messages.
+    Scores, camera images and ground truth are read as one such stream each, merged by
+    header stamp, so they meet in stamp order whatever times their bags were recorded at
+    (the drive bag at header times, the node's output bag at replay time): memory stays
+    at a few messages. Within a topic, stamps follow bag time on any sane recording; a
+    little disorder is absorbed by the matcher's pending items.
     """
-    for topic, _msgtype, message in read_topics(reader, topics):
+    for _topic, _msgtype, message in read_topics(reader, [topic]):
         yield stamp_ns(message), topic, message
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from anomaly_seg_ros.evaluation.component_metrics import ComponentEvaluator, ComponentMetrics
 from anomaly_seg_ros.evaluation.frames import FrameScores
-from anomaly_seg_ros.evaluation.operating_points import OperatingPoints, strict_threshold
+from anomaly_seg_ros.evaluation.operating_points import OperatingPoints
 from anomaly_seg_ros.evaluation.pixel_metrics import (
     PixelMetrics,
     create_pixel_evaluator,
@@ -141,8 +141,9 @@ def _component_pass(
     if not np.isfinite(best):
         LOGGER.warning("%s: no best-F1 threshold, component metrics skipped", result.name)
         return
-    # Pixel thresholds are ">=", the SMIYC instancer masks with ">": step one float32 down.
-    threshold = strict_threshold(best)
+    # The SMIYC instancer masks with ``score > threshold``; so do we, at the best-F1
+    # threshold itself: pixels tied with it are not predicted anomalous.
+    threshold = float(best)
     evaluator = ComponentEvaluator(threshold, *sizes)
     for index in range(num_frames):
         evaluator.process(*cached_frame(cache, index, result.name))

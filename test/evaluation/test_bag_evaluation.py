@@ -209,9 +209,9 @@ def test_output_of_bag_run_with_ground_truth_from_the_input_bag(tiny_model, data
 
 
 def test_bags_recorded_at_different_times_pair_every_frame(tmp_path):
-    """The demo's case: ground truth logged at header times, scores recorded later at
-    replay time, so read merged in bag time every label comes before every score; more
-    frames than the matcher's pending bound must still all pair."""
+    """The demo's case: camera and ground truth logged at header times, scores recorded
+    later at replay time, so read merged in bag time every label and camera frame comes
+    before every score; more frames than the matcher's pending bound must still all pair."""
     rng = np.random.default_rng(3)
     frames = StampMatcher().max_pending + 36
     labels, scores = [], []
@@ -219,6 +219,8 @@ def test_bags_recorded_at_different_times_pair_every_frame(tmp_path):
         stamp = START_NS + index * 10**8
         score, label = _frame(rng, index % 5, shape=(12, 16))
         labels.append(("/gt", stamp, _image(stamp, label, "mono8")))
+        camera = np.repeat(label[..., None] * 200, 3, axis=2)
+        labels.append(("/camera", stamp, _image(stamp, camera, "rgb8")))
         scores.append(("/node/anomaly_score", stamp, _image(stamp, score, "32FC1")))
     # bag times: the label bag at the header stamps, the output bag an hour later
     _write_bag(tmp_path / "drive", labels)
@@ -228,6 +230,7 @@ def test_bags_recorded_at_different_times_pair_every_frame(tmp_path):
         tmp_path / "report",
         label_topic="/gt",
         label_bag=tmp_path / "drive",
+        image_topic="/camera",
         progress=False,
     )
     settings = result.settings
