@@ -19,3 +19,7 @@ class ConfigError(AnomalySegError, ValueError):
 
 class BackendError(AnomalySegError):
     """An inference backend is unavailable or failed."""
+
+
+class OutputError(AnomalySegError):
+    """An output could not be written (full disk, no permission); nothing partial is left."""
