@@ -22,4 +22,4 @@ class BackendError(AnomalySegError):
 
 
 class OutputError(AnomalySegError):
-    """A result could not be written (disk full, folder not writable)."""
+    """An output could not be written (full disk, no permission); nothing partial is left."""

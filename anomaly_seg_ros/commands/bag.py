@@ -196,9 +196,9 @@ def evaluate_command(args: argparse.Namespace) -> int:
     _LOG.info("report written to %s", args.out_dir)
     counts = result.settings
     print(
-        f"{counts['frames']} frames, {counts['frames_with_label']} with ground truth, "
-        f"{counts['frames_without_label']} without; {counts['labels_without_frame']} "
-        f"labels without a frame"
+        f"frames in: {counts['frames']}, paired with ground truth: "
+        f"{counts['frames_with_label']}, unpaired: {counts['frames_without_label']}; "
+        f"{counts['labels_without_frame']} labels without a frame"
     )
     results_table = args.out_dir / "results.md"
     if results_table.is_file():

@@ -17,9 +17,11 @@ counted in the report, with their stamps.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,9 @@ from anomaly_seg_ros.evaluation.pairing import StampMatcher
 from anomaly_seg_ros.io.bags import (
     COMPRESSED_TYPE,
     IMAGE_TYPE,
+    deserialize,
     open_bags,
     pick_topic,
-    read_topics,
     topics_of,
 )
 from anomaly_seg_ros.io.messages import decode_message, float_image, label_image, stamp_ns
@@ -96,8 +98,11 @@ def evaluate_bag(
     out_dir = Path(out_dir)
     timeline: list[TimelineEntry] = []
     matcher = StampMatcher(tolerance_ns=round(stamp_tolerance * 1e9))
+    skipped: list[tuple[int, str]] = []  # (bag or header time, reason): malformed messages
     bags = [bag] if label_bag is None else [bag, label_bag]
-    with open_bags(bags) as reader, tempfile.TemporaryDirectory(prefix="bag-eval-") as work:
+    with ExitStack() as stack:
+        reader = stack.enter_context(open_bags(bags))
+        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-"))
         topics = topics_of(reader)
         image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
         if label_topic is not None:
@@ -113,8 +118,15 @@ def evaluate_bag(
             score_name = "anomaly_score"
         images = Path(work) / "_rgb"
         images.mkdir()
+        # One bag-time stream per topic, merged by header stamp: the topics meet in stamp
+        # order even when they come from bags recorded at different times.
+        streams = [
+            stamped(stack.enter_context(open_bags(bags)), topic, skipped)
+            for topic in (score_topic, image_topic, label_topic)
+            if topic
+        ]
         frames = _paired_frames(
-            read_topics(reader, [t for t in (score_topic, image_topic, label_topic) if t]),
+            heapq.merge(*streams, key=lambda item: item[0]),
             detector=detector,
             score_topic=score_topic,
             image_topic=image_topic,
@@ -124,6 +136,7 @@ def evaluate_bag(
             timeline=timeline,
             images=images,
             score_name=score_name,
+            skipped=skipped,
         )
         result = evaluate_frames(
             frames,
@@ -141,6 +154,8 @@ def evaluate_bag(
         ]
         result.settings.update(
             _bag_summary(bag, timeline, matcher, score_topic, image_topic, label_topic),
+            malformed=len(skipped),
+            malformed_messages=[list(item) for item in skipped[:LISTED_STAMPS]],
             threshold=threshold if detector is None else detector.config.threshold,
         )
         write_report(
@@ -155,8 +170,30 @@ def evaluate_bag(
     return result
 
 
+def stamped(
+    reader: Any, topic: str, skipped: list[tuple[int, str]]
+) -> Iterator[tuple[int, str, Any]]:
+    """(header stamp, topic, message) of one topic in bag-time order.
+
+    Scores, camera images and ground truth are read as one such stream each, merged by
+    header stamp, so they meet in stamp order whatever times their bags were recorded at
+    (the drive bag at header times, the node's output bag at replay time): memory stays
+    at a few messages. Within a topic, stamps follow bag time on any sane recording; a
+    little disorder is absorbed by the matcher's pending items.
+    """
+    connections = [c for c in reader.connections if c.topic == topic]
+    for connection, timestamp, raw in reader.messages(connections=connections):
+        try:
+            message = deserialize(reader, raw, connection, timestamp)
+        except InputError as error:
+            LOGGER.warning("%s; skipped", error)
+            skipped.append((timestamp, str(error)))
+            continue
+        yield stamp_ns(message), topic, message
+
+
 def _paired_frames(
-    messages: Iterator[tuple[str, str, Any]],
+    messages: Iterator[tuple[int, str, Any]],
     *,
     detector: Any,
     score_topic: str | None,
@@ -167,28 +204,20 @@ def _paired_frames(
     timeline: list[TimelineEntry],
     images: Path,
     score_name: str,
+    skipped: list[tuple[int, str]],
 ) -> Iterator[FrameScores]:
     """Frames with ground truth, in bag order; every frame is appended to ``timeline``."""
     pending_rgb: dict[int, np.ndarray] = {}
-    for topic, _msgtype, message in messages:
-        stamp = stamp_ns(message)
-        if topic == label_topic:
-            paired = matcher.add_label(stamp, label_image(message))
-        elif detector is not None and topic == image_topic:
-            rgb = decode_message(message)
-            result = detector.detect(rgb)
-            timeline.append(_entry(stamp, result.score, result.mask))
-            paired = matcher.add_frame(stamp, (result.score, rgb)) if label_topic else None
-        elif topic == image_topic:
-            # Output bag with camera images: keep the latest few for the gallery only.
-            pending_rgb[stamp] = decode_message(message)
-            while len(pending_rgb) > matcher.max_pending:
-                pending_rgb.pop(next(iter(pending_rgb)))
+    for stamp, topic, message in messages:
+        try:
+            paired = _offer(
+                stamp, topic, message, detector, image_topic, label_topic, threshold, matcher,
+                timeline, pending_rgb,
+            )  # fmt: skip
+        except InputError as error:  # a malformed image: listed, the next one goes on
+            LOGGER.warning("%s at stamp %d skipped: %s", topic, stamp, error)
+            skipped.append((stamp, f"{topic}: {error}"))
             continue
-        else:
-            score = float_image(message)
-            timeline.append(_entry(stamp, score, score > np.float32(threshold)))
-            paired = matcher.add_frame(stamp, (score, None)) if label_topic else None
         if paired is not None:
             frame_stamp, (score, frame_rgb), label = paired
             picture: np.ndarray | None = frame_rgb
@@ -199,6 +228,40 @@ def _paired_frames(
             cv2.imwrite(str(images / f"{frame_stamp}.png"), picture[..., ::-1])
             yield FrameScores(str(frame_stamp), label, {score_name: score})
     matcher.finish()
+
+
+def _offer(
+    stamp: int,
+    topic: str,
+    message: Any,
+    detector: Any,
+    image_topic: str | None,
+    label_topic: str | None,
+    threshold: float,
+    matcher: StampMatcher,
+    timeline: list[TimelineEntry],
+    pending_rgb: dict[int, np.ndarray],
+) -> tuple[int, Any, np.ndarray] | None:
+    """Decode one message and offer it to the matcher; returns a pair when one forms.
+
+    :raises InputError: the message is malformed (nothing was recorded for it).
+    """
+    if topic == label_topic:
+        return matcher.add_label(stamp, label_image(message))
+    if detector is not None and topic == image_topic:
+        rgb = decode_message(message)
+        result = detector.detect(rgb)
+        timeline.append(_entry(stamp, result.score, result.mask))
+        return matcher.add_frame(stamp, (result.score, rgb)) if label_topic else None
+    if topic == image_topic:
+        # Output bag with camera images: keep the latest few for the gallery only.
+        pending_rgb[stamp] = decode_message(message)
+        while len(pending_rgb) > matcher.max_pending:
+            pending_rgb.pop(next(iter(pending_rgb)))
+        return None
+    score = float_image(message)
+    timeline.append(_entry(stamp, score, score > np.float32(threshold)))
+    return matcher.add_frame(stamp, (score, None)) if label_topic else None
 
 
 def _gallery_topic(
@@ -250,9 +313,10 @@ def _append_summary(markdown: Path, settings: dict[str, object]) -> None:
         "",
         f"* bag: `{settings['bag']}`; scores from `{settings['score_topic'] or 'detector'}`"
         f", ground truth `{settings['label_topic']}`",
-        f"* frames: {settings['frames']}, with ground truth: {settings['frames_with_label']}"
-        f", without: {settings['frames_without_label']}; ground-truth messages without a "
-        f"frame: {settings['labels_without_frame']}",
+        f"* frames in: {settings['frames']}, paired with ground truth: "
+        f"{settings['frames_with_label']}, unpaired: {settings['frames_without_label']}; "
+        f"ground-truth messages without a frame: {settings['labels_without_frame']}",
+        f"* malformed messages skipped: {settings.get('malformed', 0)}",
         "* metrics use the frames with ground truth; `timeline.png` shows every frame",
         "",
     ]

@@ -20,7 +20,7 @@ from anomaly_seg_ros.evaluation.component_metrics import ComponentEvaluator, Com
 from anomaly_seg_ros.evaluation.evaluator import EvaluatorGroup
 from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator, pixel_metrics
 from anomaly_seg_ros.evaluation.frames import FrameScores
-from anomaly_seg_ros.evaluation.operating_points import OperatingPoints, strict_threshold
+from anomaly_seg_ros.evaluation.operating_points import OperatingPoints
 from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics
 
 LOGGER = logging.getLogger(__name__)
@@ -139,8 +139,9 @@ def _component_pass(
     if not np.isfinite(best):
         LOGGER.warning("%s: no best-F1 threshold, component metrics skipped", result.name)
         return
-    # Pixel thresholds are ">=", the SMIYC instancer masks with ">": step one float32 down.
-    threshold = strict_threshold(best)
+    # The SMIYC instancer masks with ``score > threshold``; so do we, at the best-F1
+    # threshold itself: pixels tied with it are not predicted anomalous.
+    threshold = float(best)
     evaluator = ComponentEvaluator(threshold, *sizes)
     for index in range(num_frames):
         evaluator.process(*cached_frame(cache, index, result.name))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError, InputError
 from anomaly_seg_ros.io.bags import (
     IMAGE_TYPE,
+    STORAGES,
     BagMessage,
     create_bag,
     image_connections,
@@ -46,7 +48,9 @@ class BagRunReport:
     :param frames_in: image messages read.
     :param frames_out: frames whose results were written (equal to ``frames_in`` unless
         some were malformed).
-    :param malformed: (bag timestamp, reason) of every frame that could not be decoded.
+    :param malformed: (bag timestamp, reason) of every frame that could not be decoded,
+        including messages whose stored bytes do not deserialise (corrupt or cut CDR;
+        those are not copied to the output bag either).
     :param output_topics: the result topics written.
     """
 
@@ -97,12 +101,19 @@ def run_bag(
     unknown = sorted(set(outputs) - set(names))
     if unknown:
         raise ConfigError(f"unknown outputs {unknown}; valid: {[t.name for t in OUTPUT_TOPICS]}")
+    if storage not in STORAGES:
+        raise ConfigError(f"unknown bag storage {storage!r}; valid: {', '.join(STORAGES)}")
+    if Path(output_bag).exists():
+        raise InputError(f"output bag {output_bag} already exists; choose a new path")
     store = typestore()
     image_class = store.types[IMAGE_TYPE]
-    with open_bag(input_bag) as reader, create_bag(output_bag, storage) as writer:
-        connections = image_connections(reader, topic)
+    with ExitStack() as stack:
+        reader = stack.enter_context(open_bag(input_bag))
+        connections = image_connections(reader, topic)  # validated before any output exists
+        writer = stack.enter_context(create_bag(output_bag, storage))
         source = connections[0]
         report = BagRunReport(topic=source.topic)
+        undeserializable: list[tuple[int, str]] = []
         copy = writer.add_connection(source.topic, source.msgtype, typestore=store)
         result_connections = {
             name: writer.add_connection(
@@ -113,7 +124,7 @@ def run_bag(
         report.output_topics = tuple(c.topic for c in result_connections.values())
         total = sum(c.msgcount for c in connections)
         bar = tqdm(total=total, unit="frame", disable=not progress, desc=source.topic)
-        for message in read_messages(reader, connections):
+        for message in read_messages(reader, connections, undeserializable):
             report.frames_in += 1
             writer.write(copy, message.timestamp, message.cdr)
             bar.update()
@@ -130,4 +141,6 @@ def run_bag(
                 writer.write(result_connections[name], message.timestamp, data)
             report.frames_out += 1
         bar.close()
+        report.frames_in += len(undeserializable)
+        report.malformed = sorted(report.malformed + undeserializable)
     return report

@@ -11,6 +11,11 @@ only fills in definitions a bag lacks, and is the stated distro every bag is wri
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
+import shutil
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,10 +25,13 @@ from typing import Any
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer, WriterError
+from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
-from anomaly_seg_ros.errors import ConfigError, InputError
+from anomaly_seg_ros.errors import ConfigError, InputError, OutputError
+
+LOGGER = logging.getLogger(__name__)
 
 IMAGE_TYPE = "sensor_msgs/msg/Image"
 COMPRESSED_TYPE = "sensor_msgs/msg/CompressedImage"
@@ -86,11 +94,16 @@ def open_bags(paths: Sequence[str | Path]) -> Iterator[AnyReader]:
     for bag in bags:
         if not bag.exists():
             raise InputError(f"bag {bag} does not exist")
+        if bag.is_dir() and not (bag / "metadata.yaml").is_file():
+            raise InputError(
+                f"bag folder {bag} has no metadata.yaml (an unfinished recording?); "
+                "`ros2 bag reindex` can rebuild it"
+            )
     names = ", ".join(str(bag) for bag in bags)
     try:
         reader = AnyReader(bags, default_typestore=typestore())
         reader.open()
-    except AnyReaderError as error:
+    except (AnyReaderError, OSError) as error:
         raise InputError(f"cannot read bag {names}: {error}") from error
     try:
         yield reader
@@ -140,8 +153,8 @@ def pick_topic(
 def read_topics(reader: AnyReader, topics: Sequence[str]) -> Iterator[tuple[str, str, Any]]:
     """(topic, message type, message) of ``topics`` in bag-time order."""
     connections = [c for c in reader.connections if c.topic in set(topics)]
-    for connection, _, raw in reader.messages(connections=connections):
-        yield connection.topic, connection.msgtype, reader.deserialize(raw, connection.msgtype)
+    for connection, timestamp, raw in reader.messages(connections=connections):
+        yield connection.topic, connection.msgtype, deserialize(reader, raw, connection, timestamp)
 
 
 def image_connections(reader: AnyReader, topic: str | None) -> list[Connection]:
@@ -169,11 +182,42 @@ def image_connections(reader: AnyReader, topic: str | None) -> list[Connection]:
     return chosen
 
 
-def read_messages(reader: AnyReader, connections: Sequence[Connection]) -> Iterator[BagMessage]:
-    """The messages of ``connections`` in bag-time order, with their CDR bytes."""
+def deserialize(reader: AnyReader, raw: bytes, connection: Connection, timestamp: int) -> Any:
+    """One message of an open bag, deserialised.
+
+    :raises InputError: the stored bytes are not a valid message (corrupt or cut CDR);
+        the message names the topic and bag time.
+    """
+    try:
+        return reader.deserialize(raw, connection.msgtype)
+    except (AnyReaderError, SerdeError, ValueError, IndexError) as error:
+        raise InputError(
+            f"undeserializable {connection.msgtype} on {connection.topic} at bag time "
+            f"{timestamp} ns: {error}"
+        ) from error
+
+
+def read_messages(
+    reader: AnyReader,
+    connections: Sequence[Connection],
+    undeserializable: list[tuple[int, str]] | None = None,
+) -> Iterator[BagMessage]:
+    """The messages of ``connections`` in bag-time order, with their CDR bytes.
+
+    :param undeserializable: where given, messages whose bytes do not deserialise are
+        skipped and listed here as (bag time, reason); else they raise.
+    :raises InputError: an undeserializable message and no ``undeserializable`` list.
+    """
     store = typestore()
     for connection, timestamp, raw in reader.messages(connections=connections):
-        message = reader.deserialize(raw, connection.msgtype)
+        try:
+            message = deserialize(reader, raw, connection, timestamp)
+        except InputError as error:
+            if undeserializable is None:
+                raise
+            undeserializable.append((timestamp, str(error)))
+            LOGGER.warning("%s", error)
+            continue
         if reader.is2:
             cdr = bytes(raw)  # rosbag2 stores CDR already: copy it unchanged
         else:
@@ -183,23 +227,56 @@ def read_messages(reader: AnyReader, connections: Sequence[Connection]) -> Itera
 
 @contextmanager
 def create_bag(path: str | Path, storage: str = "mcap") -> Iterator[Writer]:
-    """Create a rosbag2 directory for writing.
+    """Create a rosbag2 directory for writing, atomically.
 
+    The bag is written under a temporary name beside ``path`` and renamed to ``path``
+    only when the block ends without an error, so a failed or interrupted run never
+    leaves a bag that looks complete (nor one that makes the rerun say "exists").
+
+    :param path: the bag folder to create.
     :param storage: ``mcap`` or ``sqlite3``.
+    :return: (context manager) the open writer.
     :raises ConfigError: unknown storage.
-    :raises InputError: the output path already exists or cannot be written.
+    :raises InputError: the output path already exists.
+    :raises OutputError: the bag cannot be written (full disk, no permission).
     """
     if storage not in STORAGES:
         raise ConfigError(f"unknown bag storage {storage!r}; valid: {', '.join(STORAGES)}")
     path = Path(path)
     if path.exists():
         raise InputError(f"output bag {path} already exists; choose a new path")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
     try:
-        writer = Writer(path, version=BAG_VERSION, storage_plugin=STORAGES[storage])
+        writer = Writer(partial, version=BAG_VERSION, storage_plugin=STORAGES[storage])
         writer.open()
-    except WriterError as error:
-        raise InputError(f"cannot create bag {path}: {error}") from error
+    except (WriterError, OSError) as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise OutputError(f"cannot create bag {path}: {error}") from error
     try:
-        yield writer
-    finally:
-        writer.close()
+        try:
+            yield writer
+        finally:
+            writer.close()  # writes metadata.yaml
+        partial.rename(path)
+    except BaseException as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        if _disk_full(error):
+            raise OutputError(
+                f"no space left on the device writing bag {path}; nothing was kept. "
+                "Free space or write elsewhere"
+            ) from error
+        if isinstance(error, (OSError, WriterError)):
+            raise OutputError(f"cannot write bag {path}: {error}") from error
+        raise
+
+
+def _disk_full(error: BaseException) -> bool:
+    """Whether ``error`` (or what caused it) is a full disk, as OSError or from sqlite3."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if isinstance(error, sqlite3.Error) and "full" in str(error).lower():
+            return True
+        error = error.__cause__ or error.__context__
+    return False

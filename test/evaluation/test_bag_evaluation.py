@@ -96,7 +96,7 @@ def test_output_bag_pairs_by_stamp_and_counts_unpaired(tmp_path):
     assert metrics == expected.evaluate()
     for name in ("timeline.png", "results.json", "results.md", "roc.png", "per_frame_ap.csv"):
         assert (out / name).stat().st_size > 0, name
-    assert "without: 3" in (out / "results.md").read_text()
+    assert "unpaired: 3" in (out / "results.md").read_text()
     assert json.loads((out / "results.json").read_text())["settings"]["frames"] == 8
 
 
@@ -178,7 +178,7 @@ def test_bag_evaluate_command(tmp_path, capsys):
     assert (
         main(["bag", "evaluate", str(bag), str(out), "--label-topic", "/gt", "--no-progress"]) == 0
     )
-    assert "3 with ground truth, 0 without" in capsys.readouterr().out
+    assert "frames in: 3, paired with ground truth: 3, unpaired: 0" in capsys.readouterr().out
     assert (out / "timeline.png").stat().st_size > 0
 
 
@@ -206,3 +206,38 @@ def test_output_of_bag_run_with_ground_truth_from_the_input_bag(tiny_model, data
     assert result.settings["image_topic"] == "/camera/image_raw"
     assert result.settings["frames"] == 3 and result.settings["frames_without_label"] == 1
     assert result.scores["anomaly_score"].pixel == expected.evaluate()
+
+
+def test_bags_recorded_at_different_times_pair_every_frame(tmp_path):
+    """The demo's case: camera and ground truth logged at header times, scores recorded
+    later at replay time, so read merged in bag time every label and camera frame comes
+    before every score; more frames than the matcher's pending bound must still all pair."""
+    rng = np.random.default_rng(3)
+    frames = StampMatcher().max_pending + 36
+    labels, scores = [], []
+    for index in range(frames):
+        stamp = START_NS + index * 10**8
+        score, label = _frame(rng, index % 5, shape=(12, 16))
+        labels.append(("/gt", stamp, _image(stamp, label, "mono8")))
+        camera = np.repeat(label[..., None] * 200, 3, axis=2)
+        labels.append(("/camera", stamp, _image(stamp, camera, "rgb8")))
+        scores.append(("/node/anomaly_score", stamp, _image(stamp, score, "32FC1")))
+    # bag times: the label bag at the header stamps, the output bag an hour later
+    _write_bag(tmp_path / "drive", labels)
+    _write_bag(tmp_path / "out", [(t, s + 3600 * 10**9, m) for t, s, m in scores])
+    result = evaluate_bag(
+        tmp_path / "out",
+        tmp_path / "report",
+        label_topic="/gt",
+        label_bag=tmp_path / "drive",
+        image_topic="/camera",
+        progress=False,
+    )
+    settings = result.settings
+    assert settings["frames"] == frames
+    assert settings["frames_with_label"] == frames
+    assert settings["frames_without_label"] == 0
+    assert settings["labels_without_frame"] == 0
+    assert len(result.scores["anomaly_score"].frames) == frames
+    text = (tmp_path / "report" / "results.md").read_text()
+    assert f"frames in: {frames}, paired with ground truth: {frames}, unpaired: 0" in text
