@@ -85,7 +85,8 @@ def test_sidecar_with_other_input_size(tiny_model, tmp_path):
 
 def test_sidecar_with_other_class_count(tiny_model, tmp_path):
     model = copy_model(tiny_model, tmp_path)
-    edit_sidecar(tmp_path, class_names=[f"c{i}" for i in range(20)])
+    # Colours for 20 classes too, so that only the network's class count disagrees.
+    edit_sidecar(tmp_path, class_names=[f"c{i}" for i in range(20)], class_colors=[[0, 0, 0]] * 20)
     with pytest.raises(ModelError, match="num_classes=19 but its sidecar says 20"):
         Detector.from_path(model, backend="onnxruntime")
 

@@ -17,7 +17,7 @@ from anomaly_seg_ros.errors import InputError, OutputError
 from anomaly_seg_ros.io.compressed import compressed_size
 from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS, check_size
 from anomaly_seg_ros.models import calibrated_config, default_model_path
-from anomaly_seg_ros.ros.settings import node_parameter_names
+from anomaly_seg_ros.node_settings import node_parameter_names
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 _LOG = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from rclpy.parameter_service import ParameterService
 
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.ros.settings import BACKENDS, QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.node_settings import BACKENDS, QOS_PROFILES, NodeSettings
 
 __all__ = ["BACKENDS", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
 
