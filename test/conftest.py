@@ -2,6 +2,8 @@
 
 import os
 import random
+import subprocess
+import uuid
 
 # Set before any rclpy import so that every node a test starts (in-process or as a
 # subprocess inheriting the environment) talks only to this test session.
@@ -35,3 +37,32 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs (or, failing that, a 2 MiB loop-mounted ext4 image)."""
+    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
+    mount.mkdir()
+    tried = []
+    for command in (
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        None,
+    ):
+        if command is None:
+            image = tmp_path / "disk.img"
+            subprocess.run(["truncate", "-s", "2M", str(image)], check=True)
+            made = subprocess.run(["mkfs.ext4", "-q", str(image)], capture_output=True, text=True)
+            if made.returncode != 0:
+                tried.append(f"mkfs.ext4: {made.stderr.strip()}")
+                continue
+            command = ["mount", "-o", "loop", str(image), str(mount)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode == 0:
+            break
+        tried.append(f"{' '.join(command[:3])}: {done.stderr.strip()}")
+    else:
+        pytest.skip(f"cannot mount a small file system here: {'; '.join(tried)}")
+    yield mount
+    # Lazy: a writer of the failed test may still hold a file there; detach regardless.
+    subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -98,7 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--params", type=Path, help="node parameters YAML (with --model)")
     evaluate.add_argument("--sml-stats", type=Path, help="SML statistics JSON (with --model)")
     evaluate.add_argument("--score", choices=SCORE_TYPES, help="anomaly score (with --model)")
-    evaluate.add_argument("--threshold", type=float, help="mask threshold for the timeline")
+    evaluate.add_argument(
+        "--threshold", type=float, help="node mask threshold (default: --params'), output bags"
+    )
     evaluate.add_argument("--mode", choices=("exact", "binned"), default="exact")
     evaluate.add_argument(
         "--stamp-tolerance", type=float, default=0.0, help="seconds labels may be off"
@@ -173,12 +175,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.evaluation.bag import evaluate_bag
+    from anomaly_seg_ros.evaluation.report import counts_line, frame_counts
 
     detector = (
         Detector.from_path(args.model, detector_config(args), args.backend, args.sml_stats)
         if args.model
         else nullcontext()
     )
+    config = detector_config(args)  # the node's threshold and min_area for an output bag
     with detector:
         result = evaluate_bag(
             args.bag,
@@ -188,18 +192,14 @@ def evaluate_command(args: argparse.Namespace) -> int:
             label_bag=args.label_bag,
             image_topic=args.image_topic,
             detector=detector if args.model else None,
-            threshold=args.threshold if args.threshold is not None else 0.0,
+            threshold=config.threshold,
+            min_area=config.min_area,
             mode=args.mode,
             stamp_tolerance=args.stamp_tolerance,
             progress=not args.no_progress,
         )
     _LOG.info("report written to %s", args.out_dir)
-    counts = result.settings
-    print(
-        f"frames in: {counts['frames']}, paired with ground truth: "
-        f"{counts['frames_with_label']}, unpaired: {counts['frames_without_label']}; "
-        f"{counts['labels_without_frame']} labels without a frame"
-    )
+    print(counts_line(frame_counts(result)))
     results_table = args.out_dir / "results.md"
     if results_table.is_file():
         print(results_table.read_text())

@@ -91,11 +91,11 @@ class DemoResult:
         return bool(self.report["frames"]["equal"])
 
 
-def mask_threshold(options: DemoOptions) -> float:
-    """The node's mask threshold: the model's calibrated one (else the default), then the
-    params file's, then ``--set``.
+def mask_settings(options: DemoOptions) -> tuple[float, int]:
+    """The node's mask threshold and ``min_area``: the model's calibrated ones (else the
+    defaults), then the params file's, then ``--set``.
 
-    :raises ConfigError: unreadable params file or a threshold that is not a number.
+    :raises ConfigError: unreadable params file or a value that is not a number.
     """
     from anomaly_seg_ros.config import DetectorConfig, config_from_params_file
     from anomaly_seg_ros.models import calibrated_config
@@ -106,11 +106,14 @@ def mask_threshold(options: DemoOptions) -> float:
         config = config_from_params_file(
             str(options.params_file), NODE_PREFIX.strip("/"), base=config
         )
-    value = options.node_parameters.get("threshold", config.threshold)
+    threshold = options.node_parameters.get("threshold", config.threshold)
+    min_area = options.node_parameters.get("min_area", config.min_area)
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(threshold), int(min_area)  # type: ignore[arg-type]
     except ValueError as error:
-        raise ConfigError(f"threshold {value!r} is not a number") from error
+        raise ConfigError(
+            f"threshold {threshold!r} or min_area {min_area!r} is not a number"
+        ) from error
 
 
 def _fresh_folder(out_dir: Path) -> dict[str, Path]:
@@ -166,7 +169,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         seed=options.seed,
     )
     spec.validate()
-    threshold = mask_threshold(options)
+    threshold, min_area = mask_settings(options)
     files = _fresh_folder(Path(options.out_dir))
     phases: dict[str, float] = {}
 
@@ -212,6 +215,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         node_prefix=NODE_PREFIX,
         node_command=" ".join(launch.arguments()),
         threshold=threshold,
+        min_area=min_area,
         machine=f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
         sheet_rows=options.sheet_rows,
     )

@@ -57,24 +57,39 @@ def _frames_section(frames: dict[str, Any]) -> list[str]:
 
 
 def _metrics_section(metrics: dict[str, Any], threshold: float) -> list[str]:
+    from anomaly_seg_ros.evaluation.report import counts_line, object_lines
+
     anomaly, mask, segmentation = metrics["anomaly"], metrics["mask"], metrics["segmentation"]
-    return [
+    lines = [
         "## Metrics against the drive's ground truth",
         "",
-        f"Over {metrics['frames']} frames ({anomaly['num_positive']} anomalous and "
-        f"{anomaly['num_negative']} in-distribution pixels; {anomaly['num_ignored']} void).",
+        f"Anomaly figures: the bag evaluation of the output bag ({counts_line(metrics['frames'])}"
+        f"; {anomaly['num_positive']} anomalous and {anomaly['num_negative']} in-distribution "
+        f"pixels, {anomaly['num_ignored']} void). One computation: `evaluation/results.md` "
+        "renders the same result.",
         "",
         "| metric | value |",
         "|---|---:|",
         f"| anomaly AP ↑ | {_number(anomaly['average_precision'])} |",
         f"| anomaly FPR@95%TPR ↓ | {_number(anomaly['fpr_at_95_tpr'])} |",
         f"| anomaly AUROC ↑ | {_number(anomaly['auroc'])} |",
-        f"| mask precision / recall / IoU (node threshold {threshold}) | "
+        f"| published mask precision / recall / IoU (node threshold {threshold}) | "
         f"{_number(mask['precision'])} / "
         f"{_number(mask['recall'])} / {_number(mask['iou'])} |",
         f"| semantic mIoU ↑ (classes present) | {_number(segmentation['miou'])} |",
         f"| semantic pixel accuracy ↑ | {_number(segmentation['pixel_accuracy'])} |",
         "",
+    ]
+    if metrics.get("objects"):
+        lines += [
+            "### Obstacles (object level)",
+            "",
+            *object_lines(metrics["objects"]),
+            "![obstacles found by area](evaluation/objects_by_area.png)",
+            "",
+        ]
+    return [
+        *lines,
         "ROC/PR curves, per-frame AP, component metrics, the anomaly timeline and a gallery "
         "of the best and worst frames are in `evaluation/` (`anomaly-seg bag evaluate`).",
         "",

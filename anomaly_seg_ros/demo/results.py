@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_seg_ros.demo.drive_bag import ANOMALY_TOPIC, SEMANTIC_TOPIC
-from anomaly_seg_ros.evaluation.pixel_metrics import IGNORE_LABEL, ExactPixelEvaluator
+from anomaly_seg_ros.evaluation.pixel_metrics import IGNORE_LABEL
 from anomaly_seg_ros.evaluation.segmentation_metrics import (
     CITYSCAPES_CLASSES,
     SegmentationEvaluator,
@@ -152,18 +152,21 @@ def output_frames(
 
 
 class DriveMetrics:
-    """Pixel metrics of the score, mIoU of the labels and the mask's precision/recall/IoU
-    against the drive's ground truth, accumulated frame by frame."""
+    """mIoU of the labels and the published mask's precision/recall/IoU against the drive's
+    ground truth, accumulated frame by frame.
+
+    The anomaly score's metrics (pixel and object level) are not here: the report takes
+    them from the bag evaluation (:func:`~anomaly_seg_ros.evaluation.bag.evaluate_bag`),
+    so ``report.md`` and ``evaluation/results.md`` are one computation.
+    """
 
     def __init__(self, class_names: Sequence[str] = CITYSCAPES_CLASSES) -> None:
-        self.pixels = ExactPixelEvaluator()
         self.segmentation = SegmentationEvaluator(tuple(class_names))
         self.mask_counts = np.zeros(3, np.int64)  # true positives, false positives, false neg.
         self.frames = 0
 
     def process(self, frame: OutputFrame) -> None:
         """Add one frame."""
-        self.pixels.process(frame.score, frame.anomaly_label)
         self.segmentation.process(frame.labels, frame.train_ids)
         valid = frame.anomaly_label != IGNORE_LABEL
         truth = frame.anomaly_label == 1
@@ -175,20 +178,18 @@ class DriveMetrics:
         self.frames += 1
 
     def summary(self) -> dict[str, object]:
-        """Plain JSON values: ``anomaly`` (pixel metrics), ``mask``, ``segmentation``."""
+        """Plain JSON values: ``mask`` (the node's published mask), ``segmentation``."""
         true_positive, false_positive, false_negative = (int(v) for v in self.mask_counts)
 
         def ratio(numerator: int, denominator: int) -> float:
             return numerator / denominator if denominator else float("nan")
 
-        segmentation = self.segmentation.evaluate().to_dict()
         return {
-            "frames": self.frames,
-            "anomaly": self.pixels.evaluate().to_dict(),
             "mask": {
+                "frames": self.frames,
                 "precision": ratio(true_positive, true_positive + false_positive),
                 "recall": ratio(true_positive, true_positive + false_negative),
                 "iou": ratio(true_positive, true_positive + false_positive + false_negative),
             },
-            "segmentation": segmentation,
+            "segmentation": self.segmentation.evaluate().to_dict(),
         }

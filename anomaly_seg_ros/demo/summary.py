@@ -48,7 +48,8 @@ class RunFacts:
     :param output_topics: the node's image output topics.
     :param node_prefix: their common prefix (``/anomaly_seg_detector``).
     :param node_command: the node's command line.
-    :param threshold: the node's mask threshold (for the evaluation's area timeline).
+    :param threshold: the node's mask threshold (evaluation timeline, object figures).
+    :param min_area: the node's ``min_area`` (the same).
     :param machine: one line about the machine.
     :param sheet_rows: frames on the contact sheet.
     """
@@ -65,6 +66,7 @@ class RunFacts:
     node_command: str
     threshold: float
     machine: str
+    min_area: int = 0
     sheet_rows: int = 6
 
 
@@ -115,11 +117,16 @@ def _media(
     return summary, written
 
 
-def _bag_evaluation(files: dict[str, Path], facts: RunFacts) -> None:
-    """The toolkit's full bag evaluation (``anomaly-seg bag evaluate``) of the output bag."""
-    from anomaly_seg_ros.evaluation.bag import evaluate_bag
+def _bag_evaluation(files: dict[str, Path], facts: RunFacts) -> dict[str, Any]:
+    """The toolkit's full bag evaluation (``anomaly-seg bag evaluate``) of the output bag.
 
-    evaluate_bag(
+    :return: its figures for ``report.json``: the same result ``evaluation/results.md``
+        renders (frame counts, pixel metrics, object-level figures).
+    """
+    from anomaly_seg_ros.evaluation.bag import evaluate_bag
+    from anomaly_seg_ros.evaluation.report import frame_counts
+
+    result = evaluate_bag(
         files["output_bag"],
         files["evaluation"],
         score_topic=f"{facts.node_prefix}/{SCORE}",
@@ -127,8 +134,17 @@ def _bag_evaluation(files: dict[str, Path], facts: RunFacts) -> None:
         label_bag=files["drive_bag"],
         image_topic=CAMERA_TOPIC,
         threshold=facts.threshold,
+        min_area=facts.min_area,
         progress=False,
     )
+    score = result.scores[SCORE]
+    return {
+        "source": str(files["evaluation"] / "results.json"),
+        "frames": frame_counts(result),
+        "anomaly": score.pixel.to_dict(),
+        "objects": score.objects.to_dict() if score.objects else None,
+        "objects_plot": str(files["evaluation"] / "objects_by_area.png"),
+    }
 
 
 def build_report(
@@ -145,8 +161,9 @@ def build_report(
     )
     truth = read_truth(files["drive_bag"])
     topics = {name: f"{facts.node_prefix}/{name}" for name in (SCORE, LABELS, MASK, OVERLAY)}
+    evaluation = _bag_evaluation(files, facts)
     metrics, written = _media(files, facts, truth, topics)
-    _bag_evaluation(files, facts)
+    metrics = {**evaluation, **metrics}
     diagnostics = recorded_diagnostics(str(files["output_bag"]), f"{facts.node_prefix}:")
     latency = summarize_latency(facts.record.sent_ns, facts.record.arrivals, diagnostics)
     node = latency.node

@@ -5,6 +5,7 @@ file must never sit under the final name. Writing into a temporary file in the *
 folder keeps ``os.replace`` a single atomic rename on the same file system: a reader sees
 either the old complete file or the new complete file. A process killed mid-write leaves
 only a ``.<name>.*.tmp`` file behind, which :func:`remove_stale_temp_files` clears later.
+:func:`atomic_folder` does the same for a folder of files (a bag, a report).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -77,6 +80,40 @@ def atomic_write_json(target: str | Path, data: dict[str, Any]) -> Path:
     """:func:`atomic_write` of ``data`` as indented UTF-8 JSON with a final newline."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def partial_folder(target: Path) -> Path:
+    """The hidden name beside ``target`` that :func:`atomic_folder` writes under."""
+    return target.with_name(f".{target.name}.partial-{os.getpid()}")
+
+
+@contextmanager
+def atomic_folder(target: str | Path) -> Iterator[Path]:
+    """A folder that appears under ``target`` complete, or not at all.
+
+    The block receives a temporary path beside ``target`` (not yet created: the caller
+    makes it, e.g. ``mkdir`` or a bag writer that insists on a new path); when the block
+    ends without an error it is renamed to ``target``, else it is removed with everything
+    in it, so a failed or interrupted run leaves nothing that looks complete.
+
+    :param target: the folder to create; it must not exist.
+    :return: (context manager) the temporary path to fill.
+    :raises FileExistsError: ``target`` exists.
+    :raises OSError: the rename failed (the temporary folder is removed).
+    """
+    target = Path(target)
+    if target.exists():
+        raise FileExistsError(f"{target} already exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = partial_folder(target)
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        yield partial
+        partial.rename(target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    _fsync_folder(target.parent)
 
 
 def remove_stale_temp_files(target: str | Path, older_than_s: float = 0.0) -> list[Path]:

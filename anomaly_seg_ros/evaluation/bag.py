@@ -3,46 +3,57 @@
 Two sources of scores:
 
 * an **output bag** (as ``anomaly-seg bag run`` or a recorded node writes it): the
-  ``…/anomaly_score`` topic (32FC1); the area timeline uses ``score > threshold``;
+  ``…/anomaly_score`` topic (32FC1);
 * an **input bag** plus a :class:`~anomaly_seg_ros.detector.Detector`: camera images
-  (``Image`` or ``CompressedImage``) are run through the detector; the area timeline uses
-  the detector's own mask (threshold and ``min_area`` of its config).
+  (``Image`` or ``CompressedImage``) are run through the detector.
+
+The mask (area timeline, object-level figures) is the node's: ``score > threshold`` with
+components under ``min_area`` pixels dropped (the detector's own settings with a
+detector).
 
 With a ground-truth topic (``mono8``: 0 = in-distribution, 1 = anomaly, 255 = void) paired
 by ``header.stamp``, the paired frames get the same metrics and report as
-``anomaly-seg evaluate``. Every frame enters the timeline plot (anomaly area and score
-percentiles over time); frames without ground truth and ground truth without a frame are
-counted in the report, with their stamps.
+``anomaly-seg evaluate``, plus object-level figures at the node's operating point. Pairing
+does not depend on the order anything was recorded in: the ground truth is read first
+(stamps indexed in memory, pixels cached as PNG on disk), then the frames are streamed
+once and each takes its label by stamp (:class:`~anomaly_seg_ros.evaluation.pairing.
+LabelIndex`). Memory holds one frame and a few integers per label. Every frame enters the
+timeline plot; frames without ground truth and ground truth without a frame are counted
+in the report, with their stamps. The report folder is written under a temporary name and
+renamed when complete: a failed run leaves no report folder.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from anomaly_seg_ros.deploy.atomic import atomic_folder
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, evaluate_frames
 from anomaly_seg_ros.evaluation.frames import FrameScores
-from anomaly_seg_ros.evaluation.pairing import StampMatcher
+from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator
+from anomaly_seg_ros.evaluation.pairing import LabelIndex
 from anomaly_seg_ros.io.bags import (
     COMPRESSED_TYPE,
     IMAGE_TYPE,
     deserialize,
     open_bags,
+    output_error,
     pick_topic,
     topics_of,
 )
 from anomaly_seg_ros.io.messages import decode_message, float_image, label_image, stamp_ns
 from anomaly_seg_ros.io.outputs import OUTPUT_SUFFIXES
+from anomaly_seg_ros.postprocess import anomaly_mask
 
 LOGGER = logging.getLogger(__name__)
 
@@ -72,6 +83,7 @@ def evaluate_bag(
     image_topic: str | None = None,
     detector: Any = None,
     threshold: float = 0.0,
+    min_area: int = 0,
     mode: str = "exact",
     stamp_tolerance: float = 0.0,
     component_sizes: tuple[int, int] = (500, 100),
@@ -80,29 +92,32 @@ def evaluate_bag(
 ) -> EvaluationResult:
     """Evaluate one bag and write the report (plus ``timeline.png``) to ``out_dir``.
 
+    :param out_dir: report folder to create; it must not exist (written under a
+        temporary name, renamed when complete).
     :param score_topic: 32FC1 score topic of an output bag (default: the one topic ending
         in ``anomaly_score``); ignored with ``detector``.
     :param label_topic: mono8 ground-truth topic; None evaluates nothing but the timeline.
     :param label_bag: another bag holding ``label_topic`` (e.g. the input bag of
-        ``anomaly-seg bag run``, whose output bag has no ground truth); read merged in time.
+        ``anomaly-seg bag run``, whose output bag has no ground truth).
     :param image_topic: camera topic; required (or unambiguous) with ``detector``, optional
         otherwise (then used for the gallery).
     :param detector: run this Detector on the images instead of reading scores.
-    :param threshold: mask threshold for the area timeline of an output bag.
+    :param threshold: the node's mask threshold, for an output bag (a detector uses its own).
+    :param min_area: the node's ``min_area``, for an output bag (a detector uses its own).
     :param stamp_tolerance: seconds by which a label's stamp may differ from its frame's.
-    :raises InputError: missing or ambiguous topics, bad encodings, size mismatches.
+    :return: the result; ``settings`` holds frames in / paired / unpaired.
+    :raises InputError: missing or ambiguous topics, bad encodings, size mismatches, an
+        existing ``out_dir``.
+    :raises OutputError: the report cannot be written (full disk); nothing is left.
     """
-    from anomaly_seg_ros.evaluation.plots import plot_timeline
-    from anomaly_seg_ros.evaluation.report import write_report
-
     out_dir = Path(out_dir)
-    timeline: list[TimelineEntry] = []
-    matcher = StampMatcher(tolerance_ns=round(stamp_tolerance * 1e9))
+    if out_dir.exists():
+        raise InputError(f"report folder {out_dir} already exists; choose a new path")
     skipped: list[tuple[int, str]] = []  # (bag or header time, reason): malformed messages
     bags = [bag] if label_bag is None else [bag, label_bag]
     with ExitStack() as stack:
         reader = stack.enter_context(open_bags(bags))
-        work = stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-"))
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-")))
         topics = topics_of(reader)
         image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
         if label_topic is not None:
@@ -111,33 +126,27 @@ def evaluate_bag(
         not_camera = [t for t in topics if t == label_topic or t.endswith(OUTPUT_SUFFIXES)]
         if detector is not None:
             image_topic = pick_topic(topics, image_topic, image_types, exclude=not_camera)
-            score_name = detector.config.score_type
+            frame_topic, score_name = image_topic, detector.config.score_type
+            threshold, min_area = detector.config.threshold, detector.config.min_area
         else:
             score_topic = pick_topic(topics, score_topic, (IMAGE_TYPE,), "anomaly_score")
             image_topic = _gallery_topic(topics, image_topic, image_types, not_camera)
-            score_name = "anomaly_score"
-        images = Path(work) / "_rgb"
-        images.mkdir()
-        # One bag-time stream per topic, merged by header stamp: the topics meet in stamp
-        # order even when they come from bags recorded at different times.
-        streams = [
-            stamped(stack.enter_context(open_bags(bags)), topic, skipped)
-            for topic in (score_topic, image_topic, label_topic)
-            if topic
-        ]
+            frame_topic, score_name = score_topic, "anomaly_score"
+        index: LabelIndex[Path] = LabelIndex(tolerance_ns=round(stamp_tolerance * 1e9))
+        if label_topic is not None:
+            _index_labels(reader, label_topic, work / "_truth", index, skipped)
+        timeline: list[TimelineEntry] = []
         frames = _paired_frames(
-            heapq.merge(*streams, key=lambda item: item[0]),
+            reader,
+            frame_topic,
             detector=detector,
-            score_topic=score_topic,
-            image_topic=image_topic,
-            label_topic=label_topic,
-            threshold=threshold,
-            matcher=matcher,
+            index=index if label_topic is not None else None,
+            mask_settings=(threshold, min_area),
             timeline=timeline,
-            images=images,
             score_name=score_name,
             skipped=skipped,
         )
+        objects = {score_name: ObjectEvaluator(threshold, min_area)} if label_topic else None
         result = evaluate_frames(
             frames,
             [score_name],
@@ -146,122 +155,149 @@ def evaluate_bag(
             work_dir=work,
             component_sizes=component_sizes,
             progress=progress,
+            objects=objects,
         )
-        paired = {frame.frame for frame in result.scores[score_name].frames}
-        timeline = [
-            TimelineEntry(**{**asdict(entry), "has_label": str(entry.stamp_ns) in paired})
-            for entry in timeline
-        ]
+        paired = {int(name) for name in result.frame_names}
+        timeline = sorted(
+            (replace(entry, has_label=entry.stamp_ns in paired) for entry in timeline),
+            key=lambda entry: entry.stamp_ns,
+        )
         result.settings.update(
-            _bag_summary(bag, timeline, matcher, score_topic, image_topic, label_topic),
+            _bag_summary(bag, timeline, len(paired), index),
+            score_topic=score_topic,
+            image_topic=image_topic,
+            label_topic=label_topic,
             malformed=len(skipped),
-            malformed_messages=[list(item) for item in skipped[:LISTED_STAMPS]],
-            threshold=threshold if detector is None else detector.config.threshold,
+            malformed_messages=[list(item) for item in sorted(skipped)[:LISTED_STAMPS]],
+            threshold=threshold,
+            min_area=min_area,
         )
-        write_report(
-            result,
-            out_dir,
-            cache=Path(work),
-            load_image=lambda name: cv2.imread(str(images / f"{name}.png"))[..., ::-1],
-            gallery_size=gallery_size,
-        )
-    plot_timeline(timeline, out_dir / "timeline.png", title=Path(bag).name)
-    _append_summary(out_dir / "results.md", result.settings)
+        _write(result, out_dir, work, reader, image_topic, timeline, Path(bag).name, gallery_size)
     return result
 
 
-def stamped(
-    reader: Any, topic: str, skipped: list[tuple[int, str]]
-) -> Iterator[tuple[int, str, Any]]:
-    """(header stamp, topic, message) of one topic in bag-time order.
+def _write(
+    result: EvaluationResult,
+    out_dir: Path,
+    work: Path,
+    reader: Any,
+    image_topic: str | None,
+    timeline: list[TimelineEntry],
+    title: str,
+    gallery_size: int,
+) -> None:
+    """Every report file, into a temporary folder renamed to ``out_dir`` when complete.
 
-    Scores, camera images and ground truth are read as one such stream each, merged by
-    header stamp, so they meet in stamp order whatever times their bags were recorded at
-    (the drive bag at header times, the node's output bag at replay time): memory stays
-    at a few messages. Within a topic, stamps follow bag time on any sane recording; a
-    little disorder is absorbed by the matcher's pending items.
+    :raises OutputError: a full disk or another write error (nothing is left).
     """
+    from anomaly_seg_ros.evaluation.plots import plot_timeline
+    from anomaly_seg_ros.evaluation.report import gallery_frames, write_report
+
+    wanted = {
+        int(result.frame_names[item[3]]) for item in gallery_frames(result, None, gallery_size)
+    }
+    pictures = _pictures(reader, image_topic, wanted)
+    try:
+        with atomic_folder(out_dir) as partial:
+            partial.mkdir()
+            write_report(
+                result,
+                partial,
+                cache=work,
+                load_image=lambda name: pictures.get(int(name)),
+                gallery_size=gallery_size,
+            )
+            plot_timeline(timeline, partial / "timeline.png", title=title)
+    except BaseException as error:
+        converted = output_error(error, f"report {out_dir}")
+        if converted is error:
+            raise
+        raise converted from error
+
+
+def _messages(reader: Any, topic: str, skipped: list[tuple[int, str]]) -> Iterator[Any]:
+    """The deserialised messages of one topic in bag order; undeserializable ones listed."""
     connections = [c for c in reader.connections if c.topic == topic]
     for connection, timestamp, raw in reader.messages(connections=connections):
         try:
-            message = deserialize(reader, raw, connection, timestamp)
+            yield deserialize(reader, raw, connection, timestamp)
         except InputError as error:
             LOGGER.warning("%s; skipped", error)
             skipped.append((timestamp, str(error)))
+
+
+def _index_labels(
+    reader: Any,
+    topic: str,
+    folder: Path,
+    index: LabelIndex[Path],
+    skipped: list[tuple[int, str]],
+) -> None:
+    """Read every ground-truth message once: its stamp into ``index``, its pixels to disk.
+
+    PNG keeps a 0/1/255 map small (a 1024×2048 label is some kB), so the disk cache of a
+    long bag stays far below the bag itself.
+    """
+    folder.mkdir()
+    for number, message in enumerate(_messages(reader, topic, skipped)):
+        stamp = stamp_ns(message)
+        try:
+            label = label_image(message)
+        except InputError as error:  # a malformed label: listed, the next one goes on
+            LOGGER.warning("%s at stamp %d skipped: %s", topic, stamp, error)
+            skipped.append((stamp, f"{topic}: {error}"))
             continue
-        yield stamp_ns(message), topic, message
+        path = folder / f"{number:08d}.png"
+        if not cv2.imwrite(str(path), label, (cv2.IMWRITE_PNG_COMPRESSION, 1)):
+            raise OSError(f"cannot write {path}")
+        index.add(stamp, path)
 
 
 def _paired_frames(
-    messages: Iterator[tuple[int, str, Any]],
+    reader: Any,
+    topic: str,
     *,
     detector: Any,
-    score_topic: str | None,
-    image_topic: str | None,
-    label_topic: str | None,
-    threshold: float,
-    matcher: StampMatcher,
+    index: LabelIndex[Path] | None,
+    mask_settings: tuple[float, int],
     timeline: list[TimelineEntry],
-    images: Path,
     score_name: str,
     skipped: list[tuple[int, str]],
 ) -> Iterator[FrameScores]:
     """Frames with ground truth, in bag order; every frame is appended to ``timeline``."""
-    pending_rgb: dict[int, np.ndarray] = {}
-    for stamp, topic, message in messages:
+    for message in _messages(reader, topic, skipped):
+        stamp = stamp_ns(message)
         try:
-            paired = _offer(
-                stamp, topic, message, detector, image_topic, label_topic, threshold, matcher,
-                timeline, pending_rgb,
-            )  # fmt: skip
+            if detector is not None:
+                result = detector.detect(decode_message(message))
+                score, mask = result.score, result.mask
+            else:
+                score = float_image(message)
+                mask = anomaly_mask(score, *mask_settings)
         except InputError as error:  # a malformed image: listed, the next one goes on
             LOGGER.warning("%s at stamp %d skipped: %s", topic, stamp, error)
             skipped.append((stamp, f"{topic}: {error}"))
             continue
-        if paired is not None:
-            frame_stamp, (score, frame_rgb), label = paired
-            picture: np.ndarray | None = frame_rgb
-            if picture is None:
-                picture = pending_rgb.pop(frame_stamp, None)
-            if picture is None:
-                picture = np.full((*score.shape, 3), 64, dtype=np.uint8)
-            cv2.imwrite(str(images / f"{frame_stamp}.png"), picture[..., ::-1])
-            yield FrameScores(str(frame_stamp), label, {score_name: score})
-    matcher.finish()
+        timeline.append(_entry(stamp, score, mask))
+        taken = index.take(stamp) if index is not None else None
+        if taken is not None:
+            label = cv2.imread(str(taken[1]), cv2.IMREAD_UNCHANGED)
+            yield FrameScores(str(stamp), label, {score_name: score})
 
 
-def _offer(
-    stamp: int,
-    topic: str,
-    message: Any,
-    detector: Any,
-    image_topic: str | None,
-    label_topic: str | None,
-    threshold: float,
-    matcher: StampMatcher,
-    timeline: list[TimelineEntry],
-    pending_rgb: dict[int, np.ndarray],
-) -> tuple[int, Any, np.ndarray] | None:
-    """Decode one message and offer it to the matcher; returns a pair when one forms.
-
-    :raises InputError: the message is malformed (nothing was recorded for it).
-    """
-    if topic == label_topic:
-        return matcher.add_label(stamp, label_image(message))
-    if detector is not None and topic == image_topic:
-        rgb = decode_message(message)
-        result = detector.detect(rgb)
-        timeline.append(_entry(stamp, result.score, result.mask))
-        return matcher.add_frame(stamp, (result.score, rgb)) if label_topic else None
-    if topic == image_topic:
-        # Output bag with camera images: keep the latest few for the gallery only.
-        pending_rgb[stamp] = decode_message(message)
-        while len(pending_rgb) > matcher.max_pending:
-            pending_rgb.pop(next(iter(pending_rgb)))
-        return None
-    score = float_image(message)
-    timeline.append(_entry(stamp, score, score > np.float32(threshold)))
-    return matcher.add_frame(stamp, (score, None)) if label_topic else None
+def _pictures(reader: Any, topic: str | None, stamps: set[int]) -> dict[int, np.ndarray]:
+    """RGB camera images of the frames with these stamps (the gallery's few), one pass."""
+    pictures: dict[int, np.ndarray] = {}
+    if topic is None or not stamps:
+        return pictures
+    for message in _messages(reader, topic, []):
+        stamp = stamp_ns(message)
+        if stamp in stamps:
+            try:
+                pictures[stamp] = decode_message(message)
+            except InputError as error:
+                LOGGER.warning("%s at stamp %d not in the gallery: %s", topic, stamp, error)
+    return pictures
 
 
 def _gallery_topic(
@@ -284,41 +320,17 @@ def _entry(stamp: int, score: np.ndarray, mask: np.ndarray) -> TimelineEntry:
 def _bag_summary(
     bag: str | Path,
     timeline: list[TimelineEntry],
-    matcher: StampMatcher,
-    score_topic: str | None,
-    image_topic: str | None,
-    label_topic: str | None,
+    with_label: int,
+    index: LabelIndex[Path],
 ) -> dict[str, object]:
-    with_label = sum(entry.has_label for entry in timeline)
     return {
         "bag": str(bag),
-        "score_topic": score_topic,
-        "image_topic": image_topic,
-        "label_topic": label_topic,
         "frames": len(timeline),
         "frames_with_label": with_label,
         "frames_without_label": len(timeline) - with_label,
-        "labels_without_frame": len(matcher.labels_without_frame),
+        "labels_without_frame": len(index.labels_without_frame),
         "stamps_frames_without_label": [e.stamp_ns for e in timeline if not e.has_label][
             :LISTED_STAMPS
         ],
-        "stamps_labels_without_frame": matcher.labels_without_frame[:LISTED_STAMPS],
+        "stamps_labels_without_frame": index.labels_without_frame[:LISTED_STAMPS],
     }
-
-
-def _append_summary(markdown: Path, settings: dict[str, object]) -> None:
-    lines = [
-        "",
-        "## Bag",
-        "",
-        f"* bag: `{settings['bag']}`; scores from `{settings['score_topic'] or 'detector'}`"
-        f", ground truth `{settings['label_topic']}`",
-        f"* frames in: {settings['frames']}, paired with ground truth: "
-        f"{settings['frames_with_label']}, unpaired: {settings['frames_without_label']}; "
-        f"ground-truth messages without a frame: {settings['labels_without_frame']}",
-        f"* malformed messages skipped: {settings.get('malformed', 0)}",
-        "* metrics use the frames with ground truth; `timeline.png` shows every frame",
-        "",
-    ]
-    with open(markdown, "a") as stream:
-        stream.write("\n".join(lines))

@@ -37,11 +37,18 @@ TRACK_SIZES = {"anomaly": (500, 100), "obstacle": (50, 10)}
 
 @dataclass(frozen=True)
 class FrameComponents:
-    """Per-component values of one frame (1-D float64 arrays)."""
+    """Per-component values of one frame (1-D float64 arrays).
+
+    :param siou_gt: sIoU of each ground-truth instance, in raster order of first pixel.
+    :param siou_pred: sIoU of each predicted segment.
+    :param ppv_pred: PPV of each predicted segment.
+    :param gt_area: pixels of each ground-truth instance outside void (same order).
+    """
 
     siou_gt: np.ndarray
     siou_pred: np.ndarray
     ppv_pred: np.ndarray
+    gt_area: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,7 @@ def frame_components(
         siou_gt=pred_covered[gt_present] / gt_union[gt_present],
         siou_pred=gt_covered[pred_present] / pred_union[pred_present],
         ppv_pred=gt_covered[pred_present] / pred_size[pred_present],
+        gt_area=gt_size[gt_present].astype(np.float64),
     )
 
 

@@ -10,7 +10,7 @@ disk; pass ``work_dir=None`` to skip component metrics and the cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from anomaly_seg_ros.evaluation.component_metrics import ComponentEvaluator, Com
 from anomaly_seg_ros.evaluation.evaluator import EvaluatorGroup
 from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator, pixel_metrics
 from anomaly_seg_ros.evaluation.frames import FrameScores
+from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator, ObjectMetrics
 from anomaly_seg_ros.evaluation.operating_points import OperatingPoints
 from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics
 
@@ -46,6 +47,7 @@ class ScoreResult:
     frames: list[FrameMetrics] = field(default_factory=list)
     component: ComponentMetrics | None = None
     component_threshold: float | None = None
+    objects: ObjectMetrics | None = None
 
 
 @dataclass
@@ -68,6 +70,7 @@ def evaluate_frames(
     component_sizes: tuple[int, int] = (500, 100),
     total: int | None = None,
     progress: bool = True,
+    objects: Mapping[str, ObjectEvaluator] | None = None,
 ) -> EvaluationResult:
     """Run both passes over ``frames``.
 
@@ -77,6 +80,8 @@ def evaluate_frames(
     :param work_dir: cache folder for pass 2 (component metrics); None skips them.
     :param component_sizes: (min predicted segment, min ground-truth instance) in pixels.
     :param total: number of frames, for the progress bar.
+    :param objects: score name -> object-level evaluator at that score's operating point
+        (the node's threshold and ``min_area``); fed in pass 1, no cache needed.
     :raises InputError: invalid score maps or labels.
     """
     from tqdm import tqdm
@@ -101,6 +106,8 @@ def evaluate_frames(
                     num_anomalous=anomalous,
                 )
             )
+        for name, evaluator in (objects or {}).items():
+            evaluator.process(frame.scores[name], frame.label)
         if cache is not None:
             _cache_frame(cache, len(frame_names) - 1, frame, score_names)
 
@@ -111,6 +118,7 @@ def evaluate_frames(
             pixel=pixel,
             curve=evaluators[name].operating_points().downsample(512),
             frames=per_frame[name],
+            objects=objects[name].evaluate() if objects and name in objects else None,
         )
     if cache is not None:
         for name in tqdm(score_names, desc="components", unit="score", disable=not progress):

@@ -151,3 +151,37 @@ def plot_timeline(entries: Sequence[Any], path: Path, title: str = "") -> None:
     figure.tight_layout()
     _save(figure, path)
     pyplot.close(figure)
+
+
+def plot_found_by_area(objects: dict[str, Any], path: Path) -> None:
+    """Found-rate of ground-truth obstacles per area bin, one bar series per score.
+
+    :param objects: score name -> :class:`~anomaly_seg_ros.evaluation.object_metrics.
+        ObjectMetrics`; each bar is annotated with found / obstacles.
+    """
+    pyplot = _pyplot()
+    figure, axes = pyplot.subplots(figsize=(6.4, 3.6))
+    width = 0.8 / max(len(objects), 1)
+    for offset, (name, metrics) in enumerate(objects.items()):
+        positions = np.arange(len(metrics.bins)) + (offset - (len(objects) - 1) / 2) * width
+        rates = [100 * b.found_rate if b.obstacles else 0.0 for b in metrics.bins]
+        bars = axes.bar(positions, rates, width, label=name, color=_COLORS[offset % 6])
+        for bar, item in zip(bars, metrics.bins):
+            axes.annotate(
+                f"{item.found}/{item.obstacles}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize="small",
+            )
+        axes.set_xticks(np.arange(len(metrics.bins)), [b.name for b in metrics.bins])
+    axes.set_ylim(0.0, 110.0)
+    axes.set_xlabel("obstacle area (pixels)")
+    axes.set_ylabel("obstacles found (%)")
+    first = next(iter(objects.values()), None)
+    if first is not None:
+        axes.set_title(f"Obstacles found at the node threshold (> {first.threshold:g})")
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.legend(fontsize="small", loc="upper left")
+    _save(figure, path)
+    pyplot.close(figure)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
-import shutil
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +27,7 @@ from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
+from anomaly_seg_ros.deploy.atomic import atomic_folder
 from anomaly_seg_ros.errors import ConfigError, InputError, OutputError
 
 LOGGER = logging.getLogger(__name__)
@@ -245,30 +244,37 @@ def create_bag(path: str | Path, storage: str = "mcap") -> Iterator[Writer]:
     path = Path(path)
     if path.exists():
         raise InputError(f"output bag {path} already exists; choose a new path")
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
-    shutil.rmtree(partial, ignore_errors=True)
     try:
-        writer = Writer(partial, version=BAG_VERSION, storage_plugin=STORAGES[storage])
-        writer.open()
-    except (WriterError, OSError) as error:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise OutputError(f"cannot create bag {path}: {error}") from error
-    try:
-        try:
-            yield writer
-        finally:
-            writer.close()  # writes metadata.yaml
-        partial.rename(path)
+        with atomic_folder(path) as partial:
+            writer = Writer(partial, version=BAG_VERSION, storage_plugin=STORAGES[storage])
+            writer.open()
+            try:
+                yield writer
+            finally:
+                writer.close()  # writes metadata.yaml
     except BaseException as error:
-        shutil.rmtree(partial, ignore_errors=True)
-        if _disk_full(error):
-            raise OutputError(
-                f"no space left on the device writing bag {path}; nothing was kept. "
-                "Free space or write elsewhere"
-            ) from error
-        if isinstance(error, (OSError, WriterError)):
-            raise OutputError(f"cannot write bag {path}: {error}") from error
-        raise
+        converted = output_error(error, f"bag {path}")
+        if converted is error:
+            raise
+        raise converted from error
+
+
+def output_error(error: BaseException, what: str) -> BaseException:
+    """The error to raise for a failed write of ``what`` (its partial output removed).
+
+    :param error: what the write raised.
+    :param what: the output, as the message names it (e.g. ``bag out/`` or ``report r/``).
+    :return: an :class:`OutputError` for a full disk or another OS / writer error, else
+        ``error`` itself (a bad input, an interrupt).
+    """
+    if _disk_full(error):
+        return OutputError(
+            f"no space left on the device writing {what}; nothing was kept. "
+            "Free space or write elsewhere"
+        )
+    if isinstance(error, (OSError, WriterError)):
+        return OutputError(f"cannot write {what}: {error}")
+    return error
 
 
 def _disk_full(error: BaseException) -> bool:

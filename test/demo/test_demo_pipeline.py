@@ -106,6 +106,31 @@ def test_metrics_and_latency_are_finite_numbers(demo):
     assert report["model"]["backend"].startswith("onnxruntime")
 
 
+def test_report_and_evaluation_are_one_computation(demo):
+    """report.md/json and evaluation/results.md/json render the same result: same numbers,
+    same frame counts, object-level figures in both."""
+    report = json.loads(demo.files["report_json"].read_text())
+    evaluation = demo.files["evaluation"]
+    results = json.loads((evaluation / "results.json").read_text())
+    score = results["scores"]["anomaly_score"]
+    metrics = report["metrics"]
+    assert metrics["anomaly"] == score["pixel"]
+    assert metrics["objects"] == score["objects"]
+    assert metrics["source"] == str(evaluation / "results.json")
+    counts = {key: results["settings"][key] for key in metrics["frames"]}
+    assert metrics["frames"] == counts
+    assert counts["frames"] == counts["frames_with_label"] == FRAMES
+    line = f"frames in: {FRAMES}, paired with ground truth: {FRAMES}, unpaired: 0"
+    markdown, results_md = demo.files["report_md"].read_text(), (evaluation / "results.md")
+    assert line in markdown and line in results_md.read_text()
+    objects = metrics["objects"]
+    assert objects["frames"] == FRAMES and objects["obstacles"] > 0
+    assert objects["threshold"] == report["node"]["threshold"]
+    table = "| obstacle area | obstacles | found | found-rate |"
+    assert table in markdown and table in results_md.read_text()
+    assert (evaluation / "objects_by_area.png").stat().st_size > 0
+
+
 def test_node_overrides_and_missing_model(tmp_path):
     assert node_overrides(["threshold:=1.5", "score_type:=sml"]) == {
         "threshold": "1.5",

@@ -9,9 +9,9 @@ from rosbags.typesys import Stores, get_typestore
 
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.errors import InputError, OutputError
 from anomaly_seg_ros.evaluation.bag import evaluate_bag
-from anomaly_seg_ros.evaluation.pairing import StampMatcher
+from anomaly_seg_ros.evaluation.pairing import LabelIndex
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
 from anomaly_seg_ros.io.messages import float_image
 
@@ -96,8 +96,16 @@ def test_output_bag_pairs_by_stamp_and_counts_unpaired(tmp_path):
     assert metrics == expected.evaluate()
     for name in ("timeline.png", "results.json", "results.md", "roc.png", "per_frame_ap.csv"):
         assert (out / name).stat().st_size > 0, name
-    assert "unpaired: 3" in (out / "results.md").read_text()
-    assert json.loads((out / "results.json").read_text())["settings"]["frames"] == 8
+    text = (out / "results.md").read_text()
+    assert "frames in: 8, paired with ground truth: 5, unpaired: 3" in text
+    assert "## Objects: anomaly_score" in text and "found-rate" in text
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["settings"]["frames"] == 8
+    objects = saved["scores"]["anomaly_score"]["objects"]
+    assert objects["frames"] == 5 and objects["obstacles"] == 5 and objects["threshold"] == 1.0
+    assert (out / "objects_by_area.png").stat().st_size > 0
+    with pytest.raises(InputError, match="already exists"):
+        evaluate_bag(bag, out, label_topic=label_topic, progress=False)
 
 
 def test_input_bag_with_detector_and_stamp_tolerance(tiny_model, dataset, tmp_path):
@@ -150,14 +158,16 @@ def test_timeline_only_without_ground_truth_and_topic_errors(tmp_path):
         evaluate_bag(tmp_path / "nope", tmp_path / "out3", progress=False)
 
 
-def test_matcher_bounds_pending_and_float_image_checks():
-    matcher = StampMatcher(max_pending=2)
-    for stamp in range(4):
-        assert matcher.add_frame(stamp, stamp) is None
-    assert matcher.frames_without_label == [0, 1]
-    assert matcher.add_label(3, np.zeros(1)) is not None
-    matcher.finish()
-    assert matcher.frames_without_label == [0, 1, 2]
+def test_label_index_pairs_exact_then_nearest_untaken_and_float_image_checks():
+    index = LabelIndex(tolerance_ns=10)
+    for stamp in (100, 5, 50, 50, 57):  # any order; the second 50 replaces the first
+        index.add(stamp, f"label {stamp}")
+    assert index.take(50) == (50, "label 50")
+    assert index.take(52) == (57, "label 57")  # 50 is taken: the nearest untaken in 10 ns
+    assert index.take(53) is None  # nothing untaken within 10 ns
+    assert index.take(0) == (5, "label 5")
+    assert index.frames_without_label == [53]
+    assert index.labels_without_frame == [50, 100]  # the replaced duplicate, the unused
     with pytest.raises(InputError, match="32FC1"):
         float_image(_image(0, np.zeros((2, 2), np.uint8), "mono8"))
 
@@ -208,12 +218,24 @@ def test_output_of_bag_run_with_ground_truth_from_the_input_bag(tiny_model, data
     assert result.scores["anomaly_score"].pixel == expected.evaluate()
 
 
+def _evaluate_out_with_drive_labels(tmp_path):
+    """Scores of the bag ``out``, ground truth and camera of the bag ``drive``."""
+    return evaluate_bag(
+        tmp_path / "out",
+        tmp_path / "report",
+        label_topic="/gt",
+        label_bag=tmp_path / "drive",
+        image_topic="/camera",
+        progress=False,
+    )
+
+
 def test_bags_recorded_at_different_times_pair_every_frame(tmp_path):
     """The demo's case: camera and ground truth logged at header times, scores recorded
     later at replay time, so read merged in bag time every label and camera frame comes
     before every score; more frames than the matcher's pending bound must still all pair."""
     rng = np.random.default_rng(3)
-    frames = StampMatcher().max_pending + 36
+    frames = 100  # more than the 64 pending items the old matcher kept
     labels, scores = [], []
     for index in range(frames):
         stamp = START_NS + index * 10**8
@@ -225,14 +247,7 @@ def test_bags_recorded_at_different_times_pair_every_frame(tmp_path):
     # bag times: the label bag at the header stamps, the output bag an hour later
     _write_bag(tmp_path / "drive", labels)
     _write_bag(tmp_path / "out", [(t, s + 3600 * 10**9, m) for t, s, m in scores])
-    result = evaluate_bag(
-        tmp_path / "out",
-        tmp_path / "report",
-        label_topic="/gt",
-        label_bag=tmp_path / "drive",
-        image_topic="/camera",
-        progress=False,
-    )
+    result = _evaluate_out_with_drive_labels(tmp_path)
     settings = result.settings
     assert settings["frames"] == frames
     assert settings["frames_with_label"] == frames
@@ -241,3 +256,72 @@ def test_bags_recorded_at_different_times_pair_every_frame(tmp_path):
     assert len(result.scores["anomaly_score"].frames) == frames
     text = (tmp_path / "report" / "results.md").read_text()
     assert f"frames in: {frames}, paired with ground truth: {frames}, unpaired: 0" in text
+
+
+def test_stamps_recorded_out_of_order_pair_every_frame(tmp_path):
+    """Labels, camera frames and scores each written in their own shuffled stamp order
+    (bag times rising, header stamps not): every frame still pairs, and the metrics are
+    those of all frames."""
+    rng = np.random.default_rng(4)
+    frames = 120
+    stamps = [START_NS + index * 10**8 for index in range(frames)]
+    expected = ExactPixelEvaluator()
+    truth, scores = {}, {}
+    for index, stamp in enumerate(stamps):
+        scores[stamp], truth[stamp] = _frame(rng, index % 5, shape=(12, 16))
+        expected.process(scores[stamp], truth[stamp])
+    drive = []
+    for position, stamp in enumerate(rng.permutation(stamps)):
+        drive.append(("/gt", START_NS + position, _image(int(stamp), truth[stamp], "mono8")))
+    for position, stamp in enumerate(rng.permutation(stamps)):
+        camera = np.repeat(truth[stamp][..., None] * 200, 3, axis=2)
+        drive.append(("/camera", START_NS + frames + position, _image(int(stamp), camera, "rgb8")))
+    _write_bag(tmp_path / "drive", sorted(drive, key=lambda item: item[1]))
+    later = START_NS + 3600 * 10**9
+    output = [
+        ("/node/anomaly_score", later + position, _image(int(stamp), scores[stamp], "32FC1"))
+        for position, stamp in enumerate(rng.permutation(stamps))
+    ]
+    _write_bag(tmp_path / "out", output)
+    result = _evaluate_out_with_drive_labels(tmp_path)
+    settings = result.settings
+    assert settings["frames"] == settings["frames_with_label"] == frames
+    assert settings["frames_without_label"] == settings["labels_without_frame"] == 0
+    assert result.scores["anomaly_score"].pixel == expected.evaluate()
+    assert sorted(int(name) for name in result.frame_names) == stamps
+    assert len(list((tmp_path / "report" / "gallery").iterdir())) == 8
+
+
+def test_a_failed_run_leaves_no_report_folder(tmp_path):
+    rng = np.random.default_rng(5)
+    messages = []
+    for index in range(4):
+        stamp = START_NS + index * 10**8
+        score, label = _frame(rng, index)
+        if index == 2:
+            label = label[:20]  # a label that does not fit its frame: the run stops
+        messages.append(("/node/anomaly_score", stamp, _image(stamp, score, "32FC1")))
+        messages.append(("/gt", stamp, _image(stamp, label, "mono8")))
+    _write_bag(tmp_path / "bag", messages)
+    out = tmp_path / "report"
+    with pytest.raises(InputError, match="differ in shape"):
+        evaluate_bag(tmp_path / "bag", out, label_topic="/gt", progress=False)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bag"]
+
+
+def test_full_disk_is_one_clear_error_and_leaves_no_report(tmp_path, small_disk):
+    rng = np.random.default_rng(6)
+    messages = []
+    for index in range(6):  # noise camera images: the gallery alone exceeds 2 MiB
+        stamp = START_NS + index * 10**8
+        score, label = _frame(rng, index, shape=(256, 512))
+        camera = rng.integers(0, 256, (256, 512, 3), dtype=np.uint8)
+        messages.append(("/node/anomaly_score", stamp, _image(stamp, score, "32FC1")))
+        messages.append(("/gt", stamp, _image(stamp, label, "mono8")))
+        messages.append(("/camera", stamp, _image(stamp, camera, "rgb8")))
+    _write_bag(tmp_path / "bag", messages)
+    report = small_disk / "report"
+    with pytest.raises(OutputError, match="no space left") as raised:
+        evaluate_bag(tmp_path / "bag", report, label_topic="/gt", progress=False)
+    assert "\n" not in str(raised.value)
+    assert list(small_disk.iterdir()) in ([], [small_disk / "lost+found"])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -97,35 +95,6 @@ def test_an_interrupted_write_leaves_nothing(tmp_path):
             writer.write(connection, 1, _cdr(0))
             raise RuntimeError("stopped half way")
     assert list(tmp_path.iterdir()) == []
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 2 MiB tmpfs (or, failing that, a 2 MiB loop-mounted ext4 image)."""
-    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    tried = []
-    for command in (
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-        None,
-    ):
-        if command is None:
-            image = tmp_path / "disk.img"
-            subprocess.run(["truncate", "-s", "2M", str(image)], check=True)
-            made = subprocess.run(["mkfs.ext4", "-q", str(image)], capture_output=True, text=True)
-            if made.returncode != 0:
-                tried.append(f"mkfs.ext4: {made.stderr.strip()}")
-                continue
-            command = ["mount", "-o", "loop", str(image), str(mount)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode == 0:
-            break
-        tried.append(f"{' '.join(command[:3])}: {done.stderr.strip()}")
-    else:
-        pytest.skip(f"cannot mount a small file system here: {'; '.join(tried)}")
-    yield mount
-    # Lazy: a writer of the failed test may still hold a file there; detach regardless.
-    subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
