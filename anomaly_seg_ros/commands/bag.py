@@ -98,9 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--params", type=Path, help="node parameters YAML (with --model)")
     evaluate.add_argument("--sml-stats", type=Path, help="SML statistics JSON (with --model)")
     evaluate.add_argument("--score", choices=SCORE_TYPES, help="anomaly score (with --model)")
-    evaluate.add_argument(
-        "--threshold", type=float, help="node mask threshold (default: --params'), output bags"
-    )
+    evaluate.add_argument("--threshold", type=float, help="mask threshold for the timeline")
     evaluate.add_argument("--mode", choices=("exact", "binned"), default="exact")
     evaluate.add_argument(
         "--stamp-tolerance", type=float, default=0.0, help="seconds labels may be off"
@@ -175,16 +173,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.evaluation.bag import evaluate_bag
-    from anomaly_seg_ros.evaluation.report import counts_line, frame_counts
 
+    config = detector_config(args)  # with an output bag: the node's threshold and min_area
     detector = (
-        Detector.from_path(args.model, detector_config(args), args.backend, args.sml_stats)
+        Detector.from_path(args.model, config, args.backend, args.sml_stats)
         if args.model
         else nullcontext()
     )
-    config = detector_config(args)  # the node's threshold and min_area for an output bag
     with detector:
-        result = evaluate_bag(
+        evaluate_bag(
             args.bag,
             args.out_dir,
             score_topic=args.score_topic,
@@ -199,8 +196,6 @@ def evaluate_command(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     _LOG.info("report written to %s", args.out_dir)
-    print(counts_line(frame_counts(result)))
-    results_table = args.out_dir / "results.md"
-    if results_table.is_file():
-        print(results_table.read_text())
+    # results.md starts with frames in / paired / unpaired
+    print((args.out_dir / "results.md").read_text())
     return 0

@@ -108,71 +108,77 @@ def evaluate_bag(
     :return: the result; ``settings`` holds frames in / paired / unpaired.
     :raises InputError: missing or ambiguous topics, bad encodings, size mismatches, an
         existing ``out_dir``.
-    :raises OutputError: the report cannot be written (full disk); nothing is left.
+    :raises OutputError: the report or the work files (temporary folder) cannot be
+        written (full disk); nothing is left.
     """
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise InputError(f"report folder {out_dir} already exists; choose a new path")
-    skipped: list[tuple[int, str]] = []  # (bag or header time, reason): malformed messages
-    bags = [bag] if label_bag is None else [bag, label_bag]
-    with ExitStack() as stack:
-        reader = stack.enter_context(open_bags(bags))
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-")))
-        topics = topics_of(reader)
-        image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
-        if label_topic is not None:
-            label_topic = pick_topic(topics, label_topic, (IMAGE_TYPE,))
-        # Camera candidates: anything but the ground truth and the node's own outputs.
-        not_camera = [t for t in topics if t == label_topic or t.endswith(OUTPUT_SUFFIXES)]
-        if detector is not None:
-            image_topic = pick_topic(topics, image_topic, image_types, exclude=not_camera)
-            frame_topic, score_name = image_topic, detector.config.score_type
-            threshold, min_area = detector.config.threshold, detector.config.min_area
-        else:
-            score_topic = pick_topic(topics, score_topic, (IMAGE_TYPE,), "anomaly_score")
-            image_topic = _gallery_topic(topics, image_topic, image_types, not_camera)
-            frame_topic, score_name = score_topic, "anomaly_score"
-        index: LabelIndex[Path] = LabelIndex(tolerance_ns=round(stamp_tolerance * 1e9))
-        if label_topic is not None:
-            _index_labels(reader, label_topic, work / "_truth", index, skipped)
-        timeline: list[TimelineEntry] = []
-        frames = _paired_frames(
-            reader,
-            frame_topic,
-            detector=detector,
-            index=index if label_topic is not None else None,
-            mask_settings=(threshold, min_area),
-            timeline=timeline,
-            score_name=score_name,
-            skipped=skipped,
-        )
-        objects = {score_name: ObjectEvaluator(threshold, min_area)} if label_topic else None
-        result = evaluate_frames(
-            frames,
-            [score_name],
-            dataset=Path(bag).name,
-            mode=mode,
-            work_dir=work,
-            component_sizes=component_sizes,
-            progress=progress,
-            objects=objects,
-        )
-        paired = {int(name) for name in result.frame_names}
-        timeline = sorted(
-            (replace(entry, has_label=entry.stamp_ns in paired) for entry in timeline),
-            key=lambda entry: entry.stamp_ns,
-        )
-        result.settings.update(
-            _bag_summary(bag, timeline, len(paired), index),
-            score_topic=score_topic,
-            image_topic=image_topic,
-            label_topic=label_topic,
-            malformed=len(skipped),
-            malformed_messages=[list(item) for item in sorted(skipped)[:LISTED_STAMPS]],
-            threshold=threshold,
-            min_area=min_area,
-        )
-        _write(result, out_dir, work, reader, image_topic, timeline, Path(bag).name, gallery_size)
+    try:
+        skipped: list[tuple[int, str]] = []  # (bag or header time, reason): malformed messages
+        bags = [bag] if label_bag is None else [bag, label_bag]
+        with ExitStack() as stack:
+            reader = stack.enter_context(open_bags(bags))
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-")))
+            topics = topics_of(reader)
+            image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
+            if label_topic is not None:
+                label_topic = pick_topic(topics, label_topic, (IMAGE_TYPE,))
+            # Camera candidates: anything but the ground truth and the node's own outputs.
+            not_camera = [t for t in topics if t == label_topic or t.endswith(OUTPUT_SUFFIXES)]
+            if detector is not None:
+                image_topic = pick_topic(topics, image_topic, image_types, exclude=not_camera)
+                frame_topic, score_name = image_topic, detector.config.score_type
+                threshold, min_area = detector.config.threshold, detector.config.min_area
+            else:
+                score_topic = pick_topic(topics, score_topic, (IMAGE_TYPE,), "anomaly_score")
+                image_topic = _gallery_topic(topics, image_topic, image_types, not_camera)
+                frame_topic, score_name = score_topic, "anomaly_score"
+            index: LabelIndex[Path] = LabelIndex(tolerance_ns=round(stamp_tolerance * 1e9))
+            if label_topic is not None:
+                _index_labels(reader, label_topic, work / "_truth", index, skipped)
+            timeline: list[TimelineEntry] = []
+            frames = _paired_frames(
+                reader,
+                frame_topic,
+                detector=detector,
+                index=index if label_topic is not None else None,
+                mask_settings=(threshold, min_area),
+                timeline=timeline,
+                score_name=score_name,
+                skipped=skipped,
+            )
+            objects = {score_name: ObjectEvaluator(threshold, min_area)} if label_topic else None
+            result = evaluate_frames(
+                frames,
+                [score_name],
+                dataset=Path(bag).name,
+                mode=mode,
+                work_dir=work,
+                component_sizes=component_sizes,
+                progress=progress,
+                objects=objects,
+            )
+            paired = {int(name) for name in result.frame_names}
+            timeline = sorted(
+                (replace(entry, has_label=entry.stamp_ns in paired) for entry in timeline),
+                key=lambda entry: entry.stamp_ns,
+            )
+            result.settings.update(
+                _bag_summary(bag, timeline, len(paired), index),
+                score_topic=score_topic,
+                image_topic=image_topic,
+                label_topic=label_topic,
+                malformed=len(skipped),
+                malformed_messages=[list(item) for item in sorted(skipped)[:LISTED_STAMPS]],
+                threshold=threshold,
+                min_area=min_area,
+            )
+            title = Path(bag).name
+            _write(result, out_dir, work, reader, image_topic, timeline, title, gallery_size)
+    except OSError as error:  # the work files (label and score caches) in the temp folder
+        converted = output_error(error, f"the work files in {tempfile.gettempdir()}")
+        raise converted from error
     return result
 
 

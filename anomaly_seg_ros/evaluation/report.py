@@ -120,10 +120,12 @@ def object_lines(objects: dict[str, object]) -> list[str]:
     The demo report and ``results.md`` both render through here, from the same values.
     """
     per_frame = objects["false_components_per_frame"]
+    min_area = int(objects["min_area"])  # type: ignore[call-overload]
+    dropped = f"components under {min_area} px dropped" if min_area > 1 else "no `min_area`"
     lines = [
-        f"At the node's operating point (`score > {objects['threshold']:g}`, components "
-        f"under {objects['min_area']} px dropped; obstacles under "
-        f"{objects['min_instance_size']} px void). An obstacle is found when its sIoU ≥ "
+        f"At the node's operating point (`score > {objects['threshold']:g}`, {dropped}; "
+        f"obstacles under {objects['min_instance_size']} px void). An obstacle is found "
+        "when its sIoU ≥ "
         f"{objects['found_siou']:g}; a predicted component is false when its PPV < "
         f"{objects['found_siou']:g} (Segment-Me-If-You-Can at τ = {objects['found_siou']:g}).",
         "",
