@@ -109,7 +109,7 @@ def mask_settings(options: DemoOptions) -> tuple[float, int]:
     threshold = options.node_parameters.get("threshold", config.threshold)
     min_area = options.node_parameters.get("min_area", config.min_area)
     try:
-        return float(threshold), int(min_area)  # type: ignore[arg-type]
+        return float(threshold), int(min_area)  # type: ignore[arg-type, call-overload]
     except ValueError as error:
         raise ConfigError(
             f"threshold {threshold!r} or min_area {min_area!r} is not a number"

@@ -288,6 +288,8 @@ def _paired_frames(
         taken = index.take(stamp) if index is not None else None
         if taken is not None:
             label = cv2.imread(str(taken[1]), cv2.IMREAD_UNCHANGED)
+            if label is None:
+                raise OSError(f"cannot read back the cached label {taken[1]}")
             yield FrameScores(str(stamp), label, {score_name: score})
 
 

@@ -22,6 +22,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -114,13 +115,13 @@ def _percent(value: float | None) -> str:
     return "–" if value is None or not math.isfinite(value) else f"{100 * value:.1f} %"
 
 
-def object_lines(objects: dict[str, object]) -> list[str]:
+def object_lines(objects: dict[str, Any]) -> list[str]:
     """Markdown of the object-level figures, from :meth:`ObjectMetrics.to_dict` values.
 
     The demo report and ``results.md`` both render through here, from the same values.
     """
     per_frame = objects["false_components_per_frame"]
-    min_area = int(objects["min_area"])  # type: ignore[call-overload]
+    min_area = int(objects["min_area"])
     dropped = f"components under {min_area} px dropped" if min_area > 1 else "no `min_area`"
     lines = [
         f"At the node's operating point (`score > {objects['threshold']:g}`, {dropped}; "
@@ -140,7 +141,7 @@ def object_lines(objects: dict[str, object]) -> list[str]:
         "| obstacle area | obstacles | found | found-rate |",
         "|---|---:|---:|---:|",
     ]
-    for item in objects["by_area"]:  # type: ignore[attr-defined]
+    for item in objects["by_area"]:
         high = item["high_px"]
         span = f"{item['low_px']}–{high} px" if high is not None else f"≥ {item['low_px']} px"
         lines.append(
@@ -164,7 +165,8 @@ def results_markdown(result: EvaluationResult) -> str:
     ]
     for name, score in result.scores.items():
         if score.objects is not None:
-            lines += [f"## Objects: {name}", "", *object_lines(_plain(score.objects.to_dict()))]
+            values: dict[str, Any] = _plain(score.objects.to_dict())  # type: ignore[assignment]
+            lines += [f"## Objects: {name}", "", *object_lines(values)]
     if "bag" in result.settings:
         lines += _bag_lines(result.settings)
     return "\n".join(lines)
