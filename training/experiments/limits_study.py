@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
-from anomaly_seg_ros.evaluation.pixel_metrics import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.networks.base import SegmentationNetwork
 from anomaly_seg_ros.networks.importers import import_checkpoint
