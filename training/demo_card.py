@@ -192,10 +192,10 @@ def _percent(record: dict, key: str) -> str:
     value = record.get(key)
     return "–" if value is None else f"{100 * value:.1f}"
 
+
 #: What the card says for each ``FinetuneConfig.train_part``.
 TRAINED_TEXT = {
-    "final_conv": "The head alone (final 1×1 classifier; backbone, decoder and BatchNorm "
-    "frozen)",
+    "final_conv": "The head alone (final 1×1 classifier; backbone, decoder and BatchNorm frozen)",
     "block": "The classification block (3×3 conv + BN + ReLU + 1×1 after feature fusion; "
     "backbone, ASPP and BatchNorm statistics frozen)",
     "decoder": "The head and the decoder (ASPP + fusion; BatchNorm statistics frozen)",
