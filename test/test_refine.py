@@ -202,14 +202,16 @@ def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
             frame = render_anomaly_frame(world, 23, index)
             result = detector.detect(frame.image)
             summary = result.summary
-            raw = compute_score(config.score_type, summary)
+            score = compute_score(config.score_type, summary)
+            # the score before VDE: with the model's other refinement steps, if any
+            raw = refine.refine_score(score, summary, config.replace(vde=False))
             region = refine.road_region(
                 summary.label, max_softmax(summary), config.road_class, config.road_confidence
             )
             assert 0 < region.mean() < 1
             # Today's formulation: + boost inside the road region, − penalty outside.
             before = np.where(region, raw + np.float32(boost), raw - np.float32(penalty))
-            after = refine.refine_score(raw, summary, config)
+            after = refine.refine_score(score, summary, config)
             np.testing.assert_allclose(after, before - np.float32(boost), rtol=0, atol=1e-5)
             np.testing.assert_array_equal(after[region], raw[region])
             label = frame.anomaly.astype(np.uint8)

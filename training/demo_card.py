@@ -193,17 +193,22 @@ def _percent(record: dict, key: str) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
+#: What the card says for each ``FinetuneConfig.train_part``.
+TRAINED_TEXT = {
+    "final_conv": "The head alone (final 1×1 classifier; backbone, decoder and BatchNorm frozen)",
+    "block": "The classification block (3×3 conv + BN + ReLU + 1×1 after feature fusion; "
+    "backbone, ASPP and BatchNorm statistics frozen)",
+    "decoder": "The head and the decoder (ASPP + fusion; BatchNorm statistics frozen)",
+}
+
+
 def finetuning_section(finetuning: dict | None) -> str:
     """The card's part on anomaly fine-tuning: settings and the per-epoch history."""
     if not finetuning:
         return "No anomaly fine-tuning (`--no-finetune`)."
     settings = finetuning["settings"]
     loss = settings["loss"]
-    trained = (
-        "The head and the decoder (ASPP + fusion; BatchNorm statistics frozen)"
-        if settings.get("train_decoder")
-        else "The head alone (final 1×1 classifier; backbone, decoder and BatchNorm frozen)"
-    )
+    trained = TRAINED_TEXT[settings.get("train_part", "final_conv")]
     val = settings.get("val_frames")
     val_text = f"the first {val} val frames" if val else "the val frames"
     rows = "\n".join(

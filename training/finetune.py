@@ -1,8 +1,9 @@
 """Head-only anomaly fine-tuning (Zhang et al. 2023): ``L = L_id + gamma * L_ood``.
 
 The backbone and every BatchNorm stay frozen in eval mode; only the final 1×1 classifier
-(``network.final_conv``) learns, optionally the whole decoder (``train_decoder``; its
-BatchNorm statistics still stay frozen). AdamW, lr 1e-5, poly decay 0.9, 20 epochs by
+(``network.final_conv``) learns by default; ``train_part`` chooses the classification
+block after feature fusion or the whole decoder instead (their BatchNorm statistics still
+stay frozen). AdamW, lr 1e-5, poly decay 0.9, 20 epochs by
 default; mixed precision on CUDA. After every epoch: validation mIoU and anomaly
 AP / AUROC / FPR95, then a resumable state file. At the end: the fine-tuned checkpoint,
 the ONNX model with the anomaly head, and recalibrated SML statistics.
@@ -32,6 +33,7 @@ from training.finetune_data import FrameSource, OodTrainingSet, SampleConfig, in
 from training.finetune_eval import EvalSettings, evaluate
 from training.finetune_outputs import write_outputs
 from training.finetune_setup import (
+    TRAIN_PARTS,
     load_state,
     poly_schedule,
     save_state,
@@ -54,7 +56,8 @@ class FinetuneConfig:
     :param lr: AdamW learning rate (paper: 1e-5).
     :param weight_decay: AdamW weight decay.
     :param poly_power: poly decay exponent (paper: 0.9).
-    :param train_decoder: train the decoder too, not only ``final_conv``.
+    :param train_part: what trains: ``final_conv`` (the paper's reading), ``block`` (the
+        classification block holding it: 3×3 conv + BN + ReLU + 1×1) or ``decoder``.
     :param loss: the anomaly loss.
     :param sample: training-sample geometry.
     :param mix: AnomalyMix settings, or None without pasted objects.
@@ -74,7 +77,7 @@ class FinetuneConfig:
     lr: float = 1e-5
     weight_decay: float = 0.01
     poly_power: float = 0.9
-    train_decoder: bool = False
+    train_part: str = "final_conv"
     loss: AnomalyLossConfig = field(default_factory=AnomalyLossConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
     mix: AnomalyMixConfig | None = field(default_factory=AnomalyMixConfig)
@@ -91,6 +94,10 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("epochs, batch_size and lr must be positive")
+        if self.train_part not in TRAIN_PARTS:
+            raise ConfigError(
+                f"train_part {self.train_part!r}: choose one of {', '.join(TRAIN_PARTS)}"
+            )
         if self.mix is None and self.mgu is None:
             raise ConfigError("no OoD source: enable AnomalyMix (mix) and/or MGU (mgu)")
 
@@ -192,7 +199,7 @@ def finetune(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     network.to(device)
-    modules = trainable_modules(network, config.train_decoder)
+    modules = trainable_modules(network, config.train_part)
     mix = AnomalyMix(bank, config.mix) if config.mix is not None and bank is not None else None
     dataset = OodTrainingSet(train_frames, mix, config.sample, meta.mean, meta.std, config.seed)
     steps = len(dataset) // (config.batch_size * world)

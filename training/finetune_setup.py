@@ -28,14 +28,40 @@ def decoder_modules(network: nn.Module) -> list[nn.Module]:
         return [network.classifier]
     if all(hasattr(network, name) for name in ("aspp", "bot_fine", "bot_aspp", "final")):
         return [network.aspp, network.bot_fine, network.bot_aspp, network.final]  # DeepWV3Plus
-    raise ConfigError(f"train_decoder: no known decoder in {type(network).__name__}")
+    raise ConfigError(f"train_part decoder: no known decoder in {type(network).__name__}")
 
 
-def trainable_modules(network: nn.Module, train_decoder: bool) -> list[nn.Module]:
-    """Freeze every parameter, then unfreeze ``final_conv`` (and the decoder if asked)."""
+#: What anomaly fine-tuning may train (``FinetuneConfig.train_part``).
+TRAIN_PARTS = ("final_conv", "block", "decoder")
+
+
+def classification_block(network: nn.Module) -> nn.Module:
+    """The module holding ``final_conv``: the classification block after feature fusion
+    (VainF ``classifier.classifier`` = 3×3 conv + BN + ReLU + 1×1; NVIDIA ``final``).
+
+    :raises ConfigError: the network does not name its final convolution.
+    """
+    path = getattr(network, "final_conv_path", None)
+    if not path or "." not in path:
+        raise ConfigError(f"train_part block: {type(network).__name__} has no final_conv_path")
+    return network.get_submodule(path.rsplit(".", 1)[0])
+
+
+def trainable_modules(network: nn.Module, part: str) -> list[nn.Module]:
+    """Freeze every parameter, then unfreeze ``part`` (one of :data:`TRAIN_PARTS`).
+
+    :raises ConfigError: unknown part, or the network lacks it.
+    """
     for parameter in network.parameters():
         parameter.requires_grad_(False)
-    modules = decoder_modules(network) if train_decoder else [network.final_conv]
+    if part == "final_conv":
+        modules = [network.final_conv]
+    elif part == "block":
+        modules = [classification_block(network)]
+    elif part == "decoder":
+        modules = decoder_modules(network)
+    else:
+        raise ConfigError(f"train_part {part!r}: choose one of {', '.join(TRAIN_PARTS)}")
     for module in modules:
         for parameter in module.parameters():
             parameter.requires_grad_(True)

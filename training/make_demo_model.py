@@ -11,7 +11,9 @@ weights to fp16 and saves them as ``demo.pt``, 6. calibrates SML on training fra
 7. exports ``demo.onnx`` + sidecar with the anomaly head, 8. evaluates the ONNX on the val
 frames through the Detector and times ONNX Runtime, 9. writes the model card.
 ``--skip-train`` reuses a finished run (e.g. after ``python -m training.train --resume``);
-``--no-finetune`` ships the base network (steps 4–5 skipped).
+``--no-finetune`` ships the base network (steps 4–5 skipped); ``--base`` starts from an
+existing base checkpoint (e.g. the shipped ``demo_base.pt``) instead of steps 2–3, keeping
+the training figures of its model card (``demo.json`` provenance).
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def anomaly_finetune(
             "steps_per_epoch": config.steps_per_epoch,
             "steps": steps,
             "lr": config.lr,
-            "train_decoder": config.train_decoder,
+            "train_part": config.train_part,
             "loss": dataclasses.asdict(config.loss),
             "mix": dataclasses.asdict(config.mix) if config.mix else None,
             "mgu": dataclasses.asdict(config.mgu) if config.mgu else None,
@@ -134,6 +136,20 @@ def anomaly_finetune(
     return checkpoint, summary
 
 
+def _shipped_training_minutes(sidecar: Path) -> float:
+    """Base-training minutes recorded in a shipped model's sidecar.
+
+    :raises AnomalySegError: no readable sidecar with that figure.
+    """
+    try:
+        return float(json.loads(sidecar.read_text())["provenance"]["training_minutes"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise AnomalySegError(
+            f"{sidecar}: no training_minutes in its provenance ({error}); --base needs the "
+            "card of the model the base was shipped with"
+        ) from error
+
+
 def build(
     config_path: Path,
     out_dir: Path,
@@ -141,10 +157,14 @@ def build(
     eval_limit: int | None,
     note: str = "",
     finetune_config: Path | None = FINETUNE_CONFIG,
+    base_checkpoint: Path | None = None,
 ) -> dict:
     """Run every step; returns the figures written to the model card.
 
     :param finetune_config: anomaly fine-tuning settings; None ships the base network.
+    :param base_checkpoint: start from this trained base instead of training one; its
+        training time comes from ``out_dir/demo.json`` (the card it was shipped with).
+    :raises AnomalySegError: the base checkpoint or its card cannot be read.
     """
     config = load_config(config_path)
     world_root = Path(config.data_root).parent
@@ -160,7 +180,10 @@ def build(
             WORLD["width"],
         )
     checkpoint = Path(config.out_dir) / "checkpoint.pt"
-    if not (skip_train and checkpoint.is_file()):
+    if base_checkpoint is not None:
+        checkpoint = base_checkpoint
+        minutes = _shipped_training_minutes(out_dir / "demo.json")
+    elif not (skip_train and checkpoint.is_file()):
         train(config, resume=True)
     network, meta = load_checkpoint(checkpoint)
     # Ship fp16 weights and export exactly those values, so the files agree.
@@ -169,7 +192,8 @@ def build(
     base = out_dir / ("demo_base.pt" if finetune_config else "demo.pt")
     if not finetune_config:
         (out_dir / "demo_base.pt").unlink(missing_ok=True)  # from an earlier fine-tuned build
-    save_checkpoint(base, network.half(), meta.class_names, **meta.meta)
+    if base_checkpoint is None or base_checkpoint.resolve() != base.resolve():
+        save_checkpoint(base, network.half(), meta.class_names, **meta.meta)
     network.float()
     finetuning = None
     if finetune_config:
@@ -193,8 +217,9 @@ def build(
 
     from anomaly_seg_ros.networks.export import export_onnx
 
-    state = torch.load(Path(config.out_dir) / "train_state.pt", weights_only=True)
-    minutes = state["elapsed"] / 60.0
+    if base_checkpoint is None:
+        state = torch.load(Path(config.out_dir) / "train_state.pt", weights_only=True)
+        minutes = state["elapsed"] / 60.0
     provenance = {
         "training_command": COMMAND,
         "data": "synthetic world",
@@ -263,6 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--no-finetune", action="store_true", help="ship the base network (no anomaly fine-tuning)"
     )
+    parser.add_argument(
+        "--base", type=Path, default=None,
+        help="start from this trained base checkpoint (e.g. models/demo/demo_base.pt)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -275,6 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.eval_limit,
             args.note,
             None if args.no_finetune else FINETUNE_CONFIG,
+            args.base,
         )
     except AnomalySegError as error:
         LOGGER.error("%s", error)

@@ -10,7 +10,8 @@ Steps (rerun after the fp32 demo model changes; everything is rendered, nothing 
    upsampling, argmax, logsumexp, entropy) is excluded and stays float32;
 2. threshold: ``anomaly-seg calibrate`` with the demo's parameters file on
    ``--threshold-frames`` frames of another world seed (``--threshold-seed``), at the
-   demo's target FPR, written as ``<out>.params.yaml``;
+   best pixel F1 like the fp32 model's (``training/demo_settings.py``), written as
+   ``<out>.params.yaml``;
 3. the sidecar (``precision`` stays fp32: inputs, outputs and the summary are float32; the
    provenance records the quantization) and the fp32 model's SML statistics beside it;
 4. figures, fp32 vs int8 on the demo drive (seed 7): label agreement, pixel AP / FPR95 /
@@ -41,8 +42,8 @@ DEMO = Path("models/demo/demo.onnx")
 #: World seeds of the frames the quantization and the threshold are calibrated on.
 CALIBRATION_SEED = 31
 THRESHOLD_SEED = 37
-#: The demo threshold's target (see models/demo/demo.params.yaml).
-TARGET_FPR = 0.02
+#: How the demo threshold is chosen (see models/demo/demo.params.yaml).
+THRESHOLD_TARGET = "--best-f1"
 
 
 def calibration_images(seed: int, count: int, height: int, width: int) -> list[np.ndarray]:
@@ -130,12 +131,12 @@ def write_threshold_set(folder: Path, seed: int, count: int, height: int, width:
 
 
 def calibrate_threshold(model: Path, frames: Path, base_params: Path, out: Path) -> None:
-    """``anomaly-seg calibrate`` of ``model`` on ``frames`` at :data:`TARGET_FPR`."""
+    """``anomaly-seg calibrate`` of ``model`` on ``frames`` (:data:`THRESHOLD_TARGET`)."""
     from anomaly_seg_ros.cli import main as cli
 
     command = ["calibrate", os.fspath(frames), "--model", os.fspath(model)]
     command += ["--backend", "onnxruntime", "--params", os.fspath(base_params)]
-    command += ["--target-fpr", str(TARGET_FPR), "--out", os.fspath(out), "--no-progress"]
+    command += [THRESHOLD_TARGET, "--out", os.fspath(out), "--no-progress"]
     if cli(command) != 0:
         raise SystemExit(f"threshold calibration of {model} failed; nothing written")
 
@@ -275,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     figures["threshold_calibration"] = (
         f"{args.threshold_frames} test-anomaly frames of world seed {args.threshold_seed}, "
-        f"target FPR {TARGET_FPR}"
+        "threshold at the best pixel F1"
     )
     figures["files_mb"] = round(
         sum(out.with_suffix(s).stat().st_size for s in (".onnx", ".json", ".params.yaml")) / 1e6,

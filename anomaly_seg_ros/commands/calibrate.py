@@ -2,7 +2,8 @@
 
 Runs the detector with the node's settings (``--params``) over the dataset, or reads
 saved score maps, and writes the threshold reaching ``--target-tpr`` (or staying within
-``--target-fpr``) into a ROS 2 parameters YAML the node loads with ``--params-file``.
+``--target-fpr``, or of the best pixel F1 with ``--best-f1``) into a ROS 2 parameters
+YAML the node loads with ``--params-file``.
 The threshold is pixel-level: the node's ``min_area`` filter is applied after it.
 """
 
@@ -36,6 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--target-tpr", type=float, help="e.g. 0.95: find 95 %% of anomalies")
     target.add_argument("--target-fpr", type=float, help="e.g. 0.01: 1 %% false alarms")
+    target.add_argument(
+        "--best-f1", action="store_true", help="the threshold of the highest pixel F1"
+    )
     parser.add_argument(
         "--score",
         help=f"score type ({', '.join(SCORE_TYPES)}; default: --params' score_type); with "
@@ -81,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
                 rgb, label = dataset.read(index)
                 # The node's own score: same Detector, same settings, camera resolution.
                 evaluator.process(detector.detect(rgb).score, label)
-    calibration = calibrate(evaluator, score_type, args.target_tpr, args.target_fpr)
+    calibration = calibrate(evaluator, score_type, args.target_tpr, args.target_fpr, args.best_f1)
     base_params = args.params if args.params else None
     write_params(args.out, calibration, base=base_params, extra=extra)
     sys.stdout.write(

@@ -57,6 +57,24 @@ def test_target_fpr_respected_with_lowest_threshold(seed, target):
         assert np.mean(negatives >= lower_values.max()) > target
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_best_f1_threshold_maximises_f1_of_the_strict_mask(seed):
+    evaluator, positives, negatives = _validation(seed, decimals=seed % 3)
+    result = calibrate(evaluator, "sml", best_f1=True)
+    threshold = np.float32(result.threshold)
+
+    def f1(t):
+        tp, fp = np.sum(positives > t), np.sum(negatives > t)
+        return 2 * tp / (2 * tp + fp + (len(positives) - tp))
+
+    assert result.target == "f1" and result.target_value == pytest.approx(f1(threshold))
+    assert result.tpr == pytest.approx(np.mean(positives > threshold))
+    # no candidate threshold (every distinct score, brute force) does better
+    candidates = np.unique(np.concatenate([positives, negatives]))
+    best = max(f1(np.nextafter(c, np.float32(-np.inf))) for c in candidates)
+    assert f1(threshold) == pytest.approx(best)
+
+
 def test_calibration_generalises_to_a_held_out_split():
     train, _, _ = _validation(10, decimals=None, num_frames=4)
     result = calibrate(train, "msp", target_tpr=0.95)
@@ -89,6 +107,8 @@ def test_invalid_requests():
         calibrate(evaluator, "msp")
     with pytest.raises(ConfigError, match="exactly one"):
         calibrate(evaluator, "msp", target_tpr=0.9, target_fpr=0.1)
+    with pytest.raises(ConfigError, match="exactly one"):
+        calibrate(evaluator, "msp", target_fpr=0.1, best_f1=True)
     with pytest.raises(ConfigError, match="out of range"):
         calibrate(evaluator, "msp", target_tpr=0.0)
     empty = ExactPixelEvaluator()

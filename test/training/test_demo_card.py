@@ -30,7 +30,7 @@ SETTINGS = {
     "steps_per_epoch": 200,
     "steps": "1 epochs × 200 steps",
     "lr": 1.25e-4,
-    "train_decoder": False,
+    "train_part": "final_conv",
     "loss": {"kind": "topk_ovr", "k": 5, "scale": 2.0, "gamma": 0.05},
     "mix": {"probability": 0.25, "style": "fda"},
     "mgu": None,
@@ -74,7 +74,7 @@ def test_card_without_anomalymix_or_step_cap_or_finetuning(tmp_path):
             steps="3 epochs",
             mix=None,
             mgu={"probability": 0.5},
-            train_decoder=True,
+            train_part="decoder",
             val_frames=None,
         ),
     )

@@ -27,7 +27,8 @@ def test_bundle_is_small_and_complete():
 
 
 def test_shipped_network_is_the_base_with_an_anomaly_finetuned_head():
-    """Head-only fine-tuning: every weight but the final classifier's equals the base's."""
+    """Every weight outside the part fine-tuning trained (final 1×1 or the block holding
+    it) equals the base's; running BatchNorm statistics equal too."""
     from anomaly_seg_ros.networks.checkpoint import load_checkpoint
 
     if not MODEL.with_name("demo_base.pt").is_file():
@@ -38,7 +39,14 @@ def test_shipped_network_is_the_base_with_an_anomaly_finetuned_head():
     base_state, shipped_state = base.state_dict(), shipped.state_dict()
     assert base_state.keys() == shipped_state.keys()
     changed = {key for key in base_state if not base_state[key].equal(shipped_state[key])}
-    assert changed == {"classifier.classifier.3.weight", "classifier.classifier.3.bias"}
+    part = meta.meta["finetune"]["config"].get("train_part", "final_conv")
+    if part == "final_conv":
+        assert changed == {"classifier.classifier.3.weight", "classifier.classifier.3.bias"}
+    else:
+        assert part == "block"
+        assert {"classifier.classifier.0.weight", "classifier.classifier.3.weight"} <= changed
+        assert all(key.startswith("classifier.classifier.") for key in changed)
+        assert not any("running_" in key for key in changed)
 
 
 def test_sidecar_matches_the_graph_and_the_sml_stats():

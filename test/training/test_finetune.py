@@ -91,7 +91,7 @@ def test_head_only_changes_only_the_final_conv(object_bank_dir, tmp_path):
 def test_decoder_flag_trains_decoder_but_keeps_statistics(object_bank_dir, tmp_path):
     network, meta = _network()
     before = {name: value.clone() for name, value in network.state_dict().items()}
-    config = _config(epochs=1, train_decoder=True)
+    config = _config(epochs=1, train_part="decoder")
     finetune(network, meta, config, _frames(4), tmp_path, bank=ObjectBank(object_bank_dir))
     after = network.state_dict()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
@@ -144,9 +144,24 @@ def test_mgu_as_the_only_ood_source(tmp_path):
     assert result.history[-1]["ood"] > 0  # MGU produced OoD pixels
 
 
+def test_block_part_trains_only_the_classification_block(object_bank_dir, tmp_path):
+    network, meta = _network()
+    before = {name: value.clone() for name, value in network.state_dict().items()}
+    config = _config(epochs=1, train_part="block")
+    finetune(network, meta, config, _frames(4), tmp_path, bank=ObjectBank(object_bank_dir))
+    after = network.state_dict()
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    # 3x3 conv and BN affine of classifier.classifier, and the final 1x1; nothing else
+    assert {"classifier.classifier.0.weight", "classifier.classifier.3.weight"} <= changed
+    assert all(name.startswith("classifier.classifier.") for name in changed)
+    assert not any("running_" in name or "num_batches" in name for name in changed)
+    with pytest.raises(ConfigError, match="train_part 'head': choose one of final_conv"):
+        _config(train_part="head")
+
+
 def test_frozen_modes_schedule_and_errors(tmp_path):
     network, meta = _network()
-    modules = trainable_modules(network, train_decoder=True)
+    modules = trainable_modules(network, "decoder")
     network.train()
     set_finetune_mode(network, modules)
     assert network.classifier.training and not network.backbone.training

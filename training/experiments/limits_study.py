@@ -6,9 +6,13 @@ frozen), trains, for each training-sample seed, on backbone features cached once
 * what trains: the final 1×1 only / the classification block after feature fusion
   (VainF ``classifier.classifier``: 3×3 conv + BN + ReLU + 1×1) / the whole decoder and
   ASPP (``classifier``), each with its own L_id-only (γ = 0) control on the same data;
-* base quality: the 1×1 recipe on a stronger base, the decoder trained with L_id only
-  (the decoder control above);
-* schedule length (3× the steps) and mixing probability (0.5 instead of 0.25) for the 1×1.
+* base quality: the 1×1 and the block recipe on two other bases, a stronger one (the
+  decoder trained further with L_id only) and a weak one (the block re-initialised and
+  trained from scratch with L_id only);
+* schedule length, mixing probability, proxy bank size and diversity, and style alignment
+  on a bank with a real style gap (``style_gap_bank.py``), for the 1×1 and for the block.
+
+Backbone features are cached on disk (``--cache``), so a later run skips that part.
 
 Evaluates mIoU on ID val frames, Max Logit / Energy AP, AUROC, FPR95 on a validation
 anomaly set of another world seed (selection) and on the test-anomaly family (report).
@@ -20,6 +24,7 @@ Records are appended to ``<out>.jsonl`` as they come, so a cut-off loses one run
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import sys
@@ -34,8 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
-from anomaly_seg_ros.evaluation.pixel_metrics import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
+from anomaly_seg_ros.networks.base import SegmentationNetwork
 from anomaly_seg_ros.networks.importers import import_checkpoint
 from anomaly_seg_ros.scores import compute_score
 from training.anomalymix import AnomalyMix, AnomalyMixConfig
@@ -60,6 +66,24 @@ class Cached:
 
     def __len__(self) -> int:
         return self.low.shape[0]
+
+
+def disk_cached(folder: Path | None, key: tuple, build):
+    """``build()``'s Cached, kept in ``folder`` under a hash of ``key`` (None: no disk)."""
+    if folder is None:
+        return build()
+    import hashlib
+
+    path = folder / (hashlib.sha1(repr(key).encode()).hexdigest()[:16] + ".pt")
+    if path.is_file():
+        LOG.info("features from %s (%s)", path, key)
+        return Cached(*torch.load(path))
+    data = build()
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save((data.low, data.high, data.labels), partial)
+    partial.replace(path)
+    return data
 
 
 @torch.no_grad()
@@ -127,8 +151,6 @@ def train(
     seed: int,
 ):
     """Fine-tune a copy of the head's ``part`` (BN in eval mode); return it and seconds."""
-    import copy
-
     head = copy.deepcopy(base_head).float().eval()  # eval: BN statistics stay frozen
     for parameter in head.parameters():
         parameter.requires_grad_(False)
@@ -208,7 +230,11 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
             subset = gap_bank if bank_name == "gap" else bank_subset(bank, bank_name, seed)
             mix = AnomalyMix(subset, AnomalyMixConfig(probability=probability, style=style))
             dataset = OodTrainingSet(train_frames, mix, sample, meta.mean, meta.std, seed)
-            caches[key] = cache(network, training_samples(dataset, picks, args.batch))
+            caches[key] = disk_cached(
+                args.cache, ("train", args.model, args.data_root, args.samples, args.crop,
+                             args.batch, seed, key),
+                lambda: cache(network, training_samples(dataset, picks, args.batch)),
+            )  # fmt: skip
             share = float((caches[key].labels == OOD_LABEL).float().mean())
             LOG.info("seed %d %s: %.3f %% OoD pixels", seed, key, 100 * share)
         return caches[key]
@@ -217,41 +243,71 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
     control = AnomalyLossConfig(kind="topk_ovr", k=5, scale=2.0, gamma=0.0)
     deep_lr = args.lr * args.steps / args.deep_steps  # same summed learning rate
     steps, lr, batch = args.steps, args.lr, args.batch
+    block = ("block", args.deep_steps, deep_lr, args.deep_batch)
+    final = ("final", steps, lr, batch)
     plan = [
-        ("1x1 (today)", "final", {}, topk, steps, lr, batch),
-        ("1x1 control: L_id only", "final", {}, control, steps, lr, batch),
-        ("block (3x3+BN+ReLU+1x1)", "block", {}, topk, args.deep_steps, deep_lr,
-         args.deep_batch),
-        ("decoder + ASPP", "decoder", {}, topk, args.deep_steps, deep_lr, args.deep_batch),
-        ("decoder + ASPP control: L_id only", "decoder", {}, control, args.deep_steps,
-         deep_lr, args.deep_batch),
-        ("1x1, 3x schedule", "final", {}, topk, steps * 3, lr, batch),
-        ("1x1, p 0.5", "final", {"probability": 0.5}, topk, steps, lr, batch),
-        ("1x1, bank 1/10 (87 objects)", "final", {"bank_name": "tenth"}, topk, steps, lr,
-         batch),
-        ("1x1, bank one category (capsule)", "final", {"bank_name": "capsule"}, topk, steps,
-         lr, batch),
-        ("1x1, style-gap bank, no alignment", "final", {"bank_name": "gap", "style": "none"},
-         topk, steps, lr, batch),
-        ("1x1, style-gap bank, FDA", "final", {"bank_name": "gap"}, topk, steps, lr, batch),
-        ("1x1, style-gap bank, Reinhard", "final", {"bank_name": "gap", "style": "reinhard"},
-         topk, steps, lr, batch),
+        # name, (part, steps, lr, batch), data settings, loss, base
+        ("1x1 (today)", final, {}, topk),
+        ("1x1 control: L_id only", final, {}, control),
+        ("block (3x3+BN+ReLU+1x1)", block, {}, topk),
+        ("block control: L_id only", block, {}, control),
+        ("decoder + ASPP", ("decoder", *block[1:]), {}, topk),
+        ("decoder + ASPP control: L_id only", ("decoder", *block[1:]), {}, control),
+        ("1x1, 3x schedule", ("final", steps * 3, lr, batch), {}, topk),
+        ("1x1, p 0.5", final, {"probability": 0.5}, topk),
+        ("1x1, bank 1/10 (87 objects)", final, {"bank_name": "tenth"}, topk),
+        ("1x1, bank one category (capsule)", final, {"bank_name": "capsule"}, topk),
+        ("1x1, style-gap bank, no alignment", final, {"bank_name": "gap", "style": "none"},
+         topk),
+        ("1x1, style-gap bank, FDA", final, {"bank_name": "gap"}, topk),
+        ("1x1, style-gap bank, Reinhard", final, {"bank_name": "gap", "style": "reinhard"},
+         topk),
+        ("block, 1/3 schedule", ("block", args.deep_steps // 3, deep_lr, args.deep_batch), {},
+         topk),
+        ("block, 3x schedule", ("block", args.deep_steps * 3, deep_lr / 3, args.deep_batch),
+         {}, topk),
+        ("block, p 0.5", block, {"probability": 0.5}, topk),
+        ("block, p 0.1", block, {"probability": 0.1}, topk),
+        ("block, bank 1/10 (87 objects)", block, {"bank_name": "tenth"}, topk),
+        ("block, bank one category (capsule)", block, {"bank_name": "capsule"}, topk),
+        ("block, style-gap bank, no alignment", block, {"bank_name": "gap", "style": "none"},
+         topk),
+        ("block, style-gap bank, FDA", block, {"bank_name": "gap"}, topk),
+        ("block, style-gap bank, Reinhard", block, {"bank_name": "gap", "style": "reinhard"},
+         topk),
     ]  # fmt: skip
     only = set(filter(None, args.only.split(";")))
-    for name, part, data_key, loss, n_steps, n_lr, n_batch in plan:
+    for name, (part, n_steps, n_lr, n_batch), data_key, loss in plan:
         if only and name not in only:
             continue
         trained, seconds = train(head, part, data(**data_key), loss, n_steps, n_lr, n_batch, seed)
         pens = base_pens if part == "final" else None
         log({"variant": name, "seed": seed, "seconds": seconds, "steps": n_steps, "lr": n_lr,
              "batch": n_batch, **evaluate(trained, names, sets, pens)})  # fmt: skip
-        if name == "decoder + ASPP control: L_id only":
-            # base quality: the L_id-only decoder is a second base of higher mIoU
-            log({"variant": "stronger base (decoder L_id only), no fine-tuning", "seed": seed,
-                 **evaluate(trained, names, sets)})  # fmt: skip
-            tuned, seconds = train(trained, "final", data(), topk, steps, lr, batch, seed)
-            log({"variant": "stronger base + 1x1", "seed": seed, "seconds": seconds,
-                 **evaluate(tuned, names, sets)})  # fmt: skip
+    if only and not only & {"weak base", "stronger base"}:
+        return
+    # Base quality: the recipe on bases of other mIoU, same data, same schedules.
+    bases = []
+    if not only or "stronger base" in only:
+        # the decoder trained further with L_id only (the decoder control above)
+        stronger, _ = train(head, "decoder", data(), control, args.deep_steps, deep_lr / 3,
+                            args.deep_batch, seed)  # fmt: skip
+        bases.append(("stronger base (decoder +30 steps L_id only)", stronger))
+    if not only or "weak base" in only:
+        # the classification block re-initialised and trained from scratch with L_id only
+        weak = copy.deepcopy(head)
+        SegmentationNetwork.init_weights(weak.classifier)
+        weak, _ = train(weak, "block", data(), control, args.weak_steps, deep_lr,
+                        args.deep_batch, seed)  # fmt: skip
+        bases.append((f"weak base (block re-trained from scratch, {args.weak_steps} steps)",
+                      weak))  # fmt: skip
+    for base_name, base in bases:
+        log({"variant": f"{base_name}, no fine-tuning", "seed": seed,
+             **evaluate(base, names, sets)})  # fmt: skip
+        for part_name, (part, n_steps, n_lr, n_batch) in (("1x1", final), ("block", block)):
+            tuned, seconds = train(base, part, data(), topk, n_steps, n_lr, n_batch, seed)
+            log({"variant": f"{base_name} + {part_name}", "seed": seed, "seconds": seconds,
+                 "steps": n_steps, "lr": n_lr, **evaluate(tuned, names, sets)})  # fmt: skip
 
 
 def bank_subset(bank: ObjectBank, name: str, seed: int) -> ObjectBank:
@@ -289,12 +345,17 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--deep-batch", type=int, default=4)
+    parser.add_argument("--weak-steps", type=int, default=60, help="steps for the weak base")
     parser.add_argument("--val-frames", type=int, default=20)
     parser.add_argument("--select-frames", type=int, default=40)
     parser.add_argument("--test-frames", type=int, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument(
+        "--cache", type=Path, default=Path("output/limits_cache"),
+        help="folder for cached backbone features (reused by later runs)",
+    )  # fmt: skip
     parser.add_argument("--only", default="", help="variant names separated by ;")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -308,12 +369,15 @@ def main() -> int:
     bank = ObjectBank(args.bank)
     LOG.info("caching evaluation features")
     sets = {
-        "id_val": cache(network, frame_batches(
-            IndexedFrames(CityscapesDataset(args.data_root, "val")), mean, std, args.val_frames)),
-        "select": cache(network, frame_batches(
-            AnomalyDataset(Path(args.select_root)), mean, std, args.select_frames)),
-        "test": cache(network, frame_batches(
-            AnomalyDataset(Path(args.test_root)), mean, std, args.test_frames)),
+        "id_val": disk_cached(args.cache, ("id_val", args.model, args.data_root, args.val_frames),
+            lambda: cache(network, frame_batches(IndexedFrames(
+                CityscapesDataset(args.data_root, "val")), mean, std, args.val_frames))),
+        "select": disk_cached(args.cache, ("select", args.model, args.select_root,
+            args.select_frames), lambda: cache(network, frame_batches(
+                AnomalyDataset(Path(args.select_root)), mean, std, args.select_frames))),
+        "test": disk_cached(args.cache, ("test", args.model, args.test_root, args.test_frames),
+            lambda: cache(network, frame_batches(
+                AnomalyDataset(Path(args.test_root)), mean, std, args.test_frames))),
     }  # fmt: skip
     out = args.out.with_suffix(".jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
