@@ -15,9 +15,9 @@ from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_para
 from anomaly_seg_ros.deploy.atomic import atomic_write
 from anomaly_seg_ros.errors import InputError, OutputError
 from anomaly_seg_ros.io.compressed import compressed_size
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS, check_size
 from anomaly_seg_ros.models import calibrated_config, default_model_path
 from anomaly_seg_ros.node_settings import node_parameter_names
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 _LOG = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def list_images(paths: list[Path]) -> list[Path]:
     return images
 
 
-def read_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB.
 
     PNG and JPEG sizes are read from the header first, so an image beyond ``max_pixels``

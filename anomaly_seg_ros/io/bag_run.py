@@ -30,9 +30,9 @@ from anomaly_seg_ros.io.bags import (
     read_messages,
     typestore,
 )
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS
 from anomaly_seg_ros.io.messages import bag_image, decode_message
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_images
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
 _LOG = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class BagRunReport:
         return self.frames_in == self.frames_out
 
 
-def decode_bag_image(message: BagMessage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_bag_image(message: BagMessage, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """RGB pixels of an Image or CompressedImage read from a bag.
 
     :raises InputError: the image is malformed.

@@ -30,11 +30,13 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_service import ParameterService
 
+from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.node_settings import BACKENDS, QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.node_settings import QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
-__all__ = ["BACKENDS", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
+__all__ = ["BACKEND_CHOICES", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class ParameterSpec:
 #: Ranges and texts of the parameters; defaults come from the dataclasses themselves.
 SPECS: dict[str, ParameterSpec] = {
     "model_path": ParameterSpec("ONNX model or TensorRT engine; empty = demo", read_only=True),
-    "backend": ParameterSpec(f"inference backend: {', '.join(BACKENDS)}", read_only=True),
+    "backend": ParameterSpec(f"inference backend: {', '.join(BACKEND_CHOICES)}", read_only=True),
     "sml_stats_path": ParameterSpec("SML statistics JSON (for score_type sml)", read_only=True),
     "engine_cache_dir": ParameterSpec("TensorRT engine cache folder", read_only=True),
     "input_height": ParameterSpec(
@@ -72,7 +74,7 @@ SPECS: dict[str, ParameterSpec] = {
     "publish_overlay": ParameterSpec("publish ~/overlay (rgb8, for RViz)"),
     "qos_profile": ParameterSpec(f"input QoS: {', '.join(QOS_PROFILES)}", read_only=True),
     "qos_depth": ParameterSpec("input queue depth", 1, 100, 1, read_only=True),
-    "max_image_pixels": ParameterSpec("reject larger input images", 1, 2**31 - 1, 1),
+    "max_image_pixels": ParameterSpec("reject larger input images", 1, MAX_IMAGE_PIXELS, 1),
     "diagnostics_period": ParameterSpec("seconds between /diagnostics", 0.1, 60.0, read_only=True),
     "debug_inference_delay": ParameterSpec("TEST ONLY: extra seconds per inference", 0.0, 10.0),
     "score_type": ParameterSpec(f"anomaly score: {', '.join(SCORE_TYPES)}"),
@@ -156,7 +158,7 @@ def descriptor(name: str, default: Any) -> ParameterDescriptor:
                     from_value=float(spec.minimum), to_value=float(spec.maximum), step=spec.step
                 )
             ]
-    choices = {"backend": BACKENDS, "qos_profile": QOS_PROFILES, "score_type": SCORE_TYPES}
+    choices = {"backend": BACKEND_CHOICES, "qos_profile": QOS_PROFILES, "score_type": SCORE_TYPES}
     if name in choices:
         result.additional_constraints = "one of: " + ", ".join(choices[name])
     return result
