@@ -124,7 +124,8 @@ def build_dataclass(cls: type[T], values: dict[str, Any], what: str, where: str 
         ]
         if isinstance(value, dict) and nested:
             default = getattr(defaults, name, None)
-            base = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else {}
+            is_instance = dataclasses.is_dataclass(default) and not isinstance(default, type)
+            base = dataclasses.asdict(default) if is_instance else {}  # type: ignore[arg-type]
             value = build_dataclass(nested[0], {**base, **value}, what, f"{where}{name}.")
         elif isinstance(value, list):
             value = tuple(value)

@@ -100,7 +100,7 @@ class Detector:
         :raises ConfigError: ``config`` does not fit the model.
         """
         model_path = Path(model_path)
-        engine = create_backend(backend, model_path, **backend_options)
+        engine = create_backend(backend, model_path, None, **backend_options)
         # From here on the backend holds device memory (TensorRT): any failure closes it.
         try:
             stats_path = Path(sml_stats) if sml_stats else default_sml_stats_path(model_path)

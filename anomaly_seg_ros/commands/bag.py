@@ -22,7 +22,7 @@ from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 _LOG = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "bag",
         help="run the detector over rosbags (offline) or play a bag's images into ROS",

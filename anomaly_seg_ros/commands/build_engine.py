@@ -18,7 +18,7 @@ from anomaly_seg_ros.model_info import load_model_info, sidecar_path
 _LOG = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "build-engine",
         help="build the TensorRT engine of an exported ONNX model (install-time build_only)",

@@ -21,7 +21,7 @@ from anomaly_seg_ros.errors import ConfigError
 LOGGER = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "calibrate",
         help="pick the mask threshold for a target TPR or FPR and write a params YAML",

@@ -29,7 +29,7 @@ _LOG = logging.getLogger(__name__)
 CANDIDATES = ("tensorrt", "torch-cuda", "torch-cpu", "onnxruntime")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check-engine",
         help="compare a TensorRT engine (or PyTorch CUDA) with ONNX Runtime on sample frames",

@@ -16,7 +16,7 @@ from anomaly_seg_ros.commands.options import (
     detector_from_args,
     model_from_args,
 )
-from anomaly_seg_ros.deploy.atomic import atomic_write
+from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import InputError, OutputError
 from anomaly_seg_ros.io.compressed import compressed_size
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
@@ -26,7 +26,7 @@ _LOG = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "detect",
         help="segment images and score anomalies, writing label/score/mask/overlay PNGs",
@@ -107,7 +107,7 @@ def write_file(path: Path, content: bytes) -> None:
     :raises OutputError: the disk is full or the folder not writable.
     """
     try:
-        atomic_write(path, lambda stream: stream.write(content))
+        atomic_write_bytes(path, content)
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror or error})") from error
 
@@ -123,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     with detector_from_args(args, config) as detector:
         for path in tqdm(images, desc="detect", unit="img"):
             result = detector.detect(read_rgb(path), outputs=("labels_color", "overlay"))
+            if result.labels_color is None or result.overlay is None:
+                raise RuntimeError("the Detector left out the requested labels_color/overlay")
             stem = args.out / path.stem
             low, high = score_display_range(result.score, detector.config.threshold)
             write_png(Path(f"{stem}_labels.png"), result.labels)

@@ -162,12 +162,23 @@ def evaluate_bag(
             result,
             out_dir,
             cache=Path(work),
-            load_image=lambda name: cv2.imread(str(images / f"{name}.png"))[..., ::-1],
+            load_image=lambda name: _read_rgb(images / f"{name}.png"),
             gallery_size=gallery_size,
         )
     plot_timeline(timeline, out_dir / "timeline.png", title=Path(bag).name)
     _append_summary(out_dir / "results.md", result.settings)
     return result
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """A camera frame this evaluation cached, as RGB.
+
+    :raises InputError: the file is gone or unreadable.
+    """
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise InputError(f"cannot read the cached frame {path}")
+    return bgr[..., ::-1]
 
 
 def stamped(

@@ -31,7 +31,12 @@ from anomaly_seg_ros.io.bags import (
     typestore,
 )
 from anomaly_seg_ros.io.messages import bag_image, decode_message
-from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_images
+from anomaly_seg_ros.io.outputs import (
+    OUTPUT_TOPIC_NAMES,
+    OUTPUT_TOPICS,
+    detector_outputs,
+    result_images,
+)
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
 _LOG = logging.getLogger(__name__)
@@ -79,7 +84,7 @@ def run_bag(
     output_bag: str | Path,
     topic: str | None = None,
     storage: str = "mcap",
-    outputs: Sequence[str] = tuple(t.name for t in OUTPUT_TOPICS),
+    outputs: Sequence[str] = OUTPUT_TOPIC_NAMES,
     prefix: str = DEFAULT_PREFIX,
     progress: bool = True,
 ) -> BagRunReport:

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from rclpy.duration import Duration
@@ -94,7 +95,7 @@ def play_bag(path: str | Path, options: PlayOptions, args: list[str] | None = No
 def _play_once(
     reader: AnyReader,
     connections: list[Connection],
-    publisher: Publisher,
+    publisher: Publisher[Any],
     rate: float,
     bar: tqdm,
 ) -> int:

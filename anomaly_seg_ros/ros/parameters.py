@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -231,10 +231,19 @@ def unknown_overrides(
     return unknown
 
 
-def own_changes(parameters: Iterable[Parameter]) -> dict[str, Any]:
+def own_changes(parameters: Iterable[Parameter[Any]]) -> dict[str, Any]:
     """The changes among ``parameters`` that are this node's; the others (``use_sim_time``,
     ``qos_overrides...``, ``start_type_description_service``) belong to rclpy and pass."""
     return {p.name: p.value for p in parameters if p.name in SPECS}
+
+
+@runtime_checkable
+class BatchingNode(Protocol):
+    """A node told about a whole SetParameters request before and after its parameters."""
+
+    def begin_batch(self, parameters: list[Parameter[Any]]) -> None: ...
+
+    def end_batch(self) -> None: ...
 
 
 class BatchParameterService(ParameterService):
@@ -253,6 +262,8 @@ class BatchParameterService(ParameterService):
         self, request: SetParameters.Request, response: SetParameters.Response
     ) -> SetParameters.Response:
         node = self._get_node()
+        if not isinstance(node, BatchingNode):
+            raise TypeError(f"{type(node).__name__} has no begin_batch/end_batch")
         parameters = [Parameter.from_parameter_msg(message) for message in request.parameters]
         node.begin_batch(parameters)
         try:
@@ -263,7 +274,7 @@ class BatchParameterService(ParameterService):
         return response
 
     @staticmethod
-    def _set_one(node: Node, parameter: Parameter) -> SetParametersResult:
+    def _set_one(node: Node, parameter: Parameter[Any]) -> SetParametersResult:
         if node.has_parameter(parameter.name):
             current = node.get_parameter(parameter.name)
             if node.describe_parameter(parameter.name).read_only and (

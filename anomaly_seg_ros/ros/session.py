@@ -81,7 +81,9 @@ def ros_session(
     """
     use_large_image_transport()
     options = SignalHandlerOptions.ALL if rclpy_signal_handlers else SignalHandlerOptions.NO
-    initialised = rclpy.init(args=args, signal_handler_options=options)
+    initialised = rclpy.init(
+        args=None if args is None else list(args), signal_handler_options=options
+    )
     if hasattr(initialised, "__enter__"):
         with initialised:
             yield
