@@ -25,7 +25,7 @@ from anomaly_seg_ros.sml_stats import load_sml_stats
 from anomaly_seg_ros.strips import StripPool
 from anomaly_seg_ros.summary import LogitSummary
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
 def default_sml_stats_path(model_path: str | Path) -> Path:

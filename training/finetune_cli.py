@@ -23,7 +23,7 @@ from anomaly_seg_ros.errors import AnomalySegError, ConfigError
 from training import distributed
 from training.finetune import FinetuneConfig, finetune
 
-LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def run(settings: RunSettings, config: FinetuneConfig) -> int:
         result = finetune(network, meta, config, train, settings.out_dir, bank, val, anomaly)
     finally:
         distributed.cleanup()  # leave torchrun's process group, if one was joined
-    LOG.info(
+    LOGGER.info(
         "fine-tuned model: %s, ONNX: %s, SML: %s", result.checkpoint, result.onnx, result.sml_stats
     )
     return 0
@@ -111,5 +111,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(*load_settings(args.config, args.overrides))
     except AnomalySegError as error:
-        LOG.error("%s", error)
+        LOGGER.error("%s", error)
         return 1

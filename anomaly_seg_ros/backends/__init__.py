@@ -23,7 +23,7 @@ __all__ = [
     "resolve_backend",
 ]
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: backend name → "module:factory"; the module is imported only when that backend is chosen.
 BACKEND_FACTORIES: dict[str, str] = {
@@ -93,5 +93,5 @@ def create_backend(
         ) from error
     factory: Callable[..., InferenceBackend] = getattr(module, factory_name)
     backend = factory(model_path, info, **options)
-    _LOG.info("backend %s for %s", backend.describe(), model_path)
+    LOGGER.info("backend %s for %s", backend.describe(), model_path)
     return backend

@@ -19,7 +19,7 @@ from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -116,7 +116,7 @@ def run_command(args: argparse.Namespace) -> int:
             prefix=args.prefix,
             progress=not args.no_progress,
         )
-    _LOG.info(
+    LOGGER.info(
         "%s: %d frames in, %d frames out on %s -> %s",
         report.topic,
         report.frames_in,
@@ -125,7 +125,7 @@ def run_command(args: argparse.Namespace) -> int:
         args.output_bag,
     )
     for timestamp, reason in report.malformed:
-        _LOG.error("frame at bag time %d ns not processed: %s", timestamp, reason)
+        LOGGER.error("frame at bag time %d ns not processed: %s", timestamp, reason)
     return 0 if report.complete else 1
 
 
@@ -144,7 +144,7 @@ def play_command(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     count = play_bag(args.bag, options)
-    _LOG.info("published %d messages from %s", count, args.bag)
+    LOGGER.info("published %d messages from %s", count, args.bag)
     return 0
 
 
@@ -168,7 +168,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             stamp_tolerance=args.stamp_tolerance,
             progress=not args.no_progress,
         )
-    _LOG.info("report written to %s", args.out_dir)
+    LOGGER.info("report written to %s", args.out_dir)
     counts = result.settings
     print(
         f"frames in: {counts['frames']}, paired with ground truth: "

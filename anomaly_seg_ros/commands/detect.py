@@ -22,7 +22,7 @@ from anomaly_seg_ros.io.compressed import compressed_size
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from anomaly_seg_ros.config import DetectorConfig
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -39,7 +39,7 @@ from anomaly_seg_ros.io.outputs import (
 )
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: Default namespace of the result topics: the live node's private topics.
 DEFAULT_PREFIX = f"/{NODE_NAME}"
@@ -137,7 +137,7 @@ def run_bag(
                 rgb = decode_bag_image(message)
             except InputError as error:
                 report.malformed.append((message.timestamp, str(error)))
-                _LOG.warning("frame at %d ns skipped: %s", message.timestamp, error)
+                LOGGER.warning("frame at %d ns skipped: %s", message.timestamp, error)
                 continue
             result = detector.detect(rgb, outputs=detector_outputs(names))
             for name, raw in result_images(result, names).items():

@@ -48,7 +48,7 @@ from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsamp
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion
 
-LOG = logging.getLogger("limits_study")
+LOGGER = logging.getLogger("training.experiments.limits_study")
 SCORES = ("max_logit", "energy")
 
 
@@ -210,7 +210,7 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
             dataset = OodTrainingSet(train_frames, mix, sample, meta.mean, meta.std, seed)
             caches[key] = cache(network, training_samples(dataset, picks, args.batch))
             share = float((caches[key].labels == OOD_LABEL).float().mean())
-            LOG.info("seed %d %s: %.3f %% OoD pixels", seed, key, 100 * share)
+            LOGGER.info("seed %d %s: %.3f %% OoD pixels", seed, key, 100 * share)
         return caches[key]
 
     topk = AnomalyLossConfig(kind="topk_ovr", k=5, scale=2.0, gamma=0.05)
@@ -306,7 +306,7 @@ def main() -> int:
     mean, std = meta.mean, meta.std
     train_frames = IndexedFrames(CityscapesDataset(args.data_root, "train"))
     bank = ObjectBank(args.bank)
-    LOG.info("caching evaluation features")
+    LOGGER.info("caching evaluation features")
     sets = {
         "id_val": cache(network, frame_batches(
             IndexedFrames(CityscapesDataset(args.data_root, "val")), mean, std, args.val_frames)),
@@ -321,7 +321,7 @@ def main() -> int:
     def log(record: dict) -> None:
         with out.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
-        LOG.info("%s", record)
+        LOGGER.info("%s", record)
 
     base_pens = {name: penultimates(head, data) for name, data in sets.items()}
     if not args.no_baseline:
