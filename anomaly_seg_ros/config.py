@@ -145,14 +145,9 @@ def config_from_params_file(
     :raises ConfigError: unreadable file, not a parameters file, unknown keys (with
         ``other_names``) or invalid values.
     """
-    import yaml
+    from anomaly_seg_ros.config_files import read_yaml
 
-    try:
-        with open(path, encoding="utf-8") as stream:
-            document = yaml.safe_load(stream) or {}
-    except (OSError, yaml.YAMLError, UnicodeDecodeError) as error:
-        reason = str(error).splitlines()[0]
-        raise ConfigError(f"cannot read parameters file {path}: {reason}") from error
+    document = read_yaml(path, "parameters file") or {}
     keys = ("/**", node_name, f"/{node_name}")
     found = [document.get(key) for key in keys] if isinstance(document, dict) else []
     sections = [section for section in found if isinstance(section, dict)]

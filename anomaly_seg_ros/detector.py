@@ -25,7 +25,7 @@ from anomaly_seg_ros.sml_stats import load_sml_stats
 from anomaly_seg_ros.strips import StripPool
 from anomaly_seg_ros.summary import LogitSummary
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
 def default_sml_stats_path(model_path: str | Path) -> Path:
@@ -100,7 +100,7 @@ class Detector:
         :raises ConfigError: ``config`` does not fit the model.
         """
         model_path = Path(model_path)
-        engine = create_backend(backend, model_path, **backend_options)
+        engine = create_backend(backend, model_path, None, **backend_options)
         # From here on the backend holds device memory (TensorRT): any failure closes it.
         try:
             stats_path = Path(sml_stats) if sml_stats else default_sml_stats_path(model_path)

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch")
 QOS_PROFILES = ("sensor_data", "reliable")
 PUBLISH_TOGGLES = (
     "publish_labels",
@@ -28,7 +28,7 @@ class NodeSettings:
     """All node parameters, as read at start-up or after a validated run-time change.
 
     :param model_path: exported ONNX model (or TensorRT engine); empty = bundled demo model.
-    :param backend: one of :data:`BACKENDS`.
+    :param backend: one of :data:`anomaly_seg_ros.backends.BACKEND_CHOICES`.
     :param sml_stats_path: SML statistics JSON; empty = none (score_type ``sml`` then fails).
     :param engine_cache_dir: TensorRT engine cache folder; empty = beside the ONNX model
         (or the user cache when that folder is not writable).
@@ -44,7 +44,8 @@ class NodeSettings:
     :param publish_labels: publish ``~/labels`` (and likewise the other toggles).
     :param qos_profile: input QoS, ``sensor_data`` (best effort) or ``reliable``.
     :param qos_depth: input queue depth.
-    :param max_image_pixels: larger input images are rejected as malformed.
+    :param max_image_pixels: larger input images are rejected as malformed; at most
+        :data:`anomaly_seg_ros.preprocess.MAX_IMAGE_PIXELS` (8192×4096).
     :param diagnostics_period: seconds between ``/diagnostics`` messages.
     :param debug_inference_delay: TEST ONLY: seconds of sleep added to every inference,
         to imitate a slow backend; keep 0 in real use.
@@ -67,14 +68,21 @@ class NodeSettings:
     publish_overlay: bool = True
     qos_profile: str = "sensor_data"
     qos_depth: int = 1
-    max_image_pixels: int = DEFAULT_MAX_PIXELS
+    max_image_pixels: int = MAX_IMAGE_PIXELS
     diagnostics_period: float = 1.0
     debug_inference_delay: float = 0.0
     detector: DetectorConfig = field(default_factory=DetectorConfig)
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend {self.backend!r} unknown; valid: {', '.join(BACKENDS)}")
+        if self.backend not in BACKEND_CHOICES:
+            raise ConfigError(
+                f"backend {self.backend!r} unknown; valid: {', '.join(BACKEND_CHOICES)}"
+            )
+        if not 1 <= self.max_image_pixels <= MAX_IMAGE_PIXELS:
+            raise ConfigError(
+                f"max_image_pixels {self.max_image_pixels} out of range; valid: 1 … "
+                f"{MAX_IMAGE_PIXELS} (8192x4096, the largest image anomaly_seg_ros accepts)"
+            )
         if self.qos_profile not in QOS_PROFILES:
             raise ConfigError(
                 f"qos_profile {self.qos_profile!r} unknown; valid: {', '.join(QOS_PROFILES)}"

@@ -9,8 +9,31 @@ from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.model_info import ModelInfo
 from anomaly_seg_ros.strips import ThreadScratch
 
-#: Refuse images larger than this many pixels (a 8K×8K frame is a corrupt header, not a camera).
-MAX_PIXELS = 64_000_000
+#: The largest image accepted anywhere (decoders, ``anomaly-seg detect``, the Detector):
+#: an 8192×4096 camera fits exactly; more is a corrupt header or a wrong camera setting. The
+#: node parameter ``max_image_pixels`` defaults to it and may only lower it.
+MAX_IMAGE_PIXELS = 8192 * 4096
+
+
+def check_size(height: int, width: int, max_pixels: int = MAX_IMAGE_PIXELS) -> None:
+    """Reject empty and oversized images before any memory is touched.
+
+    :param max_pixels: the limit, at most :data:`MAX_IMAGE_PIXELS`.
+    :raises InputError: zero size or more than ``max_pixels`` pixels.
+    """
+    if height <= 0 or width <= 0:
+        raise InputError(f"zero-size image ({height}x{width}); the camera sent an empty frame")
+    if height * width > max_pixels:
+        hint = (
+            f"raise parameter max_image_pixels (at most {MAX_IMAGE_PIXELS}) if this size is "
+            "expected"
+            if max_pixels < MAX_IMAGE_PIXELS
+            else f"{MAX_IMAGE_PIXELS} = 8192x4096 is the largest image anomaly_seg_ros accepts"
+        )
+        raise InputError(
+            f"image of {height}x{width} = {height * width} pixels exceeds the limit of "
+            f"{max_pixels}; {hint}"
+        )
 
 
 def check_rgb(image: object) -> np.ndarray:
@@ -21,11 +44,7 @@ def check_rgb(image: object) -> np.ndarray:
         raise InputError(f"image must be (H, W, 3) RGB, got shape {image.shape}")
     if image.dtype != np.uint8:
         raise InputError(f"image must be uint8, got {image.dtype}")
-    height, width = image.shape[:2]
-    if height == 0 or width == 0:
-        raise InputError(f"image is empty ({height}×{width})")
-    if height * width > MAX_PIXELS:
-        raise InputError(f"image of {height}×{width} exceeds {MAX_PIXELS} pixels")
+    check_size(image.shape[0], image.shape[1])
     return image
 
 

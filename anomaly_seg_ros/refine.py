@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from concurrent.futures import Future
 
+# OpenCV takes a scalar as compare()'s src2; its stubs know only arrays (the ignores below).
 import cv2
 import numpy as np
 
@@ -96,7 +97,7 @@ def suppress_boundaries(
         # the last bits) and carry a NaN or inf down the whole column.
         cv2.filter2D(masked, -1, _ONES_3X3, dst=total, borderType=border)
         cv2.boxFilter(inside, -1, (3, 3), dst=count, normalize=False, borderType=border)  # exact
-        cv2.compare(count, 0, cv2.CMP_GT, dst=counted)
+        cv2.compare(count, 0, cv2.CMP_GT, dst=counted)  # type: ignore[call-overload]  # scalar src2
         cv2.bitwise_and(band, counted, dst=update)
         # cv2.divide yields 0 where count is 0; those pixels are not updated.
         cv2.divide(total, count, dst=mean, dtype=cv2.CV_32F)
@@ -235,13 +236,13 @@ def road_seeds(
     log_confidence = cv2.subtract(
         summary.max_logit, summary.logsumexp, dst=_SCRATCH.get("log_conf", shape, np.float32)
     )
-    confident = cv2.compare(
+    confident = cv2.compare(  # type: ignore[call-overload]  # scalar src2
         log_confidence,
         float(log_confidence_threshold(float(min_confidence))),
         cv2.CMP_GE,
         dst=_SCRATCH.get("confident", shape, np.uint8),
     )
-    road = cv2.compare(summary.label, road_class, cv2.CMP_EQ)
+    road = cv2.compare(summary.label, road_class, cv2.CMP_EQ)  # type: ignore[call-overload]  # scalar src2
     return cv2.bitwise_and(road, confident, dst=road)
 
 
@@ -275,8 +276,8 @@ def road_region(
         if confidence is None:
             raise ValueError("road_region needs the confidence map, or the seeds")
         seeds = cv2.bitwise_and(
-            cv2.compare(labels, road_class, cv2.CMP_EQ),
-            cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),
+            cv2.compare(labels, road_class, cv2.CMP_EQ),  # type: ignore[call-overload]  # scalar src2
+            cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),  # type: ignore[call-overload]  # scalar src2
         )
     seeds = seeds.view(bool)  # OpenCV masks are 0/255; any non-zero byte reads as True
     height, width = seeds.shape

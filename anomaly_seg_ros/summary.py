@@ -63,4 +63,4 @@ class LogitSummary:
     @property
     def shape(self) -> tuple[int, int]:
         """(H, W) of the maps."""
-        return self.label.shape  # type: ignore[return-value]
+        return self.label.shape

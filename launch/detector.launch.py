@@ -56,7 +56,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "backend",
             default_value="",
-            description="auto | tensorrt | onnxruntime | torch; empty keeps params_file's value",
+            description="auto | onnxruntime | tensorrt | torch; empty keeps params_file's value",
         ),
         DeclareLaunchArgument("namespace", default_value="", description="node namespace"),
         DeclareLaunchArgument(

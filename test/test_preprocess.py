@@ -44,3 +44,24 @@ def test_resize_labels_takes_colour_pictures_too(rng):
         np.stack([resized, resized * 2, resized * 3], axis=-1),
     )
     assert preprocess.resize_labels(colours, (40, 60)) is colours
+
+
+def test_largest_image_is_one_limit():
+    """An 8192×4096 camera passes every check; one more row fails them all alike."""
+    from anomaly_seg_ros.errors import ConfigError, InputError
+    from anomaly_seg_ros.io.image import RawImage, image_view
+    from anomaly_seg_ros.node_settings import NodeSettings
+
+    assert preprocess.MAX_IMAGE_PIXELS == 8192 * 4096
+    camera = np.broadcast_to(np.zeros(3, np.uint8), (4096, 8192, 3))  # no memory behind it
+    assert preprocess.check_rgb(camera) is camera
+    too_tall = np.broadcast_to(np.zeros(3, np.uint8), (4097, 8192, 3))
+    with pytest.raises(InputError, match="exceeds the limit of 33554432; 33554432 = 8192x4096"):
+        preprocess.check_rgb(too_tall)
+    with pytest.raises(InputError, match="exceeds the limit of 33554432"):
+        image_view(RawImage("mono8", 4097, 8192, 8192, False, b""))
+    with pytest.raises(InputError, match="raise parameter max_image_pixels"):
+        image_view(RawImage("mono8", 100, 100, 100, False, b""), max_pixels=9_999)
+    assert NodeSettings(max_image_pixels=preprocess.MAX_IMAGE_PIXELS).max_image_pixels
+    with pytest.raises(ConfigError, match="max_image_pixels 33554433 out of range"):
+        NodeSettings(max_image_pixels=preprocess.MAX_IMAGE_PIXELS + 1)

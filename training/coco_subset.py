@@ -25,7 +25,7 @@ import numpy as np
 
 from anomaly_seg_ros.errors import ConfigError, ModelError
 
-LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 BANK_FORMAT = "anomaly_seg_ros/object_bank"
 BANK_VERSION = 1
@@ -183,7 +183,7 @@ def build_object_bank(
     }
     index_path = out / "index.json"
     index_path.write_text(json.dumps(index, indent=1) + "\n")
-    LOG.info("object bank %s: %d objects", out, len(entries))
+    LOGGER.info("object bank %s: %d objects", out, len(entries))
     return index_path
 
 

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from anomaly_seg_ros.config_files import load_dataclass
 from anomaly_seg_ros.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -99,13 +98,6 @@ class TrainConfig:
         }
 
 
-def _coerce(name: str, value: Any) -> Any:
-    """Turn YAML lists into the tuples the frozen config holds."""
-    if name in ("crop_size", "scale_range", "cities") and isinstance(value, list):
-        return tuple(value)
-    return value
-
-
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> TrainConfig:
     """Build the frozen config from a YAML file and ``key=value`` overrides.
 
@@ -114,30 +106,4 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         ``crop_size=[256,512]``, ``init_checkpoint=null``).
     :raises ConfigError: unreadable file, unknown keys, malformed overrides, bad values.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read training config {path}: {error}") from error
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: a training config is a YAML mapping of settings")
-        values.update(loaded)
-    for override in overrides:
-        key, sep, text = override.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"override {override!r} must look like key=value")
-        try:
-            values[key.strip()] = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ConfigError(f"override {override!r}: value is not valid YAML") from error
-    known = {item.name for item in fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown training setting(s) {unknown}; valid: {', '.join(sorted(known))}"
-        )
-    try:
-        return TrainConfig(**{key: _coerce(key, value) for key, value in values.items()})
-    except TypeError as error:
-        raise ConfigError(f"invalid training config: {error}") from error
+    return load_dataclass(TrainConfig, path, overrides, "training")

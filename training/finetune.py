@@ -43,7 +43,7 @@ from training.finetune_setup import (
 from training.losses import AnomalyLossConfig, anomaly_loss
 from training.mgu import MguConfig, mgu_ood_batch
 
-LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 STATE_FILE = "finetune_state.pt"
 
 
@@ -230,7 +230,7 @@ def finetune(
             evaluate(network, settings, meta.class_names, val_frames, anomaly_frames, device),
         )
         history.append(record)
-        LOG.info("before fine-tuning: %s", record)
+        LOGGER.info("before fine-tuning: %s", record)
     for epoch in range(start, config.epochs):
         dataset.set_epoch(epoch)
         if world > 1:
@@ -270,7 +270,7 @@ def finetune(
                 )
             history.append(record)
             save_state(out / STATE_FILE, network, objects, epoch + 1, history)
-            LOG.info("epoch %d: %s", epoch + 1, record)
+            LOGGER.info("epoch %d: %s", epoch + 1, record)
     result = FinetuneResult(out / "model.pt", history)
     if rank == 0:
         write_outputs(network, meta, config, train_frames, out, result)

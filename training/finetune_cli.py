@@ -14,20 +14,16 @@ Top-level keys: the :class:`RunSettings` fields (checkpoint and data paths) plus
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
-import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 
-import yaml
-
+from anomaly_seg_ros.config_files import apply_overrides, build_dataclass, read_yaml_mapping
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError
 from training import distributed
 from training.finetune import FinetuneConfig, finetune
 
-LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,76 +51,19 @@ class RunSettings:
     out_dir: str = "output/finetune"
 
 
-def _nested(values: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for parent in parents:
-        child = values.get(parent)
-        values[parent] = child = dict(child) if isinstance(child, dict) else {}
-        values = child
-    values[leaf] = value
-
-
-def build_dataclass(cls: type, values: dict[str, Any], where: str = "") -> Any:
-    """Build a (frozen, nested) dataclass from YAML values; lists become tuples.
-
-    :raises ConfigError: unknown keys or values the dataclass rejects.
-    """
-    hints = typing.get_type_hints(cls)
-    known = {item.name for item in fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s) {[where + k for k in unknown]}; valid: {sorted(known)}"
-        )
-    kwargs = {}
-    for name, value in values.items():
-        nested = [
-            t
-            for t in typing.get_args(hints[name]) or (hints[name],)
-            if dataclasses.is_dataclass(t)
-        ]
-        if isinstance(value, dict) and nested:
-            default = getattr(cls(), name, None) if _has_defaults(cls) else None
-            base = dataclasses.asdict(default) if dataclasses.is_dataclass(default) else {}
-            value = build_dataclass(nested[0], {**base, **value}, f"{where}{name}.")
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as error:
-        raise ConfigError(f"invalid settings {where or cls.__name__}: {error}") from error
-
-
-def _has_defaults(cls: type) -> bool:
-    return all(
-        item.default is not dataclasses.MISSING or item.default_factory is not dataclasses.MISSING
-        for item in fields(cls)
-    )
-
-
 def load_settings(path: str | None, overrides: list[str]) -> tuple[RunSettings, FinetuneConfig]:
     """Read the YAML file, apply ``key=value`` overrides, split and freeze.
 
     :raises ConfigError: unreadable file, malformed override, unknown or invalid setting.
     """
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            values = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read fine-tuning config {path}: {error}") from error
-        if not isinstance(values, dict):
-            raise ConfigError(f"{path}: a fine-tuning config is a YAML mapping")
-    for override in overrides:
-        key, sep, text = override.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"override {override!r} must look like key=value")
-        _nested(values, key.strip(), yaml.safe_load(text))
+    values = read_yaml_mapping(path, "fine-tuning config") if path is not None else {}
+    values = apply_overrides(values, overrides)
     run_keys = {item.name for item in fields(RunSettings)}
-    run = build_dataclass(RunSettings, {k: v for k, v in values.items() if k in run_keys})
+    run = build_dataclass(
+        RunSettings, {k: v for k, v in values.items() if k in run_keys}, "fine-tuning"
+    )
     config = build_dataclass(
-        FinetuneConfig, {k: v for k, v in values.items() if k not in run_keys}
+        FinetuneConfig, {k: v for k, v in values.items() if k not in run_keys}, "fine-tuning"
     )
     if not run.checkpoint or not run.data_root:
         raise ConfigError(
@@ -153,7 +92,7 @@ def run(settings: RunSettings, config: FinetuneConfig) -> int:
         result = finetune(network, meta, config, train, settings.out_dir, bank, val, anomaly)
     finally:
         distributed.cleanup()  # leave torchrun's process group, if one was joined
-    LOG.info(
+    LOGGER.info(
         "fine-tuned model: %s, ONNX: %s, SML: %s", result.checkpoint, result.onnx, result.sml_stats
     )
     return 0
@@ -172,5 +111,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(*load_settings(args.config, args.overrides))
     except AnomalySegError as error:
-        LOG.error("%s", error)
+        LOGGER.error("%s", error)
         return 1

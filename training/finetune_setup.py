@@ -13,7 +13,7 @@ from torch import nn
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.networks.checkpoint import read_torch_file
 
-LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 STATE_FORMAT = "anomaly_seg_ros/finetune_state"
 
 
@@ -100,7 +100,7 @@ def load_state(path: Path, network: nn.Module, objects: dict[str, Any]) -> tuple
             parameters[name].copy_(value)
     for key, target in objects.items():
         target.load_state_dict(state[key])
-    LOG.info("resumed %s after epoch %d", path, state["epoch"])
+    LOGGER.info("resumed %s after epoch %d", path, state["epoch"])
     return int(state["epoch"]), list(state["history"])
 
 

@@ -20,7 +20,7 @@ from training.seg_eval import evaluate_network
 if TYPE_CHECKING:
     from training.train import Trainer
 
-LOGGER = logging.getLogger("training")
+LOGGER = logging.getLogger(__name__)
 
 
 class Hook:

@@ -42,7 +42,7 @@ from training.hooks import CheckpointHook, EvalHook, Hook, LogHook, checkpoint_f
 from training.seg_dataset import SegmentationDataset, class_weights
 from training.seg_eval import ValMetrics
 
-LOGGER = logging.getLogger("training")
+LOGGER = logging.getLogger("training.train")
 
 
 class Trainer:

@@ -15,17 +15,25 @@ from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
 
-__all__ = ["BACKENDS", "InferenceBackend", "create_backend", "resolve_backend"]
+__all__ = [
+    "BACKEND_CHOICES",
+    "BACKEND_FACTORIES",
+    "InferenceBackend",
+    "create_backend",
+    "resolve_backend",
+]
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: backend name → "module:factory"; the module is imported only when that backend is chosen.
-BACKENDS: dict[str, str] = {
+BACKEND_FACTORIES: dict[str, str] = {
     "onnxruntime": "anomaly_seg_ros.backends.onnxruntime:create",
     "tensorrt": "anomaly_seg_ros.backends.tensorrt:create",
     "torch": "anomaly_seg_ros.backends.torch:create",
 }
-BACKEND_CHOICES = ("auto", *BACKENDS)
+#: every backend name a user may give (CLI ``--backend``, node parameter ``backend``):
+#: the one definition, imported everywhere.
+BACKEND_CHOICES: tuple[str, ...] = ("auto", *BACKEND_FACTORIES)
 
 
 def _tensorrt_usable() -> bool:
@@ -75,7 +83,7 @@ def create_backend(
     if not model_path.is_file():
         raise ModelError(f"model file {model_path} not found")
     concrete = resolve_backend(name, model_path)
-    module_name, factory_name = BACKENDS[concrete].split(":")
+    module_name, factory_name = BACKEND_FACTORIES[concrete].split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
@@ -85,5 +93,5 @@ def create_backend(
         ) from error
     factory: Callable[..., InferenceBackend] = getattr(module, factory_name)
     backend = factory(model_path, info, **options)
-    _LOG.info("backend %s for %s", backend.describe(), model_path)
+    LOGGER.info("backend %s for %s", backend.describe(), model_path)
     return backend

@@ -114,7 +114,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         )
 
     def close(self) -> None:
-        self.session = None  # type: ignore[assignment]
+        self.session = None
 
 
 def create(

@@ -25,7 +25,7 @@ from anomaly_seg_ros.deploy.engine_cache import read_verified_engine
 from anomaly_seg_ros.deploy.engine_key import EngineKey
 from anomaly_seg_ros.deploy.trt_builder import (
     DEFAULT_WORKSPACE_BYTES,
-    LOGGER,
+    TRT_LOGGER,
     dims,
     prepare_engine,
 )
@@ -33,7 +33,7 @@ from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo, load_model_info
 from anomaly_seg_ros.summary import INPUT_NAME, LogitSummary
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: Engine I/O types this backend can stage in host memory.
 _NUMPY_DTYPES = {
@@ -79,7 +79,7 @@ class TensorRTBackend(InferenceBackend):
         self._engine: trt.ICudaEngine | None = None
         cuda_runtime.use_device(device)
         self._gpu_name = cuda_runtime.gpu_identity(device)[0]
-        self._runtime: trt.Runtime | None = trt.Runtime(LOGGER)
+        self._runtime: trt.Runtime | None = trt.Runtime(TRT_LOGGER)
         try:
             self._engine = self._runtime.deserialize_cuda_engine(engine_data)
             if self._engine is None:
@@ -198,7 +198,7 @@ class TensorRTBackend(InferenceBackend):
                 except BackendError as error:
                     failures.append(error)
         for failure in failures:
-            _LOG.error("while closing the TensorRT backend: %s", failure)
+            LOGGER.error("while closing the TensorRT backend: %s", failure)
         if failures:
             raise failures[0]
 

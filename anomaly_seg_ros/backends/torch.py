@@ -50,7 +50,10 @@ class TorchBackend(InferenceBackend):
             use_fp16 = False  # CPU convolutions in half precision are slow and inexact
         self.dtype = torch.float16 if use_fp16 else torch.float32
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        network = network.eval().to(self.device, self.dtype, memory_format=self.memory_format)
+        # Module.to takes memory_format (torch docs); the stubs' overloads leave it out.
+        network = network.eval().to(  # type: ignore[call-overload]
+            self.device, self.dtype, memory_format=self.memory_format
+        )
         self.head = AnomalyHead(network, self.dtype).eval()
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static_input: torch.Tensor | None = None
@@ -67,7 +70,7 @@ class TorchBackend(InferenceBackend):
         """Record one frame into a CUDA graph after warm-up on a side stream."""
         shape = (1, 3, self.info.input_height, self.info.input_width)
         self._static_input = torch.zeros(shape, device=self.device)
-        stream = torch.cuda.Stream(self.device)
+        stream = torch.cuda.Stream(self.device)  # type: ignore[no-untyped-call]  # untyped in torch
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.inference_mode(), torch.cuda.stream(stream):
             for _ in range(3):
@@ -139,7 +142,7 @@ def create(
             mean=tuple(meta.mean),  # type: ignore[arg-type]
             std=tuple(meta.std),  # type: ignore[arg-type]
             align_corners=bool(network.align_corners),
-            architecture=dict(network.architecture),
+            architecture=dict(meta.architecture),
         )
     if info.num_classes != network.num_classes:
         raise ModelError(

@@ -14,15 +14,20 @@ import argparse
 import logging
 from pathlib import Path
 
-from anomaly_seg_ros.backends import BACKEND_CHOICES
-from anomaly_seg_ros.config import NODE_NAME, SCORE_TYPES, DetectorConfig, config_from_params_file
+from anomaly_seg_ros.commands.options import (
+    add_detector_options,
+    config_from_args,
+    detector_from_args,
+    model_from_args,
+)
+from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "bag",
         help="run the detector over rosbags (offline) or play a bag's images into ROS",
@@ -39,14 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("input_bag", type=Path, help="input bag (rosbag2 folder or .bag)")
     run.add_argument("output_bag", type=Path, help="output rosbag2 folder (must not exist)")
-    run.add_argument("--model", type=Path, help="exported model (default: bundled demo)")
+    add_detector_options(run)
     run.add_argument("--topic", help="image topic (default: the bag's only image topic)")
     run.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap")
-    run.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
-    run.add_argument("--params", type=Path, help="node parameters YAML (detector settings)")
-    run.add_argument("--sml-stats", type=Path, help="SML statistics JSON")
-    run.add_argument("--score", choices=SCORE_TYPES, help="anomaly score (overrides --params)")
-    run.add_argument("--threshold", type=float, help="mask threshold (overrides --params)")
     run.add_argument(
         "--outputs",
         nargs="+",
@@ -93,12 +93,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--label-topic", help="mono8 ground-truth topic")
     evaluate.add_argument("--label-bag", type=Path, help="another bag with --label-topic")
     evaluate.add_argument("--image-topic", help="camera topic (detector input, gallery)")
-    evaluate.add_argument("--model", type=Path, help="run this model on the bag's images")
-    evaluate.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
-    evaluate.add_argument("--params", type=Path, help="node parameters YAML (with --model)")
-    evaluate.add_argument("--sml-stats", type=Path, help="SML statistics JSON (with --model)")
-    evaluate.add_argument("--score", choices=SCORE_TYPES, help="anomaly score (with --model)")
-    evaluate.add_argument("--threshold", type=float, help="mask threshold for the timeline")
+    add_detector_options(
+        evaluate,
+        model_help="run this model on the bag's images",
+        only_with_model=True,
+        threshold_help="mask threshold for the timeline and the object figures",
+    )
     evaluate.add_argument("--mode", choices=("exact", "binned"), default="exact")
     evaluate.add_argument(
         "--stamp-tolerance", type=float, default=0.0, help="seconds labels may be off"
@@ -107,25 +107,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=evaluate_command)
 
 
-def detector_config(args: argparse.Namespace) -> DetectorConfig:
-    """Settings from ``--params`` (the node's YAML) with command-line overrides."""
-    config = (
-        config_from_params_file(str(args.params), node_name=NODE_NAME)
-        if args.params
-        else DetectorConfig()
-    )
-    overrides = {"score_type": args.score, "threshold": args.threshold}
-    return config.replace(**{k: v for k, v in overrides.items() if v is not None})
-
-
 def run_command(args: argparse.Namespace) -> int:
-    from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.io.bag_run import run_bag
-    from anomaly_seg_ros.models import resolve_model_path
 
-    model = resolve_model_path(str(args.model) if args.model else "")
-    with Detector.from_path(model, detector_config(args), args.backend, args.sml_stats) as det:
-        _LOG.info("model %s on %s", model, det.backend.describe())
+    with detector_from_args(args) as det:
         report = run_bag(
             det,
             args.input_bag,
@@ -136,7 +121,7 @@ def run_command(args: argparse.Namespace) -> int:
             prefix=args.prefix,
             progress=not args.no_progress,
         )
-    _LOG.info(
+    LOGGER.info(
         "%s: %d frames in, %d frames out on %s -> %s",
         report.topic,
         report.frames_in,
@@ -145,7 +130,7 @@ def run_command(args: argparse.Namespace) -> int:
         args.output_bag,
     )
     for timestamp, reason in report.malformed:
-        _LOG.error("frame at bag time %d ns not processed: %s", timestamp, reason)
+        LOGGER.error("frame at bag time %d ns not processed: %s", timestamp, reason)
     return 0 if report.complete else 1
 
 
@@ -164,22 +149,18 @@ def play_command(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     count = play_bag(args.bag, options)
-    _LOG.info("published %d messages from %s", count, args.bag)
+    LOGGER.info("published %d messages from %s", count, args.bag)
     return 0
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.evaluation.bag import evaluate_bag
 
-    config = detector_config(args)  # with an output bag: the node's threshold and min_area
-    detector = (
-        Detector.from_path(args.model, config, args.backend, args.sml_stats)
-        if args.model
-        else nullcontext()
-    )
+    # with an output bag: the node's threshold and min_area (model file, then --params)
+    config = config_from_args(args, model_from_args(args))
+    detector = detector_from_args(args, config) if args.model else nullcontext()
     with detector:
         evaluate_bag(
             args.bag,
@@ -195,7 +176,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
             stamp_tolerance=args.stamp_tolerance,
             progress=not args.no_progress,
         )
-    _LOG.info("report written to %s", args.out_dir)
+    LOGGER.info("report written to %s", args.out_dir)
     # results.md starts with frames in / paired / unpaired
     print((args.out_dir / "results.md").read_text())
     return 0

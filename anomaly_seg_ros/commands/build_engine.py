@@ -15,10 +15,10 @@ from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import BackendError
 from anomaly_seg_ros.model_info import load_model_info, sidecar_path
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "build-engine",
         help="build the TensorRT engine of an exported ONNX model (install-time build_only)",
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         copy_sidecar(args.model, args.out)
     state = "built" if result.built else "up to date"
-    _LOG.info("engine %s: %s", state, result.path)
+    LOGGER.info("engine %s: %s", state, result.path)
     return 0
 
 
@@ -71,4 +71,4 @@ def copy_sidecar(model_path: Path, engine_path: Path) -> None:
     source, target = sidecar_path(model_path), sidecar_path(engine_path)
     if source.resolve() != target.resolve():
         atomic_write_bytes(target, source.read_bytes())
-        _LOG.info("sidecar copied to %s", target)
+        LOGGER.info("sidecar copied to %s", target)

@@ -14,18 +14,15 @@ import logging
 import sys
 from pathlib import Path
 
-from anomaly_seg_ros.commands.evaluate import (
-    add_dataset_arguments,
-    add_detector_arguments,
-    open_detector,
-)
+from anomaly_seg_ros.commands.evaluate import add_dataset_arguments, open_detector
+from anomaly_seg_ros.commands.options import add_detector_options
 from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.errors import ConfigError
 
 LOGGER = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "calibrate",
         help="pick the mask threshold for a target TPR or FPR and write a params YAML",
@@ -46,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--from-scores, a saved score name such as max_logit+refined",
     )
     parser.add_argument("--from-scores", type=Path, help="read saved score maps, no detector")
-    add_detector_arguments(parser)
+    add_detector_options(parser, overrides=False)
     add_dataset_arguments(parser)
     parser.set_defaults(func=run)
 

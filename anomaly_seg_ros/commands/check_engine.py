@@ -24,12 +24,12 @@ from anomaly_seg_ros.model_info import ModelInfo, load_model_info
 from anomaly_seg_ros.preprocess import to_network_input
 from anomaly_seg_ros.summary import INPUT_NAME
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 CANDIDATES = ("tensorrt", "torch-cuda", "torch-cpu", "onnxruntime")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check-engine",
         help="compare a TensorRT engine (or PyTorch CUDA) with ONNX Runtime on sample frames",
@@ -64,7 +64,7 @@ def sample_frames(args: argparse.Namespace, info: ModelInfo) -> list[np.ndarray]
 
         paths = list_images(args.images)[: args.frames]
         return [to_network_input(read_rgb(path), info) for path in paths]
-    _LOG.warning("no --images given: comparing on synthetic frames; real images are better")
+    LOGGER.warning("no --images given: comparing on synthetic frames; real images are better")
     rng = np.random.default_rng(0)
     frames = []
     for _ in range(args.frames):
@@ -99,7 +99,7 @@ def compare(
     accumulator = ParityAccumulator()
     for index, frame in enumerate(frames):
         accumulator.add(reference.infer(frame), candidate.infer(frame))
-        _LOG.debug("frame %d/%d compared", index + 1, len(frames))
+        LOGGER.debug("frame %d/%d compared", index + 1, len(frames))
     return accumulator.report()
 
 
@@ -108,21 +108,23 @@ def run(args: argparse.Namespace) -> int:
     frames = sample_frames(args, info)
     reference = create_backend("onnxruntime", args.model, info, providers=["CPUExecutionProvider"])
     with reference, create_candidate(args, info) as candidate:
-        _LOG.info("reference: %s", reference.describe())
-        _LOG.info("candidate: %s", candidate.describe())
+        LOGGER.info("reference: %s", reference.describe())
+        LOGGER.info("candidate: %s", candidate.describe())
         report = compare(reference, candidate, frames)
     for line in report.lines():
-        _LOG.info("%s", line)
+        LOGGER.info("%s", line)
     passed = report.label_agreement >= args.min_agreement
     nonfinite = sum(int(stats["nonfinite"]) for stats in report.errors.values())
     if args.polygraphy:
         passed &= run_polygraphy(args, frames)
     if nonfinite:
-        _LOG.error("%d non-finite value(s) in the candidate's outputs (fp16 overflow?)", nonfinite)
+        LOGGER.error(
+            "%d non-finite value(s) in the candidate's outputs (fp16 overflow?)", nonfinite
+        )
     if not passed or nonfinite:
-        _LOG.error("parity check FAILED (need ≥ %.2f %% label agreement)", args.min_agreement)
+        LOGGER.error("parity check FAILED (need ≥ %.2f %% label agreement)", args.min_agreement)
         return 1
-    _LOG.info("parity check passed")
+    LOGGER.info("parity check passed")
     return 0
 
 
@@ -148,5 +150,5 @@ def run_polygraphy(args: argparse.Namespace, frames: list[np.ndarray]) -> bool:
     results = Comparator.run(runners, data_loader=feeds)
     compare_func = CompareFunc.simple(atol=args.atol, rtol=args.rtol)
     accuracy = Comparator.compare_accuracy(results, compare_func=compare_func)
-    _LOG.info("polygraphy: %s", "passed" if accuracy else "FAILED")
+    LOGGER.info("polygraphy: %s", "passed" if accuracy else "FAILED")
     return bool(accuracy)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="synthetic drive -> detector node over DDS -> recorded bag -> report",
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
         )
     except ConfigError as error:
-        _LOG.error("%s", error)
+        LOGGER.error("%s", error)
         return 2
     result = run_demo(options)
     report = result.report
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except AnomalySegError as error:
-        _LOG.error("%s", error)
+        LOGGER.error("%s", error)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -10,34 +10,31 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.backends import BACKEND_CHOICES
-from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_params_file
-from anomaly_seg_ros.deploy.atomic import atomic_write
+from anomaly_seg_ros.commands.options import (
+    add_detector_options,
+    config_from_args,
+    detector_from_args,
+    model_from_args,
+)
+from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import InputError, OutputError
 from anomaly_seg_ros.io.compressed import compressed_size
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS, check_size
-from anomaly_seg_ros.models import calibrated_config, default_model_path
-from anomaly_seg_ros.node_settings import node_parameter_names
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "detect",
         help="segment images and score anomalies, writing label/score/mask/overlay PNGs",
         description="Run the detector on image files (or folders of them).",
     )
     parser.add_argument("images", nargs="+", type=Path, help="image files or folders")
-    parser.add_argument("--model", type=Path, default=None, help="ONNX model (default: bundled)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
-    parser.add_argument("--params", type=Path, help="ROS parameters YAML with detector settings")
-    parser.add_argument("--sml-stats", type=Path, help="SML statistics JSON")
-    parser.add_argument("--score", choices=SCORE_TYPES, help="anomaly score (overrides --params)")
-    parser.add_argument("--threshold", type=float, help="mask threshold (overrides --params)")
+    add_detector_options(parser)
     parser.add_argument("--save-raw", action="store_true", help="also write the score as .npy")
     parser.set_defaults(func=run)
 
@@ -63,7 +60,7 @@ def list_images(paths: list[Path]) -> list[Path]:
     return images
 
 
-def read_rgb(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Read an image file as (H, W, 3) uint8 RGB.
 
     PNG and JPEG sizes are read from the header first, so an image beyond ``max_pixels``
@@ -110,40 +107,24 @@ def write_file(path: Path, content: bytes) -> None:
     :raises OutputError: the disk is full or the folder not writable.
     """
     try:
-        atomic_write(path, lambda stream: stream.write(content))
+        atomic_write_bytes(path, content)
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror or error})") from error
-
-
-def detector_config(args: argparse.Namespace, model: Path) -> DetectorConfig:
-    """Settings: the model's calibrated file (or the defaults), then ``--params``, then flags.
-
-    :raises ConfigError: a bad parameters file (unknown keys included) or value.
-    """
-    config = calibrated_config(model) or DetectorConfig()
-    if args.params:
-        config = config_from_params_file(
-            str(args.params), base=config, other_names=node_parameter_names()
-        )
-    overrides = {"score_type": args.score, "threshold": args.threshold}
-    return config.replace(**{k: v for k, v in overrides.items() if v is not None})
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from anomaly_seg_ros.detector import Detector
-
-    model = args.model or default_model_path()
-    config = detector_config(args, model)
+    config = config_from_args(args, model_from_args(args))  # bad settings: before any work
     images = list_images(args.images)
     if args.out.exists() and not args.out.is_dir():
         raise OutputError(f"--out {args.out} exists and is not a folder")
     args.out.mkdir(parents=True, exist_ok=True)
-    with Detector.from_path(model, config, args.backend, args.sml_stats) as detector:
-        _LOG.info("model %s on %s", model, detector.backend.describe())
+    with detector_from_args(args, config) as detector:
         for path in tqdm(images, desc="detect", unit="img"):
             result = detector.detect(read_rgb(path), outputs=("labels_color", "overlay"))
+            if result.labels_color is None or result.overlay is None:
+                raise RuntimeError("the Detector left out the requested labels_color/overlay")
             stem = args.out / path.stem
             low, high = score_display_range(result.score, detector.config.threshold)
             write_png(Path(f"{stem}_labels.png"), result.labels)

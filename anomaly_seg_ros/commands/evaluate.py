@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from anomaly_seg_ros.backends import BACKEND_CHOICES
+from anomaly_seg_ros.commands.options import add_detector_options, detector_from_args
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 
@@ -34,16 +34,6 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def add_detector_arguments(parser: argparse.ArgumentParser) -> None:
-    """Model, backend and settings flags shared by the evaluation commands."""
-    parser.add_argument("--model", type=Path, help="ONNX model (default: the bundled one)")
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
-    parser.add_argument(
-        "--params", type=Path, help="ROS parameters YAML: refinement settings (widths, VDE)"
-    )
-    parser.add_argument("--sml-stats", type=Path, help="SML statistics JSON of the model")
-
-
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """Dataset flags shared by ``evaluate`` and ``calibrate``."""
     parser.add_argument("--layout", default="auto", help="dataset layout: auto, processed, smiyc")
@@ -51,7 +41,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="AUROC/AP/FPR95 and SMIYC component metrics of every score on a dataset",
@@ -66,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--split", default="val", help="Cityscapes split (default: val)")
     parser.add_argument("--out", type=Path, required=True, help="report folder")
-    add_detector_arguments(parser)
+    add_detector_options(parser, overrides=False)
     add_dataset_arguments(parser)
     parser.add_argument(
         "--scores",
@@ -202,12 +192,5 @@ def frame_source(
 
 def open_detector(args: argparse.Namespace) -> tuple[Detector, DetectorConfig]:
     """The Detector of ``--model/--backend/--params/--sml-stats`` and its base settings."""
-    from anomaly_seg_ros.config import config_from_params_file
-    from anomaly_seg_ros.detector import Detector
-    from anomaly_seg_ros.models import default_model_path
-
-    base = config_from_params_file(str(args.params)) if args.params else DetectorConfig()
-    model = args.model or default_model_path()
-    detector = Detector.from_path(model, base, args.backend, args.sml_stats)
-    LOGGER.info("model %s on %s", model, detector.backend.describe())
-    return detector, base
+    detector = detector_from_args(args)
+    return detector, detector.config

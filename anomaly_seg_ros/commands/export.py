@@ -12,19 +12,20 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
 
 if TYPE_CHECKING:
     import numpy as np
 
     from anomaly_seg_ros.config import DetectorConfig
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from anomaly_seg_ros.networks import BACKBONES
 
     parser = subparsers.add_parser(
@@ -128,9 +129,8 @@ def run(args: argparse.Namespace) -> int:
         network, meta = import_checkpoint(
             args.checkpoint, args.kind, keep_extra_channel=args.keep_extra_channel
         )
-        class_names, mean, std = meta.class_names, meta.mean, meta.std
+        class_names, mean, std = list(meta.class_names), meta.mean, meta.std
         provenance = {"source": str(args.checkpoint), **_json_safe(meta.meta)}
-    extra = {} if mean is None else {"mean": mean, "std": std}
     info = export_onnx(
         network,
         args.out,
@@ -142,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         parity=not args.no_parity_check,
         refine_in_graph=refine_config,
         sml_stats=_sml_stats(args, class_names),
-        **extra,
+        mean=IMAGENET_MEAN if mean is None else mean,
+        std=IMAGENET_STD if std is None else std,
     )
     print(
         f"wrote {args.out} and {args.out.with_suffix('.json').name} "
@@ -174,7 +175,7 @@ def _sml_stats(
     return load_sml_stats(args.sml_stats, class_names)
 
 
-def _json_safe(values: dict) -> dict:
+def _json_safe(values: dict[str, Any]) -> dict[str, Any]:
     """Keep the provenance entries a JSON sidecar can hold (numbers, strings, flags)."""
     return {
         str(key): value

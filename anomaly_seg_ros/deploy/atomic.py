@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 TEMP_SUFFIX = ".tmp"
 #: Mode of every file written here: owner read/write, everyone else read.
@@ -137,7 +137,7 @@ def remove_stale_temp_files(target: str | Path, older_than_s: float = 0.0) -> li
         except FileNotFoundError:
             continue  # another process cleaned it up first
     if removed:
-        _LOG.info("removed %d leftover temporary file(s) of %s", len(removed), target)
+        LOGGER.info("removed %d leftover temporary file(s) of %s", len(removed), target)
     return removed
 
 

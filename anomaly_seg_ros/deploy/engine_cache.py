@@ -31,7 +31,7 @@ from anomaly_seg_ros.deploy.atomic import (
 from anomaly_seg_ros.deploy.engine_key import EngineKey, sha256_bytes
 from anomaly_seg_ros.errors import BackendError, ModelError
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 METADATA_FORMAT = "anomaly_seg_ros/engine"
 METADATA_VERSION = 1
@@ -171,7 +171,7 @@ def ensure_engine(
     :raises OSError: the cache folder is not writable.
     """
     engine_path = Path(engine_path)
-    report = progress or _LOG.info
+    report = progress or LOGGER.info
     if not rebuild:
         data, reason = read_verified_engine(engine_path, key)
         if data is not None:

@@ -34,7 +34,7 @@ from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 if not hasattr(trt, "Builder"):  # e.g. only type stubs or a broken install on the path
     raise ImportError("the tensorrt module has no Builder: install the TensorRT Python wheel")
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE_BYTES = 4 << 30
 
@@ -73,11 +73,11 @@ class BuildProgress(trt.IProgressMonitor):
         return True  # never cancel the build
 
     def phase_finish(self, phase_name: str) -> None:
-        _LOG.debug("TensorRT build phase finished: %s", phase_name)
+        LOGGER.debug("TensorRT build phase finished: %s", phase_name)
 
 
 #: One logger for every builder and runtime of the process, as TensorRT recommends.
-LOGGER = TensorRTLogger()
+TRT_LOGGER = TensorRTLogger()
 
 
 def engine_key(onnx_path: Path, info: ModelInfo, device: int = 0) -> EngineKey:
@@ -108,15 +108,15 @@ def build_serialized_engine(
     :raises ModelError: the ONNX does not parse or does not fit the sidecar.
     :raises BackendError: TensorRT could not build the engine (see its logged errors).
     """
-    report = progress or _LOG.info
-    builder = trt.Builder(LOGGER)
+    report = progress or LOGGER.info
+    builder = trt.Builder(TRT_LOGGER)
     network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-    parser = trt.OnnxParser(network, LOGGER)
+    parser = trt.OnnxParser(network, TRT_LOGGER)
     # parse_from_file (not parse(bytes)) resolves external weight files next to the model.
     if not parser.parse_from_file(str(onnx_path)):
         errors = [_describe_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
         for message in errors:
-            _LOG.error("ONNX parser: %s", message)
+            LOGGER.error("ONNX parser: %s", message)
         raise ModelError(
             f"TensorRT cannot parse {onnx_path} ({len(errors)} error(s)):\n  "
             + "\n  ".join(errors)
@@ -240,5 +240,5 @@ def _load_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
     cache = config.create_timing_cache(data)
     if not config.set_timing_cache(cache, ignore_mismatch=False):
         # A cache from another GPU or TensorRT version: start a fresh one.
-        _LOG.warning("timing cache %s does not fit this GPU/TensorRT; starting a new one", path)
+        LOGGER.warning("timing cache %s does not fit this GPU/TensorRT; starting a new one", path)
         config.set_timing_cache(config.create_timing_cache(b""), ignore_mismatch=False)

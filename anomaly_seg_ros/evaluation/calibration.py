@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -152,15 +151,9 @@ def write_params(
     """
     import yaml
 
-    document: dict[str, Any] = {}
-    if base is not None:
-        try:
-            with open(base) as stream:
-                document = yaml.safe_load(stream) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"cannot read parameters file {base}: {error}") from error
-        if not isinstance(document, dict):
-            raise ConfigError(f"{base} is not a ROS 2 parameters file (mapping expected)")
+    from anomaly_seg_ros.config_files import read_yaml_mapping
+
+    document = read_yaml_mapping(base, "ROS 2 parameters file") if base is not None else {}
     section = document.setdefault(PARAMS_NAMESPACE, {}) or {}
     document[PARAMS_NAMESPACE] = section
     parameters = section.setdefault("ros__parameters", {}) or {}

@@ -27,10 +27,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, cached_frame
+from anomaly_seg_ros.evaluation.dataset_evaluation import (
+    EvaluationResult,
+    ScoreResult,
+    cached_frame,
+)
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
-_TABLE_COLUMNS = (
+_TABLE_COLUMNS: tuple[tuple[str, Callable[[ScoreResult], float]], ...] = (
     ("AUROC ↑", lambda r: r.pixel.auroc),
     ("AP ↑", lambda r: r.pixel.average_precision),
     ("FPR@95 ↓", lambda r: r.pixel.fpr_at_95_tpr),

@@ -30,11 +30,16 @@ from anomaly_seg_ros.io.bags import (
     read_messages,
     typestore,
 )
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS
 from anomaly_seg_ros.io.messages import bag_image, decode_message
-from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_images
+from anomaly_seg_ros.io.outputs import (
+    OUTPUT_TOPIC_NAMES,
+    OUTPUT_TOPICS,
+    detector_outputs,
+    result_images,
+)
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: Default namespace of the result topics: the live node's private topics.
 DEFAULT_PREFIX = f"/{NODE_NAME}"
@@ -65,7 +70,7 @@ class BagRunReport:
         return self.frames_in == self.frames_out
 
 
-def decode_bag_image(message: BagMessage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_bag_image(message: BagMessage, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """RGB pixels of an Image or CompressedImage read from a bag.
 
     :raises InputError: the image is malformed.
@@ -79,7 +84,7 @@ def run_bag(
     output_bag: str | Path,
     topic: str | None = None,
     storage: str = "mcap",
-    outputs: Sequence[str] = tuple(t.name for t in OUTPUT_TOPICS),
+    outputs: Sequence[str] = OUTPUT_TOPIC_NAMES,
     prefix: str = DEFAULT_PREFIX,
     progress: bool = True,
 ) -> BagRunReport:
@@ -132,7 +137,7 @@ def run_bag(
                 rgb = decode_bag_image(message)
             except InputError as error:
                 report.malformed.append((message.timestamp, str(error)))
-                _LOG.warning("frame at %d ns skipped: %s", message.timestamp, error)
+                LOGGER.warning("frame at %d ns skipped: %s", message.timestamp, error)
                 continue
             result = detector.detect(rgb, outputs=detector_outputs(names))
             for name, raw in result_images(result, names).items():

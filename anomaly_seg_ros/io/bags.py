@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.interfaces import Connection
@@ -38,7 +38,7 @@ IMAGE_TYPES = (IMAGE_TYPE, COMPRESSED_TYPE)
 #: Storage plugins by the name the command line uses.
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 #: rosbag2 metadata version written (8 = Jazzy; Kilted reads it too).
-BAG_VERSION = 8
+BAG_VERSION: Literal[8] = 8
 
 
 #: The ROS 2 release whose message definitions bags are written in.
@@ -277,7 +277,7 @@ def output_error(error: BaseException, what: str) -> BaseException:
     return error
 
 
-def _disk_full(error: BaseException) -> bool:
+def _disk_full(error: BaseException | None) -> bool:
     """Whether ``error`` (or what caused it) is a full disk, as OSError or from sqlite3."""
     while error is not None:
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS, check_size
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_START = b"\xff\xd8"
@@ -117,7 +117,7 @@ def check_jpeg_structure(data: bytes) -> None:
     raise InputError("truncated JPEG: the stream ends before its end-of-image marker")
 
 
-def compressed_to_rgb(data: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def compressed_to_rgb(data: Any, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode a JPEG or PNG stream to RGB.
 
     :param data: the ``CompressedImage.data`` buffer (bytes, array.array or uint8 array);

@@ -19,9 +19,7 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-
-#: Default upper bound on height * width; a larger image is rejected before any work.
-DEFAULT_MAX_PIXELS = 8192 * 4096
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
 
 
 class Encoding(NamedTuple):
@@ -101,21 +99,7 @@ def supported_encodings() -> tuple[str, ...]:
     return tuple(ENCODINGS)
 
 
-def check_size(height: int, width: int, max_pixels: int) -> None:
-    """Reject empty and oversized images before any memory is touched.
-
-    :raises InputError: zero size or more than ``max_pixels`` pixels.
-    """
-    if height <= 0 or width <= 0:
-        raise InputError(f"zero-size image ({height}x{width}); the camera sent an empty frame")
-    if height * width > max_pixels:
-        raise InputError(
-            f"image of {height}x{width} = {height * width} pixels exceeds the limit of "
-            f"{max_pixels} (parameter max_image_pixels); raise it if this size is expected"
-        )
-
-
-def image_view(image: ImageFields, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def image_view(image: ImageFields, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """A zero-copy numpy view of an image message's pixels.
 
     :param image: an object with the ``sensor_msgs/Image`` fields.
@@ -160,7 +144,7 @@ def image_view(image: ImageFields, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
     return np.ndarray(shape=shape, dtype=dtype, buffer=buffer, strides=strides)
 
 
-def image_to_rgb(image: ImageFields, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def image_to_rgb(image: ImageFields, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode an image message to RGB.
 
     :param image: an object with the ``sensor_msgs/Image`` fields.

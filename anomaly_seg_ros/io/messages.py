@@ -13,7 +13,8 @@ import numpy as np
 
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.io.compressed import compressed_to_rgb
-from anomaly_seg_ros.io.image import DEFAULT_MAX_PIXELS, RawImage, image_to_rgb, image_view
+from anomaly_seg_ros.io.image import RawImage, image_to_rgb, image_view
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
 
 def is_compressed(message: Any) -> bool:
@@ -21,7 +22,7 @@ def is_compressed(message: Any) -> bool:
     return hasattr(message, "format") and not hasattr(message, "encoding")
 
 
-def decode_message(message: Any, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def decode_message(message: Any, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """RGB pixels of an Image or CompressedImage message (rclpy or ``rosbags``).
 
     :param message: the message.

@@ -28,7 +28,7 @@ from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
 from anomaly_seg_ros.networks import create_network
 
-logger = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "anomaly_seg_ros/checkpoint"
 CHECKPOINT_VERSION = 1
@@ -126,7 +126,7 @@ def load_state_dict_checked(
     ]
     if absent_counters:
         state_dict = {**state_dict, **{key: torch.tensor(0) for key in absent_counters}}
-        logger.debug("%s: %d BatchNorm counters absent, set to 0", source, len(absent_counters))
+        LOGGER.debug("%s: %d BatchNorm counters absent, set to 0", source, len(absent_counters))
     missing = [key for key in expected if key not in state_dict]
     unexpected = [key for key in state_dict if key not in expected]
     mis_shaped = [
@@ -201,7 +201,7 @@ def save_checkpoint(
     partial = path.with_name(path.name + ".partial")
     torch.save(payload, partial)
     os.replace(partial, path)
-    logger.info("saved checkpoint %s (%s)", path, payload["architecture"])
+    LOGGER.info("saved checkpoint %s (%s)", path, payload["architecture"])
     return path
 
 

@@ -31,7 +31,7 @@ from anomaly_seg_ros.networks.head import AnomalyHead
 from anomaly_seg_ros.networks.onnx_export import parity_inputs, torch_export
 from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: Parity required of an fp32 export (issue: labels ≥ 99.9 %, max logit ≤ 1e-3).
 FP32_LABEL_AGREEMENT = 0.999
@@ -167,7 +167,7 @@ def export_onnx(
             if parity:
                 _require_parity(head, staging, info)
             else:
-                _LOG.warning("%s: parity with PyTorch NOT checked (parity=False)", path.name)
+                LOGGER.warning("%s: parity with PyTorch NOT checked (parity=False)", path.name)
         if refine_in_graph is None:
             os.replace(staging, path)
             save_model_info(info, path)
@@ -177,7 +177,7 @@ def export_onnx(
             save_model_info(info, staging)
             info = append_refinement(staging, path, refine_in_graph, sml_stats, check=check)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    _LOG.info("exported %s (%s, %dx%d, sha256 %s…)", path, precision, height, width, digest)
+    LOGGER.info("exported %s (%s, %dx%d, sha256 %s…)", path, precision, height, width, digest)
     return info
 
 
@@ -210,7 +210,7 @@ def _require_parity(head: AnomalyHead, onnx_path: Path, info: ModelInfo) -> None
                 "not writing it. Export where ONNX Runtime runs this graph, or pass "
                 "parity=False (--no-parity-check) to write it unchecked"
             ) from error
-        _LOG.info(
+        LOGGER.info(
             "parity: labels %.4f%%, max-logit error %.2e",
             100 * parity.label_agreement,
             parity.max_logit_error,

@@ -40,7 +40,7 @@ from anomaly_seg_ros.networks.checkpoint import (
 from anomaly_seg_ros.networks.deeplabv3plus import DeepLabV3Plus
 from anomaly_seg_ros.networks.deepwv3plus import DeepWV3Plus
 
-logger = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: Accepted values of ``kind``.
 KINDS = ("auto", "anomaly_seg_ros", "vainf", "nvidia", "pebal")
@@ -87,7 +87,7 @@ def _strip_wrappers(
     kept = {k: v for k, v in state_dict.items() if not k.startswith(_NON_NETWORK_PREFIXES)}
     dropped = sorted(set(state_dict) - set(kept))
     if dropped:
-        logger.info("ignoring %d non-network entries: %s", len(dropped), dropped[:5])
+        LOGGER.info("ignoring %d non-network entries: %s", len(dropped), dropped[:5])
     return kept, removed_prefixes
 
 
@@ -180,7 +180,7 @@ def import_checkpoint(
             state_dict[final] = state_dict[final][:_CITYSCAPES_CLASSES].clone()
             architecture["num_classes"] = _CITYSCAPES_CLASSES
     elif extra != 0:
-        logger.warning(
+        LOGGER.warning(
             "%s: %d classes, not Cityscapes' 19; naming them by index",
             source,
             architecture["num_classes"],
@@ -203,8 +203,8 @@ def import_checkpoint(
             try:
                 provenance[key] = float(payload[key])
             except (TypeError, ValueError):
-                logger.debug("not recording non-numeric %s", key)
-    logger.info("imported %s as %s (%s)", source, kind, architecture)
+                LOGGER.debug("not recording non-numeric %s", key)
+    LOGGER.info("imported %s as %s (%s)", source, kind, architecture)
     return network.eval(), CheckpointMeta(
         class_names=tuple(class_names),
         architecture=dict(cast(dict[str, Any], network.architecture)),

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from anomaly_seg_ros.errors import ModelError
+
 
 def parity_inputs(height: int, width: int) -> list[np.ndarray]:
     """A noise image and a smooth gradient image, normalized like real inputs."""
@@ -53,6 +55,8 @@ def torch_export(
                 external_data=False,
                 verbose=False,
             )
+        if program is None:  # only the legacy (dynamo=False) exporter returns None
+            raise ModelError(f"torch.onnx.export returned no program for {path}")
         program.save(os.fspath(path))
     finally:
         for logger, level in zip(noisy, levels):

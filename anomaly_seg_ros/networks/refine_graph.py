@@ -34,7 +34,7 @@ from anomaly_seg_ros.model_info import ModelInfo
 from anomaly_seg_ros.refine import _gaussian_taps, log_confidence_threshold
 from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 #: Graph scores: the elementwise formulas of :mod:`anomaly_seg_ros.scores`.
 GRAPH_SCORES = ("msp", "max_logit", "entropy", "energy", "max_min_logit", "sml")
@@ -325,7 +325,7 @@ def append_refinement(
             _require_host_equality(staging, refined_info, sml_stats)
         os.replace(staging, out_path)
     save_model_info(refined_info, out_path)
-    _LOG.info("wrote %s: %s refined in the graph", out_path, refinement.settings)
+    LOGGER.info("wrote %s: %s refined in the graph", out_path, refinement.settings)
     return refined_info
 
 
@@ -371,7 +371,7 @@ def _require_host_equality(
 
     for image in parity_inputs(info.input_height, info.input_width):
         error, magnitude = refinement_error(onnx_path, info, image, sml_stats)
-        _LOG.info("in-graph refinement vs host: max |difference| %.2e", error)
+        LOGGER.info("in-graph refinement vs host: max |difference| %.2e", error)
         if error > REFINED_SCORE_TOLERANCE * max(1.0, magnitude):
             raise ModelError(
                 f"the in-graph refinement disagrees with the host: max |difference| "

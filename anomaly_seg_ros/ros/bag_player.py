@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from rclpy.duration import Duration
@@ -24,7 +25,7 @@ from tqdm import tqdm
 from anomaly_seg_ros.io.bags import COMPRESSED_TYPE, image_connections, open_bag, read_messages
 from anomaly_seg_ros.ros.session import input_qos, ros_session
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 #: Seconds to wait, after the last message, for reliable subscribers to acknowledge.
 ACK_TIMEOUT_SEC = 10.0
 
@@ -79,7 +80,7 @@ def play_bag(path: str | Path, options: PlayOptions, args: list[str] | None = No
             # Reliable samples still in the writer's history die with the node: let the
             # subscribers acknowledge the last ones before leaving.
             if not publisher.wait_for_all_acked(Duration(seconds=ACK_TIMEOUT_SEC)):
-                _LOG.warning(
+                LOGGER.warning(
                     "not every subscriber acknowledged the last messages within %.0f s",
                     ACK_TIMEOUT_SEC,
                 )
@@ -87,14 +88,14 @@ def play_bag(path: str | Path, options: PlayOptions, args: list[str] | None = No
             pass
         finally:
             node.destroy_node()
-    _LOG.info("published %d messages on %s", published, topic)
+    LOGGER.info("published %d messages on %s", published, topic)
     return published
 
 
 def _play_once(
     reader: AnyReader,
     connections: list[Connection],
-    publisher: Publisher,
+    publisher: Publisher[Any],
     rate: float,
     bar: tqdm,
 ) -> int:

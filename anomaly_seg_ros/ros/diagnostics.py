@@ -9,6 +9,11 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from anomaly_seg_ros.ros.statistics import StatisticsSnapshot
 
+# The status levels, typed (the generated message package has no type information).
+OK: bytes = DiagnosticStatus.OK
+WARN: bytes = DiagnosticStatus.WARN
+ERROR: bytes = DiagnosticStatus.ERROR
+
 
 @dataclass(frozen=True)
 class DetectorDescription:
@@ -35,23 +40,23 @@ def status_level(previous: StatisticsSnapshot | None, current: StatisticsSnapsho
     before_processed = previous.processed if previous else 0
     new_failures = current.failed - before_failed
     if new_failures and current.processed == before_processed:
-        return DiagnosticStatus.ERROR
+        return ERROR
     if new_failures or current.malformed > before_malformed or current.output_rate == 0:
-        return DiagnosticStatus.WARN
-    return DiagnosticStatus.OK
+        return WARN
+    return OK
 
 
 def status_message(
     level: bytes, previous: StatisticsSnapshot | None, current: StatisticsSnapshot
 ) -> str:
     """The one-line summary of a status (what an operator reads in rqt_robot_monitor)."""
-    if level == DiagnosticStatus.ERROR:
+    if level == ERROR:
         return f"inference failing: {current.last_error}"
     if current.failed > (previous.failed if previous else 0) or current.malformed > (
         previous.malformed if previous else 0
     ):
         return f"some input rejected or failed: {current.last_error}"
-    if level == DiagnosticStatus.WARN:
+    if level == WARN:
         if current.received == (previous.received if previous else 0):
             return "stale: no output at 0.0 Hz, no input frames arriving"
         if current.skipped > (previous.skipped if previous else 0):

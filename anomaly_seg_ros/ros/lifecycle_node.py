@@ -23,8 +23,9 @@ from typing import Any
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
+from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import AnomalySegError
-from anomaly_seg_ros.ros.node import NODE_NAME, DetectorParts, run_detector, spin_until_stopped
+from anomaly_seg_ros.ros.node import DetectorParts, run_detector, spin_until_stopped
 from anomaly_seg_ros.ros.session import StopSignals
 
 
@@ -43,7 +44,8 @@ class DetectorLifecycleNode(DetectorParts, LifecycleNode):
             self.get_logger().error(f"configure failed: {error}")
             return TransitionCallbackReturn.FAILURE
         self._open_outputs(self.create_lifecycle_publisher)
-        self.get_logger().info(f"configured: {self.description.backend}")
+        backend = self.description.backend if self.description else "no model"
+        self.get_logger().info(f"configured: {backend}")
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -26,7 +26,7 @@ def raw_to_message(raw: RawImage, header: Header) -> Image:
     # Assigning an array.array skips rclpy's per-element check of a plain sequence.
     pixels = np.ascontiguousarray(raw.data)
     if pixels.size:  # memoryview cannot cast an empty multi-dimensional buffer
-        data.frombytes(memoryview(pixels).cast("B"))
+        data.frombytes(pixels.data.cast("B"))
     message = Image(
         header=header,
         height=raw.height,

@@ -30,6 +30,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.parameter_service import ParameterService
 from rclpy.qos import ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -104,6 +105,7 @@ class DetectorParts:
 
     settings: NodeSettings
     detector: Detector | None
+    _parameter_service: ParameterService  # ours is a BatchParameterService (Node's type)
 
     def _declare(self: Any) -> None:
         self.settings = declare_parameters(self, model_detector_defaults)
@@ -255,7 +257,7 @@ class DetectorParts:
 
     # --- parameters -----------------------------------------------------------------------
 
-    def begin_batch(self: Any, parameters: list[Parameter]) -> None:
+    def begin_batch(self: Any, parameters: list[Parameter[Any]]) -> None:
         """One SetParameters request starts: its values are judged together."""
         self._batch_pending = own_changes(parameters)
         self._batch_accepted = {}
@@ -284,7 +286,7 @@ class DetectorParts:
         self.settings = settings
         self.get_logger().info(f"parameters changed: {changes}")
 
-    def _on_set_parameters(self: Any, parameters: list[Parameter]) -> SetParametersResult:
+    def _on_set_parameters(self: Any, parameters: list[Parameter[Any]]) -> SetParametersResult:
         changes = own_changes(parameters)
         if not changes:
             return SetParametersResult(successful=True)  # rclpy's own (use_sim_time ...)
@@ -507,7 +509,8 @@ def run_detector(
 
 def _serve(node: DetectorNode, stop: StopSignals) -> None:
     if node.settings.build_only:
-        node.get_logger().info(f"build_only: model ready ({node.description.backend}); exiting")
+        backend = node.description.backend if node.description else "no model"
+        node.get_logger().info(f"build_only: model ready ({backend}); exiting")
     else:
         spin_until_stopped(node, stop)
 

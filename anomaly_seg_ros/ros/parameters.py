@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -30,11 +30,13 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_service import ParameterService
 
+from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.node_settings import BACKENDS, QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.node_settings import QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
-__all__ = ["BACKENDS", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
+__all__ = ["BACKEND_CHOICES", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class ParameterSpec:
 #: Ranges and texts of the parameters; defaults come from the dataclasses themselves.
 SPECS: dict[str, ParameterSpec] = {
     "model_path": ParameterSpec("ONNX model or TensorRT engine; empty = demo", read_only=True),
-    "backend": ParameterSpec(f"inference backend: {', '.join(BACKENDS)}", read_only=True),
+    "backend": ParameterSpec(f"inference backend: {', '.join(BACKEND_CHOICES)}", read_only=True),
     "sml_stats_path": ParameterSpec("SML statistics JSON (for score_type sml)", read_only=True),
     "engine_cache_dir": ParameterSpec("TensorRT engine cache folder", read_only=True),
     "input_height": ParameterSpec(
@@ -72,7 +74,7 @@ SPECS: dict[str, ParameterSpec] = {
     "publish_overlay": ParameterSpec("publish ~/overlay (rgb8, for RViz)"),
     "qos_profile": ParameterSpec(f"input QoS: {', '.join(QOS_PROFILES)}", read_only=True),
     "qos_depth": ParameterSpec("input queue depth", 1, 100, 1, read_only=True),
-    "max_image_pixels": ParameterSpec("reject larger input images", 1, 2**31 - 1, 1),
+    "max_image_pixels": ParameterSpec("reject larger input images", 1, MAX_IMAGE_PIXELS, 1),
     "diagnostics_period": ParameterSpec("seconds between /diagnostics", 0.1, 60.0, read_only=True),
     "debug_inference_delay": ParameterSpec("TEST ONLY: extra seconds per inference", 0.0, 10.0),
     "score_type": ParameterSpec(f"anomaly score: {', '.join(SCORE_TYPES)}"),
@@ -156,7 +158,7 @@ def descriptor(name: str, default: Any) -> ParameterDescriptor:
                     from_value=float(spec.minimum), to_value=float(spec.maximum), step=spec.step
                 )
             ]
-    choices = {"backend": BACKENDS, "qos_profile": QOS_PROFILES, "score_type": SCORE_TYPES}
+    choices = {"backend": BACKEND_CHOICES, "qos_profile": QOS_PROFILES, "score_type": SCORE_TYPES}
     if name in choices:
         result.additional_constraints = "one of: " + ", ".join(choices[name])
     return result
@@ -229,10 +231,19 @@ def unknown_overrides(
     return unknown
 
 
-def own_changes(parameters: Iterable[Parameter]) -> dict[str, Any]:
+def own_changes(parameters: Iterable[Parameter[Any]]) -> dict[str, Any]:
     """The changes among ``parameters`` that are this node's; the others (``use_sim_time``,
     ``qos_overrides...``, ``start_type_description_service``) belong to rclpy and pass."""
     return {p.name: p.value for p in parameters if p.name in SPECS}
+
+
+@runtime_checkable
+class BatchingNode(Protocol):
+    """A node told about a whole SetParameters request before and after its parameters."""
+
+    def begin_batch(self, parameters: list[Parameter[Any]]) -> None: ...
+
+    def end_batch(self) -> None: ...
 
 
 class BatchParameterService(ParameterService):
@@ -251,6 +262,8 @@ class BatchParameterService(ParameterService):
         self, request: SetParameters.Request, response: SetParameters.Response
     ) -> SetParameters.Response:
         node = self._get_node()
+        if not isinstance(node, BatchingNode):
+            raise TypeError(f"{type(node).__name__} has no begin_batch/end_batch")
         parameters = [Parameter.from_parameter_msg(message) for message in request.parameters]
         node.begin_batch(parameters)
         try:
@@ -261,7 +274,7 @@ class BatchParameterService(ParameterService):
         return response
 
     @staticmethod
-    def _set_one(node: Node, parameter: Parameter) -> SetParametersResult:
+    def _set_one(node: Node, parameter: Parameter[Any]) -> SetParametersResult:
         if node.has_parameter(parameter.name):
             current = node.get_parameter(parameter.name)
             if node.describe_parameter(parameter.name).read_only and (

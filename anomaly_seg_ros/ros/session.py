@@ -81,7 +81,9 @@ def ros_session(
     """
     use_large_image_transport()
     options = SignalHandlerOptions.ALL if rclpy_signal_handlers else SignalHandlerOptions.NO
-    initialised = rclpy.init(args=args, signal_handler_options=options)
+    initialised = rclpy.init(
+        args=None if args is None else list(args), signal_handler_options=options
+    )
     if hasattr(initialised, "__enter__"):
         with initialised:
             yield
@@ -113,17 +115,10 @@ def check_params_files(argv: Sequence[str]) -> None:
 
     :raises ConfigError: naming the file and what is wrong with it.
     """
-    import yaml
+    from anomaly_seg_ros.config_files import read_yaml
 
     for path in params_files(argv):
-        try:
-            with open(path, encoding="utf-8") as stream:
-                document = yaml.safe_load(stream)
-        except OSError as error:
-            raise ConfigError(f"--params-file {path}: {error.strerror}") from error
-        except (yaml.YAMLError, UnicodeDecodeError) as error:
-            reason = str(error).splitlines()[0]
-            raise ConfigError(f"--params-file {path}: not valid YAML ({reason})") from error
+        document = read_yaml(path, "--params-file")
         sections = document.values() if isinstance(document, dict) else None
         if not sections or not all(
             isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict)

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_LOG = logging.getLogger(__name__)
+LOGGER = logging.getLogger(__name__)
 
 SHM_DIR = Path("/dev/shm")
 _SEGMENT_LOCK = re.compile(r"^(fastdds|fastrtps)_[0-9a-z]{16}_(el|sl)$")
@@ -84,7 +84,7 @@ def remove_stale_segments(directory: Path = SHM_DIR) -> CleanupReport:
             except FileNotFoundError:
                 continue
             except OSError as error:  # another user's file: leave it, say why
-                _LOG.debug("cannot remove stale %s: %s", path, error)
+                LOGGER.debug("cannot remove stale %s: %s", path, error)
                 continue
             removed.append(path)
             freed += size

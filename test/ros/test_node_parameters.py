@@ -111,3 +111,24 @@ def test_large_image_transport_profile_respects_the_user(monkeypatch) -> None:
     monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE")
     monkeypatch.setenv("RMW_IMPLEMENTATION", "rmw_cyclonedds_cpp")
     assert use_large_image_transport() is None  # not Fast DDS: nothing to configure
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (None, "cannot read --params-file {path}: No such file or directory"),
+        ("a: [\n::", "cannot read --params-file {path}: while parsing"),
+        ("threshold: 2.0\n", "--params-file {path}: not a ROS 2 parameters file"),
+    ],
+)
+def test_bad_params_file_is_one_line_naming_it(tmp_path, content, expected) -> None:
+    from anomaly_seg_ros.ros.session import check_params_files
+
+    path = tmp_path / "p.yaml"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError) as caught:
+        check_params_files(["node", "--ros-args", "--params-file", str(path)])
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(expected.format(path=path)), message
+    check_params_files(["node", "--ros-args", "--params-file", str(REPO / "config/detector.yaml")])

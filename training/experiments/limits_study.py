@@ -54,7 +54,7 @@ from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsamp
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion
 
-LOG = logging.getLogger("limits_study")
+LOGGER = logging.getLogger("training.experiments.limits_study")
 SCORES = ("max_logit", "energy")
 
 
@@ -76,7 +76,7 @@ def disk_cached(folder: Path | None, key: tuple, build):
 
     path = folder / (hashlib.sha1(repr(key).encode()).hexdigest()[:16] + ".pt")
     if path.is_file():
-        LOG.info("features from %s (%s)", path, key)
+        LOGGER.info("features from %s (%s)", path, key)
         return Cached(*torch.load(path))
     data = build()
     folder.mkdir(parents=True, exist_ok=True)
@@ -236,7 +236,7 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
                 lambda: cache(network, training_samples(dataset, picks, args.batch)),
             )  # fmt: skip
             share = float((caches[key].labels == OOD_LABEL).float().mean())
-            LOG.info("seed %d %s: %.3f %% OoD pixels", seed, key, 100 * share)
+            LOGGER.info("seed %d %s: %.3f %% OoD pixels", seed, key, 100 * share)
         return caches[key]
 
     topk = AnomalyLossConfig(kind="topk_ovr", k=5, scale=2.0, gamma=0.05)
@@ -367,7 +367,7 @@ def main() -> int:
     mean, std = meta.mean, meta.std
     train_frames = IndexedFrames(CityscapesDataset(args.data_root, "train"))
     bank = ObjectBank(args.bank)
-    LOG.info("caching evaluation features")
+    LOGGER.info("caching evaluation features")
     sets = {
         "id_val": disk_cached(args.cache, ("id_val", args.model, args.data_root, args.val_frames),
             lambda: cache(network, frame_batches(IndexedFrames(
@@ -385,7 +385,7 @@ def main() -> int:
     def log(record: dict) -> None:
         with out.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
-        LOG.info("%s", record)
+        LOGGER.info("%s", record)
 
     base_pens = {name: penultimates(head, data) for name, data in sets.items()}
     if not args.no_baseline:

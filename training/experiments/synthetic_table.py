@@ -49,7 +49,7 @@ from training.finetune_setup import poly_schedule
 from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsample_labels
 from training.mgu import MguConfig, mgu_ood_batch
 
-LOG = logging.getLogger("synthetic_table")
+LOGGER = logging.getLogger("training.experiments.synthetic_table")
 SCORES = ("max_logit", "energy", "max_min_logit")
 
 
@@ -174,7 +174,7 @@ class Experiment:
         mean, std = self.meta.mean, self.meta.std
         val = IndexedFrames(CityscapesDataset(args.data_root, "val"))
         anomaly = AnomalyDataset(Path(args.anomaly_root))
-        LOG.info("caching evaluation features")
+        LOGGER.info("caching evaluation features")
         self.eval_val = cache_frames(self.network, val, mean, std, args.val_frames)
         self.eval_anomaly = cache_frames(self.network, anomaly, mean, std, args.anomaly_frames)
         self.margins: tuple[float, float] | None = None
@@ -207,13 +207,13 @@ class Experiment:
         """All variants for one draw of training samples; records appended to ``rows``."""
         args = replace_seed(self.args, seed)
         for source in args.sources.split(","):
-            LOG.info("seed %d: caching training features: %s", seed, source)
+            LOGGER.info("seed %d: caching training features: %s", seed, source)
             data = self.build(source, seed)
             share = float((data.labels == OOD_LABEL).float().mean())
-            LOG.info("%s: %d samples, %.3f %% OoD pixels", source, len(data), 100 * share)
+            LOGGER.info("%s: %d samples, %.3f %% OoD pixels", source, len(data), 100 * share)
             if self.margins is None:
                 self.margins = energy_margins(self.network, data, self.align)
-                LOG.info("energy margins m_in %.2f m_out %.2f", *self.margins)
+                LOGGER.info("energy margins m_in %.2f m_out %.2f", *self.margins)
             for name, row_source, loss in variants(args.style, args.gamma, *self.margins):
                 if row_source != source:
                     continue
@@ -222,7 +222,7 @@ class Experiment:
                 row = rows.setdefault(name, {"source": source, "loss": loss, "records": []})
                 row["records"].append(record)
                 row.setdefault("seconds", []).append(seconds)
-                LOG.info("%s (%.0f s): %s", name, seconds, record)
+                LOGGER.info("%s (%.0f s): %s", name, seconds, record)
             del data
 
 
@@ -260,7 +260,7 @@ def main() -> int:
     torch.manual_seed(args.seeds[0])
     experiment = Experiment(args)
     baseline = experiment.evaluate(experiment.network.final_conv)
-    LOG.info("baseline: %s", baseline)
+    LOGGER.info("baseline: %s", baseline)
     rows: dict[str, dict] = {
         "baseline (no fine-tuning)": {"source": "-", "loss": None, "records": [baseline]}
     }
@@ -272,7 +272,7 @@ def main() -> int:
         "seconds_per_epoch": float("nan"),
     }
     if args.timing_steps > 0:
-        LOG.info("timing finetune() on the full network")
+        LOGGER.info("timing finetune() on the full network")
         timing = measure_epoch(
             experiment.network,
             experiment.meta,
@@ -282,7 +282,7 @@ def main() -> int:
         )
     elapsed = time.perf_counter() - started
     write_report(args.out / "synthetic_table", rows, vars(args), timing, elapsed)
-    LOG.info("done in %.0f s", elapsed)
+    LOGGER.info("done in %.0f s", elapsed)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The TensorRT layer type-checks (mypy --strict) against tensorrt-stubs, without a GPU.
+"""The whole package type-checks (mypy --strict, ``mypy.ini``), the TensorRT layer against
+tensorrt-stubs, without a GPU. ``make test`` (CI) runs this.
 
 tensorrt-stubs 10.13.0.35.1 cannot be used as installed: it puts ``tensorrt/__init__.pyi``
 into a package without ``py.typed`` (mypy ignores it), its ``tensorrt_bindings`` stub has
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 STUBS_ENV = "TENSORRT_STUBS_DIR"
 
 
@@ -73,8 +74,8 @@ def stubs(tmp_path_factory):
     return repaired_stubs(source, tmp_path_factory.mktemp("stubs"))
 
 
-def test_tensorrt_layer_passes_mypy_strict(stubs):
-    result = run_mypy(stubs)  # the files listed in mypy.ini
+def test_package_passes_mypy_strict(stubs):
+    result = run_mypy(stubs)  # the files listed in mypy.ini: anomaly_seg_ros/ and more
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Success" in result.stdout
 
