@@ -1,7 +1,7 @@
 """Score refinement: SML boundary suppression, dilated smoothing, VDE road region.
 
-All functions are vectorized numpy/OpenCV over whole maps (no per-pixel or per-row
-Python loops) and pure: they return new arrays.
+All functions are vectorized numpy/OpenCV over whole maps or over lists of pixels (no
+per-pixel or per-row Python loops) and pure: they return new arrays.
 """
 
 from __future__ import annotations
@@ -165,13 +165,16 @@ def _suppress_on_band(
     Only band pixels change, and each reads only its 3×3 neighbours. Once per call each
     band pixel gets the flat indices of its 9 neighbours (replicated borders) and their
     stages; band pixels are ordered by stage, so that an iteration's band is a prefix of
-    that list (bands are nested). An iteration then gathers the neighbours of its band's
-    pixels, zeroes those in the band, and writes the means back.
+    that list (bands are nested). An iteration then adds, one neighbour slot at a time,
+    the values of its band pixels' neighbours that lie outside its band, and writes the
+    means back.
 
     The dense step's arithmetic per pixel, in its order: the non-band neighbour values
     (0 for band neighbours) summed in row-major order starting from 0 — the order
     ``cv2.filter2D`` sums a 3×3 kernel of ones in, so the sums are bit-equal (test) —
-    and divided in float32 by the count of non-band neighbours where that is not 0.
+    and divided in float32 by the count of non-band neighbours where that is not 0. A
+    sum that starts from +0 is never −0, so leaving out the band neighbours' +0 changes
+    no bit.
 
     :param widest: (H, W) uint8 0/1 first iteration's band.
     Other parameters as :func:`_suppress_dense`.
@@ -200,8 +203,8 @@ def _suppress_on_band(
         if size == 0:
             break  # nested bands: the later ones are empty too
         counted = np.less_equal(neighbour_stages[:, :size], iteration)
-        # The pairs (band pixel, neighbour outside the band) a slot at a time, in slot
-        # order; skipping the band neighbours' 0 changes no sum (it never is −0).
+        # The pairs (band pixel, neighbour outside the band), a slot at a time in slot
+        # order: the dense step's sum without its + 0 for band neighbours (docstring).
         sources = [np.flatnonzero(counted[slot]) for slot in range(9)]
         values = [flat[neighbours[slot, at]] for slot, at in enumerate(sources)]
         total = np.zeros(size, np.float32)
