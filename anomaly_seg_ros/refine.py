@@ -38,7 +38,7 @@ def _boundary_mask(labels: np.ndarray) -> np.ndarray:
     dilated = cv2.dilate(labels, _CROSS_3X3, dst=_SCRATCH.get("dilated", shape, np.uint8))
     eroded = cv2.erode(labels, _SQUARE_3X3, dst=_SCRATCH.get("eroded", shape, np.uint8))
     # 0/1, not OpenCV's 0/255: a bool view of it is a true bool array (np.flatnonzero).
-    edges = np.not_equal(dilated, eroded, out=_SCRATCH.get("edges", shape, np.bool_))
+    edges: np.ndarray = np.not_equal(dilated, eroded, out=_SCRATCH.get("edges", shape, np.bool_))
     return edges.view(np.uint8)
 
 
@@ -129,7 +129,7 @@ def _suppress_dense(out: np.ndarray, stage: np.ndarray, iterations: int) -> None
     :param iterations: number of iterations.
     """
     shape = out.shape
-    band = _SCRATCH.get("band", shape, np.uint8)
+    in_band = _SCRATCH.get("in_band", shape, np.bool_)
     outside = _SCRATCH.get("outside", shape, np.bool_)
     masked = _SCRATCH.get("masked", shape, np.float32)
     total = _SCRATCH.get("total", shape, np.float32)
@@ -139,7 +139,7 @@ def _suppress_dense(out: np.ndarray, stage: np.ndarray, iterations: int) -> None
     mean = _SCRATCH.get("mean", shape, np.float32)
     border = cv2.BORDER_REPLICATE
     for iteration in range(iterations):
-        cv2.compare(stage, iteration, cv2.CMP_GT, dst=band)
+        band = np.greater(stage, iteration, out=in_band).view(np.uint8)
         # 0/1 (not 0/255) so that 3×3 sums of it count pixels; at most 9 fits in uint8.
         inside = np.less_equal(stage, iteration, out=outside).view(np.uint8)
         # Sums over 3×3 (replicated borders) of the non-band values, and their counts.
