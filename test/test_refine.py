@@ -370,3 +370,166 @@ def test_suppression_on_the_band_pixels_alone_is_bit_equal_to_the_dense_step(
     sparse = refine.suppress_boundaries(score, summary.label, width, iterations)
     assert not np.array_equal(dense, score, equal_nan=True)
     np.testing.assert_array_equal(sparse, dense)
+
+
+def bits(array: np.ndarray) -> np.ndarray:
+    """The float32 bit patterns: equal bits, not just equal values (−0 ≠ 0, NaN = NaN)."""
+    return np.ascontiguousarray(array, dtype=np.float32).view(np.int32)
+
+
+def suppress_both_ways(monkeypatch, score, labels, width, iterations):
+    """Boundary suppression forced through the dense and through the band-pixel path."""
+    monkeypatch.setattr(refine, "SPARSE_BAND_FRACTION", 0.0)
+    dense = refine.suppress_boundaries(score, labels, width, iterations)
+    monkeypatch.setattr(refine, "SPARSE_BAND_FRACTION", 1.0)
+    sparse = refine.suppress_boundaries(score, labels, width, iterations)
+    return dense, sparse
+
+
+def edge_case_labels(case: str, rng) -> np.ndarray:
+    if case == "borders":  # classes that touch every border and fill a corner pixel
+        labels = np.zeros((37, 41), np.uint8)
+        labels[0, 5:20] = 1
+        labels[-1, 10:] = 2
+        labels[3:30, 0] = 3
+        labels[:, -2:] = 4
+        labels[-1, 0] = 5
+        return labels
+    if case == "all boundary":  # a checkerboard: every pixel is a class boundary
+        return (np.indices((30, 33)).sum(axis=0) % 2).astype(np.uint8)
+    if case == "no boundary":
+        return np.full((25, 31), 7, np.uint8)
+    if case == "three classes meet":  # ties in the dilation/erosion of the labels
+        labels = np.zeros((32, 32), np.uint8)
+        labels[:16, 16:] = 1
+        labels[16:, :16] = 2
+        labels[16:, 16:] = 1
+        return labels
+    if case == "thin row":
+        return rng.integers(0, 2, size=(1, 60)).astype(np.uint8)
+    if case == "thin column":
+        return np.repeat(np.arange(4, dtype=np.uint8), 9)[:, None]
+    if case == "noise":
+        return rng.integers(0, 3, size=(48, 52)).astype(np.uint8)
+    raise ValueError(case)
+
+
+EDGE_CASES = (
+    "borders",
+    "all boundary",
+    "no boundary",
+    "three classes meet",
+    "thin row",
+    "thin column",
+    "noise",
+)
+
+
+def awkward_scores(rng, shape) -> list[np.ndarray]:
+    """Scores where any change of arithmetic would show: magnitudes 1e-38 … 1e30, signed
+    zeros, NaN and infinities; ties (one value everywhere) and a few repeated values."""
+    spread = rng.normal(size=shape) * np.exp(rng.uniform(-85, 69, shape))
+    spread = spread.astype(np.float32)
+    flat = spread.ravel()
+    flat[rng.choice(flat.size, size=min(6, flat.size), replace=False)] = [
+        np.nan,
+        np.inf,
+        -np.inf,
+        -0.0,
+        0.0,
+        1e-45,
+    ][: min(6, flat.size)]
+    signed_zeros = np.where(rng.random(shape) < 0.5, -0.0, 0.0).astype(np.float32)
+    ties = np.full(shape, 0.1, np.float32)
+    repeated = rng.choice(np.array([-1.5, 0.0, 2.25], np.float32), size=shape)
+    return [spread, signed_zeros, ties, repeated]
+
+
+@pytest.mark.parametrize("case", EDGE_CASES)
+@pytest.mark.parametrize(
+    ("width", "iterations"), [(4, 4), (8, 4), (2, 2), (6, 3), (0, 1), (0, 3), (2, 4)]
+)
+def test_suppression_on_the_band_pixels_is_bit_equal_to_the_dense_step_on_edge_cases(
+    rng, monkeypatch, case, width, iterations
+):
+    labels = edge_case_labels(case, rng)
+    for score in awkward_scores(rng, labels.shape):
+        dense, sparse = suppress_both_ways(monkeypatch, score, labels, width, iterations)
+        np.testing.assert_array_equal(bits(sparse), bits(dense))
+        if case == "no boundary":
+            np.testing.assert_array_equal(bits(sparse), bits(score))
+            assert not np.shares_memory(sparse, score)
+
+
+@pytest.mark.parametrize("case", ["borders", "all boundary", "three classes meet", "noise"])
+@pytest.mark.parametrize(("width", "iterations"), [(4, 4), (2, 1)])
+def test_boundary_suppression_matches_reference_on_edge_cases(
+    rng, monkeypatch, case, width, iterations
+):
+    labels = edge_case_labels(case, rng)
+    score = rng.normal(size=labels.shape).astype(np.float32)
+    expected = reference_suppression(score, labels, width, iterations)
+    for fraction in (0.0, 1.0):  # dense, then on the band pixels alone
+        monkeypatch.setattr(refine, "SPARSE_BAND_FRACTION", fraction)
+        actual = refine.suppress_boundaries(score, labels, width, iterations)
+        np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-5)
+
+
+def test_band_stages_are_the_widened_boundaries(rng):
+    """Stage > i is iteration i's band: boundary pixels within L1 distance radii[i]."""
+    labels = edge_case_labels("borders", rng)
+    labels[10:20, 12:25] = 6
+    boundaries = reference_boundaries(labels)
+    ys, xs = np.nonzero(boundaries)
+    rows, columns = np.indices(labels.shape)
+    distance = np.full(labels.shape, np.iinfo(np.int32).max)
+    for y, x in zip(ys, xs):
+        distance = np.minimum(distance, np.abs(rows - y) + np.abs(columns - x))
+    for width, iterations in [(4, 4), (8, 4), (6, 3), (2, 4), (0, 2)]:
+        radii = refine._band_radii(width, iterations)
+        stage, widest = refine._band_stages(boundaries.astype(np.uint8), radii)
+        np.testing.assert_array_equal(widest.view(bool), distance <= radii[0])
+        for iteration, radius in enumerate(radii):
+            np.testing.assert_array_equal(stage > iteration, distance <= radius)
+
+
+def test_suppression_is_bit_equal_both_ways_on_real_frames(monkeypatch):
+    """Frames of the bundled model, at network size (band ~20 %: dense by default) and
+    upscaled 4× (band ~6 %: on the band pixels by default); every path gives the same bits."""
+    import cv2
+
+    from anomaly_seg_ros.config import config_from_params_file
+    from anomaly_seg_ros.detector import Detector
+    from anomaly_seg_ros.models import default_model_path
+    from anomaly_seg_ros.scores import compute_score
+    from training.synthetic.generate import render_anomaly_frame
+    from training.synthetic.scene import World
+
+    threshold = refine.SPARSE_BAND_FRACTION
+    model = default_model_path()
+    config = config_from_params_file(str(model.with_suffix(".params.yaml")))
+    with Detector.from_path(model, config, backend="onnxruntime") as detector:
+        world = World(*detector.info.input_size, seed=29)  # not the drive's or other tests'
+        summaries = [
+            detector.detect(render_anomaly_frame(world, 29, i).image).summary for i in range(2)
+        ]
+    used = set()
+    for summary in summaries:
+        for scale in (1, 4):
+            labels = cv2.resize(
+                summary.label, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST
+            )
+            for score_type in ("max_logit", "entropy"):
+                score = compute_score(score_type, summary)
+                score = cv2.resize(score, None, fx=scale, fy=scale)
+                monkeypatch.setattr(refine, "SPARSE_BAND_FRACTION", threshold)
+                default = refine.suppress_boundaries(score, labels)
+                dense, sparse = suppress_both_ways(monkeypatch, score, labels, 4, 4)
+                assert not np.array_equal(dense, score)
+                np.testing.assert_array_equal(bits(sparse), bits(dense))
+                np.testing.assert_array_equal(bits(default), bits(dense))
+            _, widest = refine._band_stages(
+                refine._boundary_mask(labels), refine._band_radii(4, 4)
+            )
+            used.add(bool(widest.mean() <= threshold))
+    assert used == {True, False}  # both defaults were exercised
