@@ -11,6 +11,7 @@ from rclpy.parameter import Parameter, parameter_value_to_python
 from ros_harness import NodeUnderTest
 from test_node_behaviour import frame_message, run_node, set_parameters
 
+from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.models import calibrated_config, default_model_path
 
 
@@ -80,14 +81,15 @@ def test_loading_the_nodes_own_dump_succeeds(tiny_model, start_node) -> None:
 
 def test_the_bundled_model_runs_with_its_calibrated_settings(start_node) -> None:
     calibrated = calibrated_config(default_model_path())
-    assert calibrated is not None and calibrated.score_type != "max_logit"
+    assert calibrated is not None
+    names = ("score_type", "threshold", "vde", "boundary_suppression", "dilated_smoothing")
+    expected = {name: getattr(calibrated, name) for name in names}
+    defaults = DetectorConfig()
+    # the check means something only where the calibrated file differs from the defaults
+    assert any(expected[name] != getattr(defaults, name) for name in names)
+    assert expected["threshold"] != defaults.threshold
     node = start_node({"qos_profile": "reliable"}, outputs=("anomaly_mask",))
-    values = get_values(node, "score_type", "threshold", "vde")
-    assert values == {
-        "score_type": calibrated.score_type,
-        "threshold": calibrated.threshold,
-        "vde": calibrated.vde,
-    }
+    assert get_values(node, *names) == expected
     # An explicit value still wins over the calibrated one.
     override = start_node({"qos_profile": "reliable", "threshold": 7.5}, outputs=("labels",))
     assert get_values(override, "threshold") == {"threshold": 7.5}
