@@ -67,7 +67,9 @@ FS_LAF_ASSUMED = {"low": 1e-4, "median": 5e-4, "high": 5e-3}
 def load_records(folder: Path) -> list[dict]:
     """Every record of every ``limits_study_*.jsonl`` in ``folder``."""
     records = []
-    for path in sorted(folder.glob("limits_study_*.jsonl")):
+    # the main runs (``_s*``) first, then the factor runs, so the table reads top-down
+    paths = sorted(folder.glob("limits_study_*.jsonl"), key=lambda p: (p.name[13] != "s", p.name))
+    for path in paths:
         records += [json.loads(line) for line in path.read_text().splitlines() if line]
     return records
 
