@@ -88,13 +88,18 @@ def test_head_only_changes_only_the_final_conv(object_bank_dir, tmp_path):
     assert np.all(std > 0) and np.any(mean != 0)
 
 
+def _changed_by_one_epoch(network, meta, part, bank_dir, out) -> set[str]:
+    """Names of the state entries one epoch of fine-tuning ``part`` changed."""
+    before = {name: value.clone() for name, value in network.state_dict().items()}
+    config = _config(epochs=1, train_part=part)
+    finetune(network, meta, config, _frames(4), out, bank=ObjectBank(bank_dir))
+    after = network.state_dict()
+    return {name for name in before if not torch.equal(before[name], after[name])}
+
+
 def test_decoder_flag_trains_decoder_but_keeps_statistics(object_bank_dir, tmp_path):
     network, meta = _network()
-    before = {name: value.clone() for name, value in network.state_dict().items()}
-    config = _config(epochs=1, train_part="decoder")
-    finetune(network, meta, config, _frames(4), tmp_path, bank=ObjectBank(object_bank_dir))
-    after = network.state_dict()
-    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    changed = _changed_by_one_epoch(network, meta, "decoder", object_bank_dir, tmp_path)
     assert "classifier.aspp.project.0.weight" in changed
     assert not any(name.startswith("backbone.") for name in changed)
     assert not any("running_" in name or "num_batches" in name for name in changed)
@@ -146,11 +151,7 @@ def test_mgu_as_the_only_ood_source(tmp_path):
 
 def test_block_part_trains_only_the_classification_block(object_bank_dir, tmp_path):
     network, meta = _network()
-    before = {name: value.clone() for name, value in network.state_dict().items()}
-    config = _config(epochs=1, train_part="block")
-    finetune(network, meta, config, _frames(4), tmp_path, bank=ObjectBank(object_bank_dir))
-    after = network.state_dict()
-    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    changed = _changed_by_one_epoch(network, meta, "block", object_bank_dir, tmp_path)
     # 3x3 conv and BN affine of classifier.classifier, and the final 1x1; nothing else
     assert {"classifier.classifier.0.weight", "classifier.classifier.3.weight"} <= changed
     assert all(name.startswith("classifier.classifier.") for name in changed)
