@@ -26,7 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from anomaly_seg_ros.cli import main as anomaly_seg
+from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import AnomalySegError
+from anomaly_seg_ros.evaluation.calibration import PARAMS_NAMESPACE
 from anomaly_seg_ros.evaluation.scoring import VARIANTS, ScoreSpec
 from training.synthetic.generate import generate
 
@@ -50,7 +52,8 @@ def selection_set(root: Path, seed: int = SELECTION_SEED, frames: int = SELECTIO
 def _params_file(path: Path, settings: dict) -> Path:
     import yaml
 
-    path.write_text(yaml.safe_dump({"/**": {"ros__parameters": settings}}, sort_keys=False))
+    document = {PARAMS_NAMESPACE: {"ros__parameters": settings}}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
 
 
@@ -100,13 +103,15 @@ def write_settings(model: Path, root: Path) -> Path:
             f"not the test set): {row['name']} had the highest AP there "
             f"({100 * row['average_precision']:.2f} %)\n"
         )
-        target.write_text(header + written.read_text())
+        # written whole or not at all: the node reads this file as the model's defaults
+        atomic_write_bytes(target, (header + written.read_text()).encode())
     table = Path(row["table"]).read_text()
-    model.with_suffix(".selection.md").write_text(
+    selection = (
         f"# Node settings of `{model.name}`: selection on held-out frames\n\n"
         f"Written by `python -m training.demo_settings`; selected **{row['name']}** "
         "(highest AP).\n\n" + table.split("\n", 2)[2]
     )
+    atomic_write_bytes(model.with_suffix(".selection.md"), selection.encode())
     return target
 
 

@@ -99,9 +99,8 @@ def calibrate(
         target, value = "fpr", float(target_fpr)
     else:
         target, value = "f1", float("nan")
-    if target == "f1":
-        pass
-    elif not (0.0 < value <= 1.0 if target == "tpr" else 0.0 <= value < 1.0):
+    in_range = 0.0 < value <= 1.0 if target == "tpr" else 0.0 <= value < 1.0
+    if target != "f1" and not in_range:
         raise ConfigError(f"target {target} {value} out of range ((0, 1] for TPR, [0, 1) FPR)")
     positives, negatives = evaluator.sorted_scores()
     if len(positives) == 0 or len(negatives) == 0:
