@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 
 BASELINE = "baseline (demo_base, no fine-tuning)"
+#: Names of the base-quality rows' bases (their rows: "<base> + <part>").
+OTHER_BASES = ("stronger base", "weak base")
 #: Suffix of a base-quality row that has no anomaly fine-tuning (the base itself).
 UNTUNED = ", no fine-tuning"
 
@@ -34,8 +36,8 @@ def reference(name: str) -> tuple[str, str]:
     also their control (it was trained with L_id only); the others with ``demo_base`` and
     the control of the same trainable part (same data and schedule, γ = 0).
     """
-    if " + " in name and name.split(" + ")[0].endswith(")") and "base" in name.split(" + ")[0]:
-        base = name.split(" + ")[0] + UNTUNED
+    if name.startswith(OTHER_BASES) and " + " in name:
+        base = name.rsplit(" + ", 1)[0] + UNTUNED
         return base, base
     if name.startswith("block"):
         return BASELINE, "block control: L_id only"
