@@ -5,6 +5,11 @@ Module names match VainF DeepLabV3Plus-Pytorch, so its ``model_state`` loads wit
 ``classifier.aspp.convs.{0..4}``, ``classifier.aspp.project.{0,1}``,
 ``classifier.classifier.{0,1,3}`` (3 = the final 1×1 convolution, with bias).
 
+``decoder="separable"`` replaces the decoder's 3×3 convolution by the DeepLabv3+ paper's
+depthwise-separable one (Chen et al. 2018, §3.2: depthwise 3×3 → BN → ReLU → pointwise
+1×1 → BN → ReLU), ``classifier.classifier.{0,1,3,4,6}`` (6 = the final 1×1); VainF
+checkpoints hold the dense layout.
+
 The network returns logits at the decoder resolution (stride 4) and does not upsample
 them: the anomaly head does that, and the OoD loss of fine-tuning wants them as they are.
 """
@@ -91,6 +96,38 @@ class ASPP(nn.Module):
         return projected
 
 
+def classification_block(
+    in_channels: int, channels: int, num_classes: int, decoder: str
+) -> nn.Sequential:
+    """The decoder's 3×3 convolution + BN + ReLU, then the final 1×1 to the logits.
+
+    :param in_channels: fused channels (projected low-level ⊕ ASPP).
+    :param channels: channels after the 3×3 convolution.
+    :param num_classes: number of logits.
+    :param decoder: ``dense`` (VainF: one 3×3 convolution, the final 1×1 at index 3) or
+        ``separable`` (depthwise 3×3 → BN → ReLU → pointwise 1×1 → BN → ReLU, the final
+        1×1 at index 6).
+    :return: the block; its last module is the final 1×1 (with bias).
+    """
+    final = nn.Conv2d(channels, num_classes, 1)
+    if decoder == "separable":
+        return nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 3, padding=1, groups=in_channels, bias=False),
+            nn.BatchNorm2d(in_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, channels, 1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            final,
+        )
+    return nn.Sequential(
+        nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(inplace=True),
+        final,
+    )
+
+
 class DeepLabHeadV3Plus(nn.Module):
     """ASPP on the deep features, fused with projected stride-4 features, then classified.
 
@@ -98,6 +135,7 @@ class DeepLabHeadV3Plus(nn.Module):
     :param low_level_channels: channels of the stride-4 features.
     :param num_classes: number of output logits.
     :param atrous_rates: ASPP dilations.
+    :param decoder: ``dense`` or ``separable`` (see :func:`classification_block`).
     """
 
     def __init__(
@@ -106,6 +144,7 @@ class DeepLabHeadV3Plus(nn.Module):
         low_level_channels: int,
         num_classes: int,
         atrous_rates: tuple[int, int, int],
+        decoder: str = "dense",
     ) -> None:
         super().__init__()
         self.project = nn.Sequential(
@@ -114,13 +153,8 @@ class DeepLabHeadV3Plus(nn.Module):
             nn.ReLU(inplace=True),
         )
         self.aspp = ASPP(in_channels, atrous_rates)
-        self.classifier = nn.Sequential(
-            nn.Conv2d(
-                _LOW_LEVEL_PROJECTION + _ASPP_CHANNELS, _ASPP_CHANNELS, 3, padding=1, bias=False
-            ),
-            nn.BatchNorm2d(_ASPP_CHANNELS),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(_ASPP_CHANNELS, num_classes, 1),
+        self.classifier = classification_block(
+            _LOW_LEVEL_PROJECTION + _ASPP_CHANNELS, _ASPP_CHANNELS, num_classes, decoder
         )
 
     def forward(self, low_level: torch.Tensor, high_level: torch.Tensor) -> torch.Tensor:
@@ -142,6 +176,7 @@ class DeepLabV3Plus(SegmentationNetwork):
     :param output_stride: the backbone's output stride (selects the ASPP rates).
     :param architecture: keyword arguments that rebuild this network through
         ``create_network(**architecture)``.
+    :param decoder: ``dense`` (VainF) or ``separable`` (see :func:`classification_block`).
     :raises ValueError: for an output stride without ASPP rates.
     """
 
@@ -157,6 +192,7 @@ class DeepLabV3Plus(SegmentationNetwork):
         num_classes: int,
         output_stride: int,
         architecture: dict[str, Any],
+        decoder: str = "dense",
     ) -> None:
         super().__init__()
         if output_stride not in ASPP_RATES:
@@ -170,7 +206,10 @@ class DeepLabV3Plus(SegmentationNetwork):
             int(backbone.low_level_channels),  # type: ignore[arg-type]
             num_classes,
             ASPP_RATES[output_stride],
+            decoder,
         )
+        # The class attribute names the VainF (dense) layout, which importers look for.
+        self.final_conv_path = f"classifier.classifier.{len(self.classifier.classifier) - 1}"
         self.num_classes = num_classes
         self.architecture = dict(architecture)
         self.init_weights(self.classifier)

@@ -91,6 +91,33 @@ def test_final_conv_is_the_last_layer(backbone: str) -> None:
     assert torch.equal(captured[0], logits)
 
 
+def test_separable_decoder_is_the_papers_cheaper_block() -> None:
+    dense = create_network("mobilenetv2", width_mult=0.5).eval()
+    separable = create_network("mobilenetv2", width_mult=0.5, decoder="separable").eval()
+    block = separable.classifier.classifier
+    depthwise, pointwise = block[0], block[3]
+    assert depthwise.groups == depthwise.in_channels == 304 and depthwise.kernel_size == (3, 3)
+    assert pointwise.kernel_size == (1, 1) and pointwise.out_channels == 256
+    assert separable.final_conv is block[6] and separable.final_conv_path.endswith(".6")
+    assert dense.final_conv_path == "classifier.classifier.3"
+
+    def block_macs(network) -> int:  # per output pixel
+        return sum(
+            m.weight.numel() for m in network.classifier.classifier if isinstance(m, nn.Conv2d)
+        )
+
+    assert block_macs(dense) > 8 * block_macs(separable)
+    rebuilt = create_network(**json.loads(json.dumps(separable.architecture)))
+    assert rebuilt.architecture["decoder"] == "separable"
+    assert rebuilt.state_dict().keys() == separable.state_dict().keys()
+    with torch.no_grad():
+        assert separable(torch.randn(1, 3, 64, 64)).shape == (1, 19, 16, 16)
+    with pytest.raises(ValueError, match="dense, separable"):
+        create_network("mobilenetv2", decoder="wide")
+    with pytest.raises(ValueError, match="decoder"):
+        create_network("wideresnet38", decoder="separable")
+
+
 def test_width_mult_makes_a_small_mobilenet() -> None:
     full = create_network("mobilenetv2")
     half = create_network("mobilenetv2", width_mult=0.5)
