@@ -77,13 +77,19 @@ def write_model_card(path: Path, figures: dict) -> None:
         f"| `{name}` | {size / 1e6:.2f} MB |" for name, size in figures["files"].items()
     )
     width_mult, size = figures["width_mult"], f"{figures['height']}×{figures['width']}"
-    finetuning = figures.get("finetuning")
+    finetuning, swap = figures.get("finetuning"), figures.get("decoder_swap")
     if finetuning:
         checkpoints = (
             "`demo_base.pt` is the segmentation\nnetwork before anomaly fine-tuning (the "
             "starting point of\n`training/experiments/synthetic_table.py` and of your own "
             "fine-tuning experiments)."
         )
+        if swap:
+            checkpoints = checkpoints.replace(
+                "before anomaly fine-tuning",
+                f"with the dense decoder, before the {swap['decoder']} decoder swap\nand "
+                "anomaly fine-tuning",
+            )
         anomaly_limits = (
             f"Its anomaly fine-tuning saw only this world's synthetic OoD data, for "
             f"{finetuning['settings']['steps']}:\nexpect scores that separate those kinds of "
@@ -95,7 +101,9 @@ def write_model_card(path: Path, figures: dict) -> None:
             "Its anomaly scores are those of a plain segmentation network "
             "(no anomaly fine-tuning)."
         )
-    text = f"""# Demo model: DeepLabv3+ MobileNetV2 (width {width_mult}) on the synthetic world
+    network = f"DeepLabv3+ MobileNetV2 (width {width_mult}"
+    network += f", {swap['decoder']} decoder)" if swap else ")"
+    text = f"""# Demo model: {network} on the synthetic world
 
 The embedded default model of `anomaly_seg_ros`: small enough for a CPU, trained only on
 the procedural driving world of `training/synthetic/`. It shows the whole chain working;
@@ -134,7 +142,7 @@ logit, logsumexp, entropy).
 
 {figures["training"]}
 
-{finetuning_section(finetuning)}
+{swap_section(swap)}{finetuning_section(finetuning, swap)}
 
 ## Validation ({val["frames"]} in-world val frames, exported ONNX through the Detector)
 
@@ -198,17 +206,42 @@ TRAINED_TEXT = {
     "final_conv": "The head alone (final 1×1 classifier; backbone, decoder and BatchNorm frozen)",
     "block": "The classification block (3×3 conv + BN + ReLU + 1×1 after feature fusion; "
     "backbone, ASPP and BatchNorm statistics frozen)",
+    "block/separable": "The classification block (depthwise 3×3 + BN + ReLU + pointwise "
+    "1×1 + BN + ReLU + 1×1 after feature fusion; backbone, ASPP and BatchNorm statistics "
+    "frozen)",
     "decoder": "The head and the decoder (ASPP + fusion; BatchNorm statistics frozen)",
 }
 
 
-def finetuning_section(finetuning: dict | None) -> str:
+def swap_section(swap: dict | None) -> str:
+    """The card's part on the decoder swap (``training/swap_decoder.py``), or nothing."""
+    if not swap:
+        return ""
+    return f"""### Decoder swap
+
+The base's classification block was then rebuilt as the DeepLabv3+ paper's
+{swap["decoder"]} decoder (depthwise 3×3 → BN → ReLU → pointwise 1×1 → BN → ReLU → 1×1,
+about 9× fewer multiply-adds than VainF's dense 3×3) and trained from random weights on the
+frozen backbone, ASPP and low-level projection (`python -m training.swap_decoder`, cached
+trunk features of the {swap["train_frames"]} training frames, random crops, class-balanced
+cross-entropy, {swap["steps"]} steps of batch {swap["batch"]}, AdamW lr {swap["lr"]} with
+poly decay; {swap["minutes"]} minutes). Val mIoU on the first {swap["val_frames"]} val
+frames: dense base {100 * swap["miou_before"]:.1f} %, {swap["decoder"]}
+{100 * swap["miou_after"]:.1f} %. `demo_base.pt` is the dense base.
+
+"""
+
+
+def finetuning_section(finetuning: dict | None, swap: dict | None = None) -> str:
     """The card's part on anomaly fine-tuning: settings and the per-epoch history."""
     if not finetuning:
         return "No anomaly fine-tuning (`--no-finetune`)."
     settings = finetuning["settings"]
     loss = settings["loss"]
-    trained = TRAINED_TEXT[settings.get("train_part", "final_conv")]
+    part = settings.get("train_part", "final_conv")
+    if swap and part == "block" and swap["decoder"] == "separable":
+        part = f"block/{swap['decoder']}"
+    trained = TRAINED_TEXT[part]
     val = settings.get("val_frames")
     val_text = f"the first {val} val frames" if val else "the val frames"
     rows = "\n".join(

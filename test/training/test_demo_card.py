@@ -84,3 +84,18 @@ def test_card_without_anomalymix_or_step_cap_or_finetuning(tmp_path):
     plain = card_text(tmp_path, None)
     assert "No anomaly fine-tuning" in plain and "demo_base.pt" not in plain
     assert "(no anomaly fine-tuning)" in plain
+
+
+def test_card_describes_a_decoder_swap(tmp_path):
+    swap = {
+        "decoder": "separable", "train_frames": 30, "steps": 3000, "batch": 8, "lr": 0.002,
+        "minutes": 14.0, "val_frames": 3, "miou_before": 0.752, "miou_after": 0.731,
+    }  # fmt: skip
+    card = tmp_path / "MODEL_CARD.md"
+    write_model_card(card, {**figures(finetuning(train_part="block")), "decoder_swap": swap})
+    text = card.read_text()
+    assert text.startswith("# Demo model: DeepLabv3+ MobileNetV2 (width 0.5, separable decoder)")
+    assert "### Decoder swap" in text and "dense base 75.2 %, separable\n73.1 %" in text
+    assert "3000 steps of batch 8" in text and "`demo_base.pt` is the dense base." in text
+    assert "depthwise 3×3 + BN + ReLU + pointwise 1×1" in text  # what the fine-tuning trained
+    assert "### Decoder swap" not in card_text(tmp_path, finetuning())

@@ -28,7 +28,9 @@ def test_bundle_is_small_and_complete():
 
 def test_shipped_network_is_the_base_with_an_anomaly_finetuned_head():
     """Every weight outside the part fine-tuning trained (final 1×1 or the block holding
-    it) equals the base's; running BatchNorm statistics equal too."""
+    it) equals the base's; running BatchNorm statistics equal too. After a decoder swap
+    (training/swap_decoder.py) the block has another layout: everything outside it equals
+    the dense base's."""
     from anomaly_seg_ros.networks.checkpoint import load_checkpoint
 
     if not MODEL.with_name("demo_base.pt").is_file():
@@ -37,6 +39,14 @@ def test_shipped_network_is_the_base_with_an_anomaly_finetuned_head():
     shipped, meta = load_checkpoint(MODEL.with_suffix(".pt"))
     assert meta.meta["finetune"]["config"]["loss"]["kind"] == "topk_ovr"
     base_state, shipped_state = base.state_dict(), shipped.state_dict()
+    block = "classifier.classifier."
+    if "decoder_swap" in meta.meta:
+        assert meta.architecture["decoder"] == meta.meta["decoder_swap"]["decoder"]
+        assert meta.meta["finetune"]["config"]["train_part"] == "block"
+        trunk = [key for key in base_state if not key.startswith(block)]
+        assert trunk == [key for key in shipped_state if not key.startswith(block)]
+        assert all(base_state[key].equal(shipped_state[key]) for key in trunk)
+        return
     assert base_state.keys() == shipped_state.keys()
     changed = {key for key in base_state if not base_state[key].equal(shipped_state[key])}
     part = meta.meta["finetune"]["config"].get("train_part", "final_conv")
@@ -45,7 +55,7 @@ def test_shipped_network_is_the_base_with_an_anomaly_finetuned_head():
     else:
         assert part == "block"
         assert {"classifier.classifier.0.weight", "classifier.classifier.3.weight"} <= changed
-        assert all(key.startswith("classifier.classifier.") for key in changed)
+        assert all(key.startswith(block) for key in changed)
         assert not any("running_" in key for key in changed)
 
 

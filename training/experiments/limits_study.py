@@ -53,6 +53,7 @@ from training.finetune_setup import poly_schedule
 from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsample_labels
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion
+from training.swap_decoder import fused_input
 
 LOGGER = logging.getLogger("training.experiments.limits_study")
 SCORES = ("max_logit", "energy")
@@ -103,23 +104,16 @@ def frame_batches(frames, mean, std, count: int):
         yield to_tensor(image, mean, std)[None], torch.from_numpy(label[None].copy())
 
 
-def fused(head, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """Input of ``classifier.classifier`` (projected low-level ⊕ upsampled ASPP)."""
-    low = head.project(low)
-    high = F.interpolate(head.aspp(high), size=low.shape[-2:], mode="bilinear")
-    return torch.cat([low, high], dim=1)
-
-
 def forward(head, part: str, low, high, penultimate=None) -> torch.Tensor:
     """Logits of the head; ``penultimate`` (1×1 input) short-cuts the frozen parts."""
     if part == "final":
         if penultimate is None:
             with torch.no_grad():
-                penultimate = head.classifier[:3](fused(head, low, high))
+                penultimate = head.classifier[:3](fused_input(head, low, high))
         return head.classifier[3](penultimate)
     if part == "block":
         with torch.no_grad():
-            x = fused(head, low, high)
+            x = fused_input(head, low, high)
         return head.classifier(x)
     return head(low, high)
 
@@ -135,7 +129,9 @@ def penultimates(head, data: Cached) -> torch.Tensor:
     for start in range(0, len(data), 16):
         sl = slice(start, start + 16)
         chunks.append(
-            head.classifier[:3](fused(head, data.low[sl].float(), data.high[sl].float())).half()
+            head.classifier[:3](
+                fused_input(head, data.low[sl].float(), data.high[sl].float())
+            ).half()
         )
     return torch.cat(chunks)
 
