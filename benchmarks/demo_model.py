@@ -11,11 +11,11 @@ Prints JSON: the graph alone (one ``session.run`` at the model's input size) for
 all intra-op threads, and the whole ``Detector.detect`` (preprocess, inference, score,
 mask) on a synthetic frame at the input size. CPU time per frame is given too, since a
 shared machine's wall time depends on its other jobs. ``--tradeoff`` exports randomly
-initialised MobileNetV2 DeepLabv3+ networks of several widths and input sizes (latency
-does not depend on the weights) and times each with one thread. ``--against`` runs this
-model and another through the package's ONNX Runtime backend (its settings: spinning off)
-alternately in one process, run by run, so load from elsewhere hits both alike, and
-prints each one's median wall and CPU time and the median ratio this/other.
+initialised MobileNetV2 DeepLabv3+ networks of several widths, both decoders and input
+sizes (latency does not depend on the weights) and times each with one thread.
+``--against`` runs this model and another through the package's ONNX Runtime backend (its
+settings: spinning off) alternately in one process, run by run, so load from elsewhere
+hits both alike, and prints each one's median wall and CPU time and the median ratio this/other.
 """
 
 from __future__ import annotations
@@ -111,17 +111,25 @@ def tradeoff(runs: int) -> list[dict]:
     rows = []
     names = [f"class{index}" for index in range(19)]
     with tempfile.TemporaryDirectory() as scratch:
-        for width in (0.35, 0.5, 1.0):
+        for width, decoder in (
+            (0.35, "dense"),
+            (0.5, "dense"),
+            (1.0, "dense"),
+            (0.5, "separable"),
+        ):
             torch.manual_seed(0)
-            network = create_network("mobilenetv2", 19, 16, width_mult=width).eval()
+            network = create_network(
+                "mobilenetv2", 19, 16, width_mult=width, decoder=decoder
+            ).eval()
             parameters = sum(p.numel() for p in network.parameters())
             for size in ((192, 384), (256, 512), (320, 640)):
-                path = Path(scratch) / f"w{width}_{size[0]}.onnx"
+                path = Path(scratch) / f"w{width}_{decoder}_{size[0]}.onnx"
                 export_onnx(network, path, size, names, check=False)
                 timing = ort_latency(path, runs, threads=1)
                 rows.append(
                     {
                         "width_mult": width,
+                        "decoder": decoder,
                         "input": list(size),
                         "parameters_m": round(parameters / 1e6, 2),
                         "onnx_mb": round(path.stat().st_size / 1e6, 1),
