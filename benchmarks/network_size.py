@@ -28,6 +28,11 @@ _VARIANTS = (
     ("mobilenetv2 os8", {"backbone": "mobilenetv2", "output_stride": 8}),
     ("mobilenetv2 x0.5 os16", {"backbone": "mobilenetv2", "output_stride": 16, "width_mult": 0.5}),
     ("mobilenetv2 x0.35 os16", {"backbone": "mobilenetv2", "width_mult": 0.35}),
+    (
+        "mobilenetv2 x0.5 separable",
+        {"backbone": "mobilenetv2", "width_mult": 0.5, "decoder": "separable"},
+    ),
+    ("resnet101 os16 separable", {"backbone": "resnet101", "decoder": "separable"}),
     ("wideresnet38 os16", {"backbone": "wideresnet38", "output_stride": 16}),
     ("wideresnet38 os8", {"backbone": "wideresnet38", "output_stride": 8}),
 )
@@ -56,12 +61,12 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=19)
     args = parser.parse_args()
     print(f"input 1x3x{args.height}x{args.width}, {args.classes} classes")
-    print(f"{'network':24s} {'params (M)':>10s} {'final conv':>10s} {'GMACs':>9s}  logits")
+    print(f"{'network':28s} {'params (M)':>10s} {'final conv':>10s} {'GMACs':>9s}  logits")
     for label, architecture in _VARIANTS:
         parameters, head, macs, shape = count(
             {**architecture, "num_classes": args.classes}, args.height, args.width
         )
-        print(f"{label:24s} {parameters / 1e6:10.2f} {head:10d} {macs / 1e9:9.1f}  {shape}")
+        print(f"{label:28s} {parameters / 1e6:10.2f} {head:10d} {macs / 1e9:9.1f}  {shape}")
 
 
 if __name__ == "__main__":
