@@ -20,8 +20,8 @@ if [ ! -f models/demo/demo.onnx ]; then
   fi
   model_args=(--model "$model")
 elif [ -f models/demo/demo.params.yaml ]; then
-  # The bundled model's calibrated node settings (entropy + VDE, threshold for 2 % FPR
-  # on a held-out synthetic anomaly set), so that the mask shows something.
+  # The bundled model's node settings: score, refinement and threshold chosen on held-out
+  # frames of another world seed (python -m training.demo_settings), never on the drive.
   model_args=(--params models/demo/demo.params.yaml)
 fi
 exec "$BIN/python" -m anomaly_seg_ros.commands.demo --out "$OUT" \
