@@ -65,20 +65,22 @@ DECODER = "separable"
 SWAP_STEPS = 3000
 CALIBRATION_FRAMES = 300
 TRADEOFF = """Measured with `python benchmarks/demo_model.py --tradeoff` (random weights, one
-ONNX Runtime thread, CPU time per frame; the same machine):
+ONNX Runtime thread, CPU time per frame; AMD EPYC, 2 cores, load 3.3–4.2 from a training
+job in another process, so the milliseconds are inflated, the ratios are not):
 
-| MobileNetV2 width | parameters | ONNX size | 192×384 | 256×512 | 320×640 |
-|---|---|---|---|---|---|
-| 0.35 | 2.12 M | 8.8 MB | 42 ms | 77 ms | 123 ms |
-| **0.5** | 2.71 M | 11.1 MB | 42 ms | **79 ms** | 122 ms |
-| 1.0 | 5.23 M | 21.2 MB | 49 ms | 92 ms | 145 ms |
+| MobileNetV2 width | decoder | parameters | ONNX size | 192×384 | 256×512 | 320×640 |
+|---|---|---|---|---|---|---|
+| 0.35 | dense | 2.12 M | 8.8 MB | 101 ms | 182 ms | 287 ms |
+| 0.5 | dense | 2.71 M | 11.2 MB | 106 ms | 188 ms | 289 ms |
+| 1.0 | dense | 5.23 M | 21.2 MB | 125 ms | 226 ms | 349 ms |
+| **0.5** | **separable** | 2.09 M | 8.7 MB | 45 ms | **77 ms** | 124 ms |
 
-The DeepLabv3+ decoder (a 3×3 convolution with 256 channels at stride 4, fixed by the
-VainF layout the package imports) costs most of the time and grows with the pixel count;
-the backbone width hardly matters for speed. Width 1.0 breaks the 15 MB budget; 0.35
-saves nothing. 320×640 drops to ~8 frames/s on one thread; 192×384 doubles the speed but
-makes poles, traffic lights and signs 1–3 pixels wide, the classes that are already the
-hardest. 256×512 with width 0.5 keeps ≥ 10 frames/s even on one of the two cores."""
+VainF's dense DeepLabv3+ decoder (one 304→256 3×3 convolution at stride 4) costs most of
+the time and grows with the pixel count; the backbone width hardly matters for speed
+(width 1.0 also breaks the 15 MB budget). The DeepLabv3+ paper's depthwise-separable
+decoder takes the network to 0.41× at 256×512, so the demo model ships it (issue 16);
+192×384 would be faster again but makes poles, traffic lights and signs 1–3 pixels wide,
+the classes that are already the hardest."""
 
 
 def _world_ready(root: Path) -> bool:
