@@ -1,5 +1,6 @@
 """The `anomaly-seg` command: detect and export, in-process and as the installed script."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -133,6 +134,18 @@ def test_export_random_init_and_installed_script(tmp_path):
     assert completed.returncode == 0, completed.stderr
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert "parity: labels 100" in completed.stderr or "parity: labels 99.9" in completed.stderr
+
+
+def test_export_random_init_with_the_separable_decoder(tmp_path, caplog):
+    pytest.importorskip("torch")
+    out = tmp_path / "separable.onnx"
+    common = ["export", "--random-init", "--decoder", "separable", "--input-size", "64", "64"]
+    assert main([*common, "--width-mult", "0.25", "--out", str(out)]) == 0
+    architecture = json.loads(out.with_suffix(".json").read_text())["architecture"]
+    assert architecture["decoder"] == "separable" and architecture["width_mult"] == 0.25
+    bad = tmp_path / "wrn.onnx"
+    assert main([*common, "--backbone", "wideresnet38", "--out", str(bad)]) == 1
+    assert "'wideresnet38' takes no option(s) ['decoder']" in caplog.text and not bad.exists()
 
 
 def test_help_lists_commands(capsys):

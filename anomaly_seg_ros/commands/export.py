@@ -26,7 +26,7 @@ LOGGER = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from anomaly_seg_ros.networks import BACKBONES
+    from anomaly_seg_ros.networks import BACKBONES, DECODERS
 
     parser = subparsers.add_parser(
         "export",
@@ -62,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--backbone", choices=BACKBONES, default="mobilenetv2", help="with --random-init"
     )
     parser.add_argument("--width-mult", type=float, default=1.0, help="MobileNetV2 width")
+    parser.add_argument(
+        "--decoder", choices=DECODERS, default="dense",
+        help="DeepLabv3+ decoder layout, with --random-init (separable: the paper's)",
+    )  # fmt: skip
     parser.add_argument("--output-stride", type=int, choices=(8, 16), default=16)
     parser.add_argument(
         "--input-size", type=int, nargs=2, metavar=("H", "W"), help="required unless --onnx"
@@ -116,10 +120,17 @@ def run(args: argparse.Namespace) -> int:
         from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 
         torch.manual_seed(args.seed)
-        kwargs = {"width_mult": args.width_mult} if args.backbone == "mobilenetv2" else {}
-        network = create_network(
-            args.backbone, len(CITYSCAPES_CLASSES), args.output_stride, **kwargs
-        )
+        kwargs: dict[str, object] = {}
+        if args.backbone == "mobilenetv2":
+            kwargs["width_mult"] = args.width_mult
+        if args.decoder != "dense":
+            kwargs["decoder"] = args.decoder
+        try:
+            network = create_network(
+                args.backbone, len(CITYSCAPES_CLASSES), args.output_stride, **kwargs
+            )
+        except ValueError as error:  # e.g. a decoder option for wideresnet38
+            raise ConfigError(f"cannot build the network: {error}") from error
         class_names = list(CITYSCAPES_CLASSES)
         mean = std = None
         provenance = {"source": "random initialisation", "seed": args.seed}
