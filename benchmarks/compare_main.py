@@ -132,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="9fe19eb", help="the old commit")
     parser.add_argument("--base-dir", type=Path, default=Path("/tmp/base"))
-    parser.add_argument("--repeats", type=int, default=5, help="A/B pairs per figure")
+    parser.add_argument("--repeats", type=int, default=5, help="A/B pairs per figure (all)")
     parser.add_argument("--runs", type=int, default=10, help="frames per host measurement")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
     parser.add_argument("--ros-frames", type=int, default=8)
@@ -170,7 +170,9 @@ def main() -> None:
         print(f"host done, load {load()}", flush=True)
         print_table(samples, args.sizes)
     if "ros" not in args.skip:
-        for repeat in range(max(1, args.repeats // 2)):
+        # As many pairs as the other figures: ``repeats // 2`` gave a single pair for
+        # ``--repeats 3`` (and for 2), too few to see the load's noise.
+        for repeat in range(args.repeats):
             order = ("old", "new") if repeat % 2 == 0 else ("new", "old")
             try:
                 results = {which: ros_ratios(trees[which], args.ros_frames) for which in order}
