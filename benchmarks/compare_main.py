@@ -33,6 +33,15 @@ HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
 SIZES = ("512x1024", "1024x2048", "2048x4096")
 ROS_SIZES = ("512x1024", "1024x2048")
+#: What is kept of each tree's ``ros_overhead.py`` result per camera size.
+ROS_FIGURES = (
+    "direct_ms_median",
+    "ros_ms_median",
+    "ratio",
+    "direct_cpu_ms_median",
+    "node_cpu_ms_median",
+    "client_cpu_ms_median",
+)
 
 
 def probe_host(height: int, width: int, runs: int) -> None:
@@ -181,7 +190,9 @@ def main() -> None:
                 continue
             for which in order:
                 for size, result in results[which].items():
-                    for key in ("direct_ms_median", "ros_ms_median", "ratio"):
+                    for key in ROS_FIGURES:
+                        if key not in result:  # CPU times: not printed by older trees
+                            continue
                         figure = samples.setdefault(f"{key} {size}", {"old": [], "new": []})
                         figure[which].append(float(result[key]))
         print(f"ros done, load {load()}", flush=True)
@@ -216,13 +227,15 @@ def print_table(samples: dict[str, dict[str, list[float]]], sizes: list[str]) ->
     print("|---|---|---|---|---|")
     for name, figures in samples.items():
         ratios = [new / old for old, new in zip(figures["old"], figures["new"]) if old]
-        if not ratios:
-            continue
-        print(
-            f"| {name} | {statistics.median(figures['old']):.3f} | "
-            f"{statistics.median(figures['new']):.3f} | {statistics.median(ratios):.3f} | "
-            f"{len(ratios)} |"
-        )
+        medians = [
+            f"{statistics.median(figures[which]):.3f}" if figures[which] else "–"
+            for which in ("old", "new")
+        ]
+        if ratios:
+            pairs = f"{statistics.median(ratios):.3f} | {len(ratios)}"
+            print(f"| {name} | {' | '.join(medians)} | {pairs} |")
+        elif figures["new"]:  # a figure only this tree's benchmark prints
+            print(f"| {name} | {' | '.join(medians)} | – | {len(figures['new'])} runs |")
     for which in ("old", "new"):
         cells = [
             f"{size} {ns_per_pixel(samples[f'host ms {size}'][which], size):.1f}"

@@ -87,6 +87,13 @@ def export_model(folder: Path, height: int, width: int) -> Path:
     return path
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mib(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         line = next(line for line in status if line.startswith("VmRSS"))
@@ -172,6 +179,11 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
     client = Client(namespace)
     direct: list[float] = []
     through_ros: list[float] = []
+    # CPU seconds per frame: of this process during the direct detect, of the node and of
+    # this process (camera + subscriber) during a round trip; less swayed by other jobs'
+    # load than the latencies, and they tell the node's cost from the benchmark's own.
+    cpu: dict[str, list[float]] = {"direct": [], "node": [], "client": []}
+    me = os.getpid()
     try:
         # The node's own detector settings (the model's calibrated parameters file where it
         # has one): compared with the package defaults the node would do more host work
@@ -183,10 +195,14 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
             client.wait_connected()
             client.round_trip(images[0], 10_000, attempts=5)  # warm-up, discovery settles
             for index, rgb in enumerate(images):
-                started = time.perf_counter()
+                started, own = time.perf_counter(), cpu_seconds(me)
                 detector.detect(rgb, outputs=("labels_color", "overlay"))
                 direct.append(time.perf_counter() - started)
+                cpu["direct"].append(cpu_seconds(me) - own)
+                own, node_before = cpu_seconds(me), cpu_seconds(node.pid)
                 through_ros.append(client.round_trip(rgb, index))
+                cpu["client"].append(cpu_seconds(me) - own)
+                cpu["node"].append(cpu_seconds(node.pid) - node_before)
         overload = overload_run(client, node.pid, images, args)
     finally:
         node.send_signal(signal.SIGINT)
@@ -203,6 +219,7 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
         "ros_ms_median": round(ros_median * 1e3, 1),
         "ros_ms_p95": round(float(np.percentile(through_ros, 95)) * 1e3, 1),
         "ratio": round(ros_median / direct_median, 3),
+        **{f"{who}_cpu_ms_median": round(float(np.median(v)) * 1e3, 1) for who, v in cpu.items()},
         **overload,
     }
 
