@@ -10,7 +10,9 @@ node's detector settings (the model's calibrated parameters file, as the node lo
 and the colour and overlay images requested (what the node computes when every output has
 a subscriber), and (b) through a ``detector_node`` in its own process: published as rgb8,
 timed until the fifth output arrives here. Frames are sent one at a time, so (b) is
-latency, not throughput. Ratio = median(b) / median(a); the goal is <= 1.10. Then an
+latency, not throughput. Ratio = median(b) / median(a); the goal is <= 1.10. Also
+printed: CPU milliseconds per frame of the direct detect, of the node process and of
+this process while it plays camera and subscriber (the load sways them less). Then an
 overload run publishes at ``--rate`` Hz and reports the output rate, drops (from
 /diagnostics) and the node's resident memory once per second.
 
