@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,18 @@ LOGGER = logging.getLogger(__name__)
 def default_sml_stats_path(model_path: str | Path) -> Path:
     """``model.onnx`` → ``model.sml.json`` beside it (used when no path is given)."""
     return Path(model_path).with_suffix(".sml.json")
+
+
+def _wanted_outputs(outputs: Iterable[str]) -> frozenset[str]:
+    """The on-request images asked for.
+
+    :raises ConfigError: an unknown name.
+    """
+    wanted = frozenset(outputs)
+    unknown = wanted - set(OUTPUTS)
+    if unknown:
+        raise ConfigError(f"unknown outputs {sorted(unknown)}; valid: {', '.join(OUTPUTS)}")
+    return wanted
 
 
 @dataclass(frozen=True)
@@ -151,10 +163,7 @@ class Detector:
         :raises InputError: ``rgb`` is not an (H, W, 3) uint8 image.
         """
         config = self._config  # one consistent snapshot for the whole frame
-        wanted = frozenset(outputs)
-        unknown = wanted - set(OUTPUTS)
-        if unknown:
-            raise ConfigError(f"unknown outputs {sorted(unknown)}; valid: {', '.join(OUTPUTS)}")
+        wanted = _wanted_outputs(outputs)
         preprocess.check_rgb(rgb)
         camera_size = rgb.shape[:2]
         timings: dict[str, float] = {}
@@ -184,17 +193,55 @@ class Detector:
         )
         labels, score, mask = maps.labels, maps.score, maps.mask
 
-        labels_color = overlay = None
-        if wanted:
+        result = Result(labels, score, mask, None, None, summary, timings)
+        if not wanted:
+            return result
+        labels_color, overlay = self._pictures(rgb, result, wanted, config)
+        lap("visualize")
+        return replace(result, labels_color=labels_color, overlay=overlay)
+
+    def render(self, rgb: np.ndarray, result: Result, outputs: Iterable[str]) -> Result:
+        """Add on-request images to a frame's result, so that a caller can send labels,
+        score and mask on while they are drawn (the node), or one image while the next one
+        is drawn. The colours ``result`` already has are reused for the overlay.
+
+        :param rgb: the (H, W, 3) uint8 image ``result`` was detected on.
+        :param result: its result.
+        :param outputs: any of ``labels_color``, ``overlay``.
+        :return: ``result`` with those images added (the same as ``detect(rgb, outputs)``'s,
+            drawn with the detector's current ``overlay_alpha``), its other images kept, and
+            the drawing time added to ``visualize`` in its timings.
+        :raises ConfigError: an unknown output name.
+        """
+        wanted = _wanted_outputs(outputs)
+        if not wanted:
+            return result
+        started = time.perf_counter()
+        labels_color, overlay = self._pictures(rgb, result, wanted, self._config)
+        timings = dict(result.timings)
+        timings["visualize"] = timings.get("visualize", 0.0) + time.perf_counter() - started
+        return replace(
+            result,
+            labels_color=labels_color if "labels_color" in wanted else result.labels_color,
+            overlay=overlay if "overlay" in wanted else result.overlay,
+            timings=timings,
+        )
+
+    def _pictures(
+        self, rgb: np.ndarray, result: Result, wanted: frozenset[str], config: DetectorConfig
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """(labels_color, overlay) at camera size, each None when not in ``wanted``."""
+        labels_color = result.labels_color
+        if labels_color is None:
             # Colours at the network size, then the nearest resize: the same picture.
-            labels_color = visualize.colorize_labels(summary.label, self.palette)
-            labels_color = preprocess.resize_labels(labels_color, camera_size)
-            if "overlay" in wanted:
-                overlay = visualize.overlay(rgb, labels_color, score, mask, config.overlay_alpha)
-            if "labels_color" not in wanted:
-                labels_color = None
-            lap("visualize")
-        return Result(labels, score, mask, labels_color, overlay, summary, timings)
+            labels_color = visualize.colorize_labels(result.summary.label, self.palette)
+            labels_color = preprocess.resize_labels(labels_color, result.labels.shape)
+        overlay = None
+        if "overlay" in wanted:
+            overlay = visualize.overlay(
+                rgb, labels_color, result.score, result.mask, config.overlay_alpha
+            )
+        return (labels_color if "labels_color" in wanted else None), overlay
 
     def _input_target(self) -> tuple[np.ndarray, contextlib.AbstractContextManager[object]]:
         """Where to preprocess to, and the lock to hold until inference has read it.

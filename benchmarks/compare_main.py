@@ -33,6 +33,15 @@ HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
 SIZES = ("512x1024", "1024x2048", "2048x4096")
 ROS_SIZES = ("512x1024", "1024x2048")
+#: What is kept of each tree's ``ros_overhead.py`` result per camera size.
+ROS_FIGURES = (
+    "direct_ms_median",
+    "ros_ms_median",
+    "ratio",
+    "direct_cpu_ms_median",
+    "node_cpu_ms_median",
+    "client_cpu_ms_median",
+)
 
 
 def probe_host(height: int, width: int, runs: int) -> None:
@@ -132,7 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="9fe19eb", help="the old commit")
     parser.add_argument("--base-dir", type=Path, default=Path("/tmp/base"))
-    parser.add_argument("--repeats", type=int, default=5, help="A/B pairs per figure")
+    parser.add_argument("--repeats", type=int, default=5, help="A/B pairs per figure (all)")
     parser.add_argument("--runs", type=int, default=10, help="frames per host measurement")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
     parser.add_argument("--ros-frames", type=int, default=8)
@@ -170,7 +179,9 @@ def main() -> None:
         print(f"host done, load {load()}", flush=True)
         print_table(samples, args.sizes)
     if "ros" not in args.skip:
-        for repeat in range(max(1, args.repeats // 2)):
+        # As many pairs as the other figures: ``repeats // 2`` gave a single pair for
+        # ``--repeats 3`` (and for 2), too few to see the load's noise.
+        for repeat in range(args.repeats):
             order = ("old", "new") if repeat % 2 == 0 else ("new", "old")
             try:
                 results = {which: ros_ratios(trees[which], args.ros_frames) for which in order}
@@ -179,7 +190,9 @@ def main() -> None:
                 continue
             for which in order:
                 for size, result in results[which].items():
-                    for key in ("direct_ms_median", "ros_ms_median", "ratio"):
+                    for key in ROS_FIGURES:
+                        if key not in result:  # CPU times: not printed by older trees
+                            continue
                         figure = samples.setdefault(f"{key} {size}", {"old": [], "new": []})
                         figure[which].append(float(result[key]))
         print(f"ros done, load {load()}", flush=True)
@@ -214,13 +227,15 @@ def print_table(samples: dict[str, dict[str, list[float]]], sizes: list[str]) ->
     print("|---|---|---|---|---|")
     for name, figures in samples.items():
         ratios = [new / old for old, new in zip(figures["old"], figures["new"]) if old]
-        if not ratios:
-            continue
-        print(
-            f"| {name} | {statistics.median(figures['old']):.3f} | "
-            f"{statistics.median(figures['new']):.3f} | {statistics.median(ratios):.3f} | "
-            f"{len(ratios)} |"
-        )
+        medians = [
+            f"{statistics.median(figures[which]):.3f}" if figures[which] else "–"
+            for which in ("old", "new")
+        ]
+        if ratios:
+            pairs = f"{statistics.median(ratios):.3f} | {len(ratios)}"
+            print(f"| {name} | {' | '.join(medians)} | {pairs} |")
+        elif figures["new"]:  # a figure only this tree's benchmark prints
+            print(f"| {name} | {' | '.join(medians)} | – | {len(figures['new'])} runs |")
     for which in ("old", "new"):
         cells = [
             f"{size} {ns_per_pixel(samples[f'host ms {size}'][which], size):.1f}"

@@ -49,6 +49,31 @@ def test_visual_outputs_only_when_requested(detector, frame):
         detector.detect(frame, outputs=("heatmap",))
 
 
+@pytest.mark.parametrize(
+    "steps", [[("labels_color",), ("overlay",)], [("overlay",)], [("labels_color", "overlay")]]
+)
+def test_render_after_detect_draws_what_detect_draws(detector, frame, steps):
+    """The node's order (maps first, pictures one by one) gives detect's very images."""
+    detector.config = DetectorConfig(threshold=-100.0)  # every pixel anomalous: heat drawn
+    wanted = {name for step in steps for name in step}
+    direct = detector.detect(frame, outputs=wanted)
+    result = detector.detect(frame)
+    for step in steps:
+        result = detector.render(frame, result, step)
+    for name in ("labels", "score", "mask"):
+        np.testing.assert_array_equal(getattr(result, name), getattr(direct, name))
+    for name in ("labels_color", "overlay"):
+        expected = getattr(direct, name)
+        if expected is None:
+            assert getattr(result, name) is None, name
+        else:
+            np.testing.assert_array_equal(getattr(result, name), expected)
+    assert result.mask.all() and result.timings["visualize"] > 0
+    assert detector.render(frame, result, ()) is result
+    with pytest.raises(ConfigError, match="unknown outputs"):
+        detector.render(frame, result, ("heatmap",))
+
+
 def test_score_is_resized_bilinearly_and_labels_nearest(detector, frame):
     import cv2
 

@@ -18,15 +18,25 @@ from anomaly_seg_ros.io.image import RawImage, array_to_raw
 #: is; with them off (the default since Jazzy) it copies it into a new array. Distros
 #: whose messages have no checks switch (Humble) keep the array anyway.
 _KEEP_DATA = {"check_fields": True} if "_check_fields" in Image.__slots__ else {}
+#: The generated message stores ``data`` in this slot and its C conversion (at publish)
+#: reads the field through the buffer protocol, so any contiguous uint8 buffer works.
+_DATA_SLOT = "_data"
+_CAN_BORROW = _DATA_SLOT in Image.__slots__
 
 
-def raw_to_message(raw: RawImage, header: Header) -> Image:
-    """An Image message with ``raw``'s pixels (copied once) and the given header."""
-    data = array.array("B")
-    # Assigning an array.array skips rclpy's per-element check of a plain sequence.
-    pixels = np.ascontiguousarray(raw.data)
-    if pixels.size:  # memoryview cannot cast an empty multi-dimensional buffer
-        data.frombytes(pixels.data.cast("B"))
+def raw_to_message(raw: RawImage, header: Header, borrow: bool = False) -> Image:
+    """An Image message with ``raw``'s pixels and the given header.
+
+    :param raw: packed pixels (:func:`~anomaly_seg_ros.io.image.array_to_raw`).
+    :param header: the header to carry.
+    :param borrow: False: ``data`` is a copy (an ``array.array``, copied once). True:
+        ``data`` is a flat uint8 view of ``raw.data`` itself, for a message that is
+        published at once (``publish`` copies the pixels into the middleware; a 1024x2048
+        frame's five outputs are 25 MB, so the copy saved is not small). The message is
+        then only valid while ``raw.data`` is unchanged; where the generated class has
+        no ``_data`` slot it falls back to the copy.
+    :return: the message.
+    """
     message = Image(
         header=header,
         height=raw.height,
@@ -36,6 +46,15 @@ def raw_to_message(raw: RawImage, header: Header) -> Image:
         step=raw.step,
         **_KEEP_DATA,
     )
+    pixels = np.ascontiguousarray(raw.data)
+    if borrow and _CAN_BORROW:
+        # The setter would copy whatever is not an array.array; the slot takes the view.
+        setattr(message, _DATA_SLOT, pixels.reshape(-1).view(np.uint8))
+        return message
+    data = array.array("B")
+    # Assigning an array.array skips rclpy's per-element check of a plain sequence.
+    if pixels.size:  # memoryview cannot cast an empty multi-dimensional buffer
+        data.frombytes(pixels.data.cast("B"))
     message.data = data  # kept as it is, not copied again (see _KEEP_DATA)
     return message
 

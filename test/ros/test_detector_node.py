@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import cv2
@@ -74,7 +75,27 @@ def test_every_frame_gives_every_output_with_the_input_header(
     np.testing.assert_allclose(last(node, "anomaly_score"), direct.score, atol=1e-4)
     np.testing.assert_array_equal(last(node, "anomaly_mask"), direct.mask * np.uint8(255))
     np.testing.assert_array_equal(last(node, "labels_color"), direct.labels_color)
-    assert last(node, "overlay").shape == (48, 80, 3)
+    np.testing.assert_array_equal(last(node, "overlay"), direct.overlay)
+
+
+def test_overlay_alone_and_pictures_with_a_full_mask(tiny_model, start_node, reference) -> None:
+    """Only the overlay subscribed (its colours drawn for it alone), and a threshold that
+    makes every pixel anomalous (the heat drawn over the whole frame): detect's images."""
+    outputs = ("anomaly_mask", "overlay")
+    node = start_node(
+        {"model_path": tiny_model, "qos_profile": "reliable", "threshold": -100.0},
+        outputs=outputs,
+    )
+    send(node, array_to_message(camera_frame(3), "rgb8", header(3)), outputs)
+    before = reference.config
+    reference.config = dataclasses.replace(before, threshold=-100.0)
+    try:
+        direct = reference.detect(camera_frame(3), outputs=("overlay",))
+    finally:
+        reference.config = before
+    assert direct.mask.all()
+    np.testing.assert_array_equal(last(node, "anomaly_mask"), direct.mask * np.uint8(255))
+    np.testing.assert_array_equal(last(node, "overlay"), direct.overlay)
 
 
 def test_encodings_row_padding_and_byte_order(tiny_model, start_node, reference) -> None:
