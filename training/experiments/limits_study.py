@@ -250,6 +250,7 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
         ("decoder + ASPP", ("decoder", *block[1:]), {}, topk),
         ("decoder + ASPP control: L_id only", ("decoder", *block[1:]), {}, control),
         ("1x1, 3x schedule", ("final", steps * 3, lr, batch), {}, topk),
+        ("1x1, 9x schedule", ("final", steps * 9, lr, batch), {}, topk),
         ("1x1, p 0.5", final, {"probability": 0.5}, topk),
         ("1x1, bank 1/10 (87 objects)", final, {"bank_name": "tenth"}, topk),
         ("1x1, bank one category (capsule)", final, {"bank_name": "capsule"}, topk),
