@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,7 @@ from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluato
 from anomaly_seg_ros.networks import DECODERS, create_network
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint, save_checkpoint
 from training.augment import IGNORE_INDEX
+from training.finetune_data import FrameSource, IndexedFrames
 from training.finetune_setup import poly_schedule
 from training.seg_dataset import class_weights, to_tensor
 from training.seg_eval import metrics_from_confusion
@@ -43,17 +44,33 @@ BLOCK = "classifier.classifier."
 SWAP_LR = 2e-3
 
 
+class TrunkFeatures:
+    """Backbone features (low-level, deep) float16 and labels uint8 of N samples."""
+
+    def __init__(self, low: torch.Tensor, high: torch.Tensor, labels: torch.Tensor) -> None:
+        self.low, self.high, self.labels = low, high, labels
+
+    def __len__(self) -> int:
+        return self.low.shape[0]
+
+
+def frame_batches(frames: FrameSource, mean, std, count: int | None = None):
+    """``(image, labels)`` batches of one whole frame each, the first ``count`` frames."""
+    for index in range(len(frames) if count is None else min(count, len(frames))):
+        image, label = frames.read(index)
+        yield to_tensor(image, mean, std)[None], torch.from_numpy(label[None].copy())
+
+
 @torch.no_grad()
-def trunk_features(network, frames: CityscapesDataset, mean, std, progress: bool):
-    """(low-level, deep) backbone features float16 and labels uint8 of every frame."""
+def trunk_features(network, batches: Iterable, progress: bool = False) -> TrunkFeatures:
+    """The frozen backbone's features of every ``(images, labels)`` batch, kept in memory."""
     lows, highs, labels = [], [], []
-    for index in tqdm(range(len(frames)), desc="features", disable=not progress):
-        image, label = frames[index]
-        low, high = network.backbone(to_tensor(image, mean, std)[None])
+    for images, batch_labels in tqdm(batches, desc="features", disable=not progress):
+        low, high = network.backbone(images)
         lows.append(low.half())
         highs.append(high.half())
-        labels.append(torch.from_numpy(label[None].copy()))
-    return torch.cat(lows), torch.cat(highs), torch.cat(labels)
+        labels.append(batch_labels.to(torch.uint8))
+    return TrunkFeatures(torch.cat(lows), torch.cat(highs), torch.cat(labels))
 
 
 def fused_input(head, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -125,7 +142,10 @@ def swap_decoder(
     val = CityscapesDataset(data_root, "val")
     before = val_miou(network.float(), val, val_frames, meta.mean, meta.std)
     started = time.perf_counter()
-    low, high, labels = trunk_features(swapped, train_frames, meta.mean, meta.std, progress)
+    cached = trunk_features(
+        swapped, frame_batches(IndexedFrames(train_frames), meta.mean, meta.std), progress
+    )
+    low, high, labels = cached.low, cached.high, cached.labels
     weights = class_weights(train_frames, swapped.num_classes)
     optimizer = torch.optim.AdamW(block.parameters(), lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(steps, 0.9))

@@ -39,7 +39,7 @@ def test_features_are_built_once_then_read_from_disk(tmp_path):
     def build():
         calls.append(1)
         data = torch.arange(6, dtype=torch.float16).reshape(1, 6, 1, 1)
-        return limits_study.Cached(data, data * 2, torch.zeros(1, 2, 2, dtype=torch.uint8))
+        return limits_study.TrunkFeatures(data, data * 2, torch.zeros(1, 2, 2, dtype=torch.uint8))
 
     first = limits_study.disk_cached(tmp_path, ("test", 1), build)
     second = limits_study.disk_cached(tmp_path, ("test", 1), build)

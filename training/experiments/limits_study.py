@@ -51,26 +51,15 @@ from training.experiments.synthetic_table import training_samples
 from training.finetune_data import IndexedFrames, OodTrainingSet, SampleConfig
 from training.finetune_setup import poly_schedule
 from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsample_labels
-from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion
-from training.swap_decoder import fused_input
+from training.swap_decoder import TrunkFeatures, frame_batches, fused_input, trunk_features
 
 LOGGER = logging.getLogger("training.experiments.limits_study")
 SCORES = ("max_logit", "energy")
 
 
-class Cached:
-    """Backbone features (low, high) float16 and labels uint8 of N samples."""
-
-    def __init__(self, low: torch.Tensor, high: torch.Tensor, labels: torch.Tensor) -> None:
-        self.low, self.high, self.labels = low, high, labels
-
-    def __len__(self) -> int:
-        return self.low.shape[0]
-
-
 def disk_cached(folder: Path | None, key: tuple, build):
-    """``build()``'s Cached, kept in ``folder`` under a hash of ``key`` (None: no disk)."""
+    """``build()``'s TrunkFeatures, kept in ``folder`` under a hash of ``key`` (None: no disk)."""
     if folder is None:
         return build()
     import hashlib
@@ -78,30 +67,13 @@ def disk_cached(folder: Path | None, key: tuple, build):
     path = folder / (hashlib.sha1(repr(key).encode()).hexdigest()[:16] + ".pt")
     if path.is_file():
         LOGGER.info("features from %s (%s)", path, key)
-        return Cached(*torch.load(path))
+        return TrunkFeatures(*torch.load(path))
     data = build()
     folder.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     torch.save((data.low, data.high, data.labels), partial)
     partial.replace(path)
     return data
-
-
-@torch.no_grad()
-def cache(network, batches) -> Cached:
-    lows, highs, labels = [], [], []
-    for images, batch_labels in batches:
-        low, high = network.backbone(images)
-        lows.append(low.half())
-        highs.append(high.half())
-        labels.append(batch_labels.to(torch.uint8))
-    return Cached(torch.cat(lows), torch.cat(highs), torch.cat(labels))
-
-
-def frame_batches(frames, mean, std, count: int):
-    for index in range(min(count, len(frames))):
-        image, label = frames.read(index)
-        yield to_tensor(image, mean, std)[None], torch.from_numpy(label[None].copy())
 
 
 def forward(head, part: str, low, high, penultimate=None) -> torch.Tensor:
@@ -124,7 +96,7 @@ def trainable(head, part: str):
 
 
 @torch.no_grad()
-def penultimates(head, data: Cached) -> torch.Tensor:
+def penultimates(head, data: TrunkFeatures) -> torch.Tensor:
     chunks = []
     for start in range(0, len(data), 16):
         sl = slice(start, start + 16)
@@ -139,7 +111,7 @@ def penultimates(head, data: Cached) -> torch.Tensor:
 def train(
     base_head,
     part: str,
-    data: Cached,
+    data: TrunkFeatures,
     loss: AnomalyLossConfig,
     steps: int,
     lr: float,
@@ -177,7 +149,7 @@ def train(
 
 
 @torch.no_grad()
-def evaluate(head, names, sets: dict[str, Cached], pens=None) -> dict[str, float]:
+def evaluate(head, names, sets: dict[str, TrunkFeatures], pens=None) -> dict[str, float]:
     """Metrics per set; ``pens`` (base penultimates per set) when only the 1×1 changed."""
     record: dict[str, float] = {}
     for set_name, data in sets.items():
@@ -229,7 +201,7 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
             caches[key] = disk_cached(
                 args.cache, ("train", args.model, args.data_root, args.samples, args.crop,
                              args.batch, seed, key),
-                lambda: cache(network, training_samples(dataset, picks, args.batch)),
+                lambda: trunk_features(network, training_samples(dataset, picks, args.batch)),
             )  # fmt: skip
             share = float((caches[key].labels == OOD_LABEL).float().mean())
             LOGGER.info("seed %d %s: %.3f %% OoD pixels", seed, key, 100 * share)
@@ -367,13 +339,13 @@ def main() -> int:
     LOGGER.info("caching evaluation features")
     sets = {
         "id_val": disk_cached(args.cache, ("id_val", args.model, args.data_root, args.val_frames),
-            lambda: cache(network, frame_batches(IndexedFrames(
+            lambda: trunk_features(network, frame_batches(IndexedFrames(
                 CityscapesDataset(args.data_root, "val")), mean, std, args.val_frames))),
         "select": disk_cached(args.cache, ("select", args.model, args.select_root,
-            args.select_frames), lambda: cache(network, frame_batches(
+            args.select_frames), lambda: trunk_features(network, frame_batches(
                 AnomalyDataset(Path(args.select_root)), mean, std, args.select_frames))),
         "test": disk_cached(args.cache, ("test", args.model, args.test_root, args.test_frames),
-            lambda: cache(network, frame_batches(
+            lambda: trunk_features(network, frame_batches(
                 AnomalyDataset(Path(args.test_root)), mean, std, args.test_frames))),
     }  # fmt: skip
     out = args.out.with_suffix(".jsonl")
