@@ -213,6 +213,15 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
     steps, lr, batch = args.steps, args.lr, args.batch
     block = ("block", args.deep_steps, deep_lr, args.deep_batch)
     final = ("final", steps, lr, batch)
+    # Data factors run for the 1x1 and for the block alike.
+    factors = [
+        ("p 0.5", {"probability": 0.5}),
+        ("bank 1/10 (87 objects)", {"bank_name": "tenth"}),
+        ("bank one category (capsule)", {"bank_name": "capsule"}),
+        ("style-gap bank, no alignment", {"bank_name": "gap", "style": "none"}),
+        ("style-gap bank, FDA", {"bank_name": "gap"}),
+        ("style-gap bank, Reinhard", {"bank_name": "gap", "style": "reinhard"}),
+    ]
     plan = [
         # name, (part, steps, lr, batch), data settings, loss, base
         ("1x1 (today)", final, {}, topk),
@@ -223,27 +232,13 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
         ("decoder + ASPP control: L_id only", ("decoder", *block[1:]), {}, control),
         ("1x1, 3x schedule", ("final", steps * 3, lr, batch), {}, topk),
         ("1x1, 9x schedule", ("final", steps * 9, lr, batch), {}, topk),
-        ("1x1, p 0.5", final, {"probability": 0.5}, topk),
-        ("1x1, bank 1/10 (87 objects)", final, {"bank_name": "tenth"}, topk),
-        ("1x1, bank one category (capsule)", final, {"bank_name": "capsule"}, topk),
-        ("1x1, style-gap bank, no alignment", final, {"bank_name": "gap", "style": "none"},
-         topk),
-        ("1x1, style-gap bank, FDA", final, {"bank_name": "gap"}, topk),
-        ("1x1, style-gap bank, Reinhard", final, {"bank_name": "gap", "style": "reinhard"},
-         topk),
+        *[(f"1x1, {name}", final, settings, topk) for name, settings in factors],
         ("block, 1/3 schedule", ("block", args.deep_steps // 3, deep_lr, args.deep_batch), {},
          topk),
         ("block, 3x schedule", ("block", args.deep_steps * 3, deep_lr / 3, args.deep_batch),
          {}, topk),
-        ("block, p 0.5", block, {"probability": 0.5}, topk),
         ("block, p 0.1", block, {"probability": 0.1}, topk),
-        ("block, bank 1/10 (87 objects)", block, {"bank_name": "tenth"}, topk),
-        ("block, bank one category (capsule)", block, {"bank_name": "capsule"}, topk),
-        ("block, style-gap bank, no alignment", block, {"bank_name": "gap", "style": "none"},
-         topk),
-        ("block, style-gap bank, FDA", block, {"bank_name": "gap"}, topk),
-        ("block, style-gap bank, Reinhard", block, {"bank_name": "gap", "style": "reinhard"},
-         topk),
+        *[(f"block, {name}", block, settings, topk) for name, settings in factors],
     ]  # fmt: skip
     only = set(filter(None, args.only.split(";")))
     for name, (part, n_steps, n_lr, n_batch), data_key, loss in plan:
