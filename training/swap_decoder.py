@@ -28,14 +28,14 @@ from tqdm import tqdm
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.networks import DECODERS, create_network
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint, save_checkpoint
 from training.augment import IGNORE_INDEX
+from training.distributed import DistributedContext
 from training.finetune_data import FrameSource, IndexedFrames
 from training.finetune_setup import poly_schedule
 from training.seg_dataset import class_weights, to_tensor
-from training.seg_eval import metrics_from_confusion
+from training.seg_eval import evaluate_network
 
 LOGGER = logging.getLogger(__name__)
 #: The block this step rebuilds (state_dict prefix).
@@ -80,18 +80,11 @@ def fused_input(head, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     return torch.cat([low, high], dim=1)
 
 
-@torch.no_grad()
-def val_miou(network, frames: CityscapesDataset, count: int, mean, std) -> float:
-    """mIoU over the classes present in the first ``count`` val frames."""
-    names = tuple(f"c{i}" for i in range(network.num_classes))
-    evaluator = SegmentationEvaluator(names)
-    network.eval()
-    for index in range(min(count, len(frames))):
-        image, label = frames[index]
-        logits = network(to_tensor(image, mean, std)[None])
-        logits = F.interpolate(logits, size=label.shape, mode="bilinear")
-        evaluator.process(logits.argmax(1)[0].numpy().astype(np.uint8), label)
-    return float(metrics_from_confusion(evaluator.confusion, names).miou_present)
+def val_miou(network, frames: CityscapesDataset, count: int) -> float:
+    """mIoU over the classes present in the first ``count`` val frames, on this CPU (the
+    trainer's own validation, ImageNet normalisation like every network trained here)."""
+    context = DistributedContext(0, 1, 0, torch.device("cpu"))
+    return evaluate_network(network, frames, context, count).miou_present
 
 
 def swap_decoder(
@@ -140,7 +133,7 @@ def swap_decoder(
         parameter.requires_grad_(name.startswith(BLOCK))
     train_frames = CityscapesDataset(data_root, "train")
     val = CityscapesDataset(data_root, "val")
-    before = val_miou(network.float(), val, val_frames, meta.mean, meta.std)
+    before = val_miou(network.float(), val, val_frames)
     started = time.perf_counter()
     cached = trunk_features(
         swapped, frame_batches(IndexedFrames(train_frames), meta.mean, meta.std), progress
@@ -173,7 +166,7 @@ def swap_decoder(
         optimizer.step()
         schedule.step()
     minutes = (time.perf_counter() - started) / 60.0
-    after = val_miou(swapped, val, val_frames, meta.mean, meta.std)
+    after = val_miou(swapped, val, val_frames)
     record = {
         "base": str(base),
         "decoder": decoder,
