@@ -79,17 +79,16 @@ def write_model_card(path: Path, figures: dict) -> None:
     width_mult, size = figures["width_mult"], f"{figures['height']}×{figures['width']}"
     finetuning, swap = figures.get("finetuning"), figures.get("decoder_swap")
     if finetuning:
-        checkpoints = (
-            "`demo_base.pt` is the segmentation\nnetwork before anomaly fine-tuning (the "
-            "starting point of\n`training/experiments/synthetic_table.py` and of your own "
-            "fine-tuning experiments)."
-        )
+        before = "anomaly fine-tuning"
         if swap:
-            checkpoints = checkpoints.replace(
-                "before anomaly fine-tuning",
-                f"with the dense decoder, before the {swap['decoder']} decoder swap\nand "
-                "anomaly fine-tuning",
-            )
+            before = f"the {swap['decoder']} decoder swap\nand anomaly fine-tuning"
+            before = f"with the dense decoder, before {before}"
+        else:
+            before = f"before {before}"
+        checkpoints = (
+            f"`demo_base.pt` is the segmentation\nnetwork {before} (the starting point of\n"
+            "`training/experiments/synthetic_table.py` and of your own fine-tuning experiments)."
+        )
         anomaly_limits = (
             f"Its anomaly fine-tuning saw only this world's synthetic OoD data, for "
             f"{finetuning['settings']['steps']}:\nexpect scores that separate those kinds of "
