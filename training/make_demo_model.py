@@ -221,6 +221,9 @@ def build(
             swap = swap_decoder(base, decoder, Path(config.data_root), start, SWAP_STEPS, SWAP_LR)
         network, meta = load_checkpoint(start)
         network = network.half().float().eval()
+        if not finetune_config:  # the swapped network is the one shipped and exported
+            save_checkpoint(out_dir / "demo.pt", network.half(), meta.class_names, **meta.meta)
+            network.float()
     finetuning = None
     if finetune_config:
         # One folder per base network: a fine-tuning state of another base is never resumed.
