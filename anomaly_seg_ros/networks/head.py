@@ -37,15 +37,24 @@ class AnomalyHead(nn.Module):
         )
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        # Channels last: ONNX Runtime's reductions over the innermost axis are about a third
-        # cheaper than over the strided channel axis of (B, C, H, W).
-        logits = self.upsampled_logits(image).permute(0, 2, 3, 1)
-        max_logit, label = logits.max(dim=-1)
-        min_logit = logits.min(dim=-1).values
-        # One exp pass gives logsumexp and the softmax: p = e / Σe with e = exp(l − max),
-        # and H = −Σ p log p = logsumexp − Σ p·l (no log of tiny p).
-        shifted = torch.exp(logits - max_logit.unsqueeze(-1))
-        total = shifted.sum(dim=-1)
-        logsumexp = max_logit + torch.log(total)
-        entropy = logsumexp - (shifted * logits).sum(dim=-1) / total
-        return label.to(torch.uint8), max_logit, min_logit, logsumexp, entropy
+        return summarize(self.upsampled_logits(image))
+
+
+def summarize(logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(B, C, H, W) float32 logits → the head's outputs, in ``OUTPUT_NAMES`` order.
+
+    :return: ``label`` (B, H, W) uint8 argmax, ``max_logit``, ``min_logit``,
+        ``logsumexp``, softmax ``entropy`` (nats), each (B, H, W) float32.
+    """
+    # Channels last: ONNX Runtime's reductions over the innermost axis are about a third
+    # cheaper than over the strided channel axis of (B, C, H, W).
+    logits = logits.permute(0, 2, 3, 1)
+    max_logit, label = logits.max(dim=-1)
+    min_logit = logits.min(dim=-1).values
+    # One exp pass gives logsumexp and the softmax: p = e / Σe with e = exp(l − max),
+    # and H = −Σ p log p = logsumexp − Σ p·l (no log of tiny p).
+    shifted = torch.exp(logits - max_logit.unsqueeze(-1))
+    total = shifted.sum(dim=-1)
+    logsumexp = max_logit + torch.log(total)
+    entropy = logsumexp - (shifted * logits).sum(dim=-1) / total
+    return label.to(torch.uint8), max_logit, min_logit, logsumexp, entropy

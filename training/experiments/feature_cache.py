@@ -22,8 +22,9 @@ from torch import nn
 
 from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
+from anomaly_seg_ros.networks.head import summarize
 from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.summary import OUTPUT_NAMES, LogitSummary
 from training.finetune_data import FrameSource
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion
@@ -80,14 +81,9 @@ def cache_frames(
 
 
 def logit_summary(logits: torch.Tensor) -> LogitSummary:
-    """The anomaly head's summary of (1, C, H, W) float32 logits (as networks/head.py)."""
-    max_logit, label = logits.max(dim=1)
-    logsumexp = torch.logsumexp(logits, dim=1)
-    probabilities = torch.exp(logits - logsumexp.unsqueeze(1))
-    entropy = logsumexp - (probabilities * logits).sum(dim=1)
-    maps = (label.to(torch.uint8), max_logit, logits.min(dim=1).values, logsumexp, entropy)
-    names = ("label", "max_logit", "min_logit", "logsumexp", "entropy")
-    return LogitSummary.from_outputs({n: m.numpy() for n, m in zip(names, maps)})
+    """The anomaly head's summary of (1, C, H, W) float32 logits (its own code)."""
+    maps = summarize(logits)
+    return LogitSummary.from_outputs({n: m.numpy() for n, m in zip(OUTPUT_NAMES, maps)})
 
 
 @torch.no_grad()
