@@ -88,15 +88,19 @@ def partial_folder(target: Path) -> Path:
 
 
 @contextmanager
-def atomic_folder(target: str | Path) -> Iterator[Path]:
+def atomic_folder(target: str | Path, keep_name: bool = False) -> Iterator[Path]:
     """A folder that appears under ``target`` complete, or not at all.
 
-    The block receives a temporary path beside ``target`` (not yet created: the caller
-    makes it, e.g. ``mkdir`` or a bag writer that insists on a new path); when the block
-    ends without an error it is renamed to ``target``, else it is removed with everything
-    in it, so a failed or interrupted run leaves nothing that looks complete.
+    The block receives a temporary path (not yet created: the caller makes it, e.g.
+    ``mkdir`` or a bag writer that insists on a new path); when the block ends without an
+    error it is renamed to ``target``, else it is removed with everything in it, so a
+    failed or interrupted run leaves nothing that looks complete.
 
     :param target: the folder to create; it must not exist.
+    :param keep_name: False: the temporary path is the hidden name beside ``target``.
+        True: it is ``target.name`` inside that hidden folder, for writers that name
+        their files after their folder (a rosbag2 writer's ``<bag>.mcap``), so the
+        finished folder holds no temporary names.
     :return: (context manager) the temporary path to fill.
     :raises FileExistsError: ``target`` exists.
     :raises OSError: the rename failed (the temporary folder is removed).
@@ -107,12 +111,17 @@ def atomic_folder(target: str | Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_folder(target)
     shutil.rmtree(partial, ignore_errors=True)
+    filled = partial / target.name if keep_name else partial
     try:
-        yield partial
-        partial.rename(target)
+        if keep_name:
+            partial.mkdir()
+        yield filled
+        filled.rename(target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    if keep_name:
+        partial.rmdir()
     _fsync_folder(target.parent)
 
 

@@ -245,7 +245,8 @@ def create_bag(path: str | Path, storage: str = "mcap") -> Iterator[Writer]:
     if path.exists():
         raise InputError(f"output bag {path} already exists; choose a new path")
     try:
-        with atomic_folder(path) as partial:
+        # keep_name: the writer names its storage file after its folder (<bag>.mcap).
+        with atomic_folder(path, keep_name=True) as partial:
             writer = Writer(partial, version=BAG_VERSION, storage_plugin=STORAGES[storage])
             writer.open()
             try:

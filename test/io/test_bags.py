@@ -88,6 +88,23 @@ def test_validation_fails_before_any_output_exists(detector, tmp_path):
     ).complete
 
 
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_a_finished_bag_holds_no_temporary_names(tmp_path, storage):
+    """The storage file is named after the bag, not after the hidden folder it was
+    written in, and the metadata (and the mcap's own copy of it) says the same."""
+    with create_bag(tmp_path / "drive", storage) as writer:
+        connection = writer.add_connection(TOPIC, IMAGE_TYPE, typestore=STORE)
+        writer.write(connection, 1, _cdr(0))
+    assert [p.name for p in tmp_path.iterdir()] == ["drive"]
+    suffix = {"mcap": ".mcap", "sqlite3": ".db3"}[storage]
+    assert sorted(p.name for p in (tmp_path / "drive").iterdir()) == [
+        f"drive{suffix}", "metadata.yaml"
+    ]
+    assert "partial" not in (tmp_path / "drive" / "metadata.yaml").read_text()
+    with open_bag(tmp_path / "drive") as reader:
+        assert reader.message_count == 1
+
+
 def test_an_interrupted_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         with create_bag(tmp_path / "out") as writer:
