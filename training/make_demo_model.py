@@ -226,8 +226,9 @@ def build(
             network.float()
     finetuning = None
     if finetune_config:
-        # One folder per base network: a fine-tuning state of another base is never resumed.
-        digest = hashlib.sha256(start.read_bytes()).hexdigest()[:12]
+        # One folder per base network and settings: a fine-tuning state of another base or
+        # of other settings is never resumed.
+        digest = hashlib.sha256(start.read_bytes() + finetune_config.read_bytes()).hexdigest()[:12]
         finetuned, finetuning = anomaly_finetune(
             start, finetune_config, world_root, Path("output/demo_finetune") / digest
         )

@@ -81,8 +81,8 @@ def forward(head, part: str, low, high, penultimate=None) -> torch.Tensor:
     if part == "final":
         if penultimate is None:
             with torch.no_grad():
-                penultimate = head.classifier[:3](fused_input(head, low, high))
-        return head.classifier[3](penultimate)
+                penultimate = head.classifier[:-1](fused_input(head, low, high))
+        return head.classifier[-1](penultimate)
     if part == "block":
         with torch.no_grad():
             x = fused_input(head, low, high)
@@ -91,7 +91,7 @@ def forward(head, part: str, low, high, penultimate=None) -> torch.Tensor:
 
 
 def trainable(head, part: str):
-    module = {"final": head.classifier[3], "block": head.classifier, "decoder": head}[part]
+    module = {"final": head.classifier[-1], "block": head.classifier, "decoder": head}[part]
     return list(module.parameters())
 
 
@@ -101,7 +101,7 @@ def penultimates(head, data: TrunkFeatures) -> torch.Tensor:
     for start in range(0, len(data), 16):
         sl = slice(start, start + 16)
         chunks.append(
-            head.classifier[:3](
+            head.classifier[:-1](
                 fused_input(head, data.low[sl].float(), data.high[sl].float())
             ).half()
         )
@@ -160,7 +160,7 @@ def evaluate(head, names, sets: dict[str, TrunkFeatures], pens=None) -> dict[str
         for index in range(len(data)):
             label = data.labels[index].numpy()
             if pens is not None:
-                logits = head.classifier[3](pens[set_name][index : index + 1].float())
+                logits = head.classifier[-1](pens[set_name][index : index + 1].float())
             else:
                 logits = head(
                     data.low[index : index + 1].float(), data.high[index : index + 1].float()
@@ -232,6 +232,7 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
         ("decoder + ASPP control: L_id only", ("decoder", *block[1:]), {}, control),
         ("1x1, 3x schedule", ("final", steps * 3, lr, batch), {}, topk),
         ("1x1, 9x schedule", ("final", steps * 9, lr, batch), {}, topk),
+        ("1x1, 27x schedule", ("final", steps * 27, lr, batch), {}, topk),
         *[(f"1x1, {name}", final, settings, topk) for name, settings in factors],
         ("block, 1/3 schedule", ("block", args.deep_steps // 3, deep_lr, args.deep_batch), {},
          topk),
@@ -248,15 +249,16 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
         pens = base_pens if part == "final" else None
         log({"variant": name, "seed": seed, "seconds": seconds, "steps": n_steps, "lr": n_lr,
              "batch": n_batch, **evaluate(trained, names, sets, pens)})  # fmt: skip
-    if only and not only & {"weak base", "stronger base"}:
+    if only and not only & {"weak base", "stronger base", "separable base"}:
         return
     # Base quality: the recipe on bases of other mIoU, same data, same schedules.
+    parts = (("1x1", final), ("block", block))
     bases = []
     if not only or "stronger base" in only:
         # the decoder trained further with L_id only (the decoder control above)
         stronger, _ = train(head, "decoder", data(), control, args.deep_steps, deep_lr / 3,
                             args.deep_batch, seed)  # fmt: skip
-        bases.append(("stronger base (decoder +30 steps L_id only)", stronger))
+        bases.append(("stronger base (decoder +30 steps L_id only)", stronger, parts))
     if not only or "weak base" in only:
         # the classification block re-initialised and trained from scratch with L_id only
         weak = copy.deepcopy(head)
@@ -264,11 +266,22 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
         weak, _ = train(weak, "block", data(), control, args.weak_steps, deep_lr,
                         args.deep_batch, seed)  # fmt: skip
         bases.append((f"weak base (block re-trained from scratch, {args.weak_steps} steps)",
-                      weak))  # fmt: skip
-    for base_name, base in bases:
+                      weak, parts))  # fmt: skip
+    if args.separable and (not only or "separable base" in only):
+        # The shipped demo network's decoder (issue 16): the same frozen trunk, so the same
+        # cached trunk features, with a depthwise-separable classification block.
+        separable = import_checkpoint(args.separable)[0].float().eval().classifier
+        bases.append(
+            (
+                "separable base (decoder swapped)",
+                separable,
+                (("1x1, 9x schedule", ("final", steps * 9, lr, batch)), ("block", block)),
+            )
+        )
+    for base_name, base, base_parts in bases:
         log({"variant": f"{base_name}, no fine-tuning", "seed": seed,
              **evaluate(base, names, sets)})  # fmt: skip
-        for part_name, (part, n_steps, n_lr, n_batch) in (("1x1", final), ("block", block)):
+        for part_name, (part, n_steps, n_lr, n_batch) in base_parts:
             tuned, seconds = train(base, part, data(), topk, n_steps, n_lr, n_batch, seed)
             log({"variant": f"{base_name} + {part_name}", "seed": seed, "seconds": seconds,
                  "steps": n_steps, "lr": n_lr, **evaluate(tuned, names, sets)})  # fmt: skip
@@ -309,6 +322,10 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--deep-batch", type=int, default=4)
+    parser.add_argument(
+        "--separable", default="",
+        help="a decoder-swapped checkpoint of --model (training/swap_decoder.py) as a base",
+    )  # fmt: skip
     parser.add_argument("--weak-steps", type=int, default=60, help="steps for the weak base")
     parser.add_argument("--val-frames", type=int, default=20)
     parser.add_argument("--select-frames", type=int, default=40)
