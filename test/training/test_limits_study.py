@@ -8,23 +8,31 @@ from anomaly_seg_ros.networks import create_network
 from training.experiments import limits_report, limits_study
 
 
-def _head():
-    network = create_network("mobilenetv2", num_classes=5, width_mult=0.25)
+def _head(decoder="dense"):
+    network = create_network("mobilenetv2", num_classes=5, width_mult=0.25, decoder=decoder)
     return network.eval().classifier
 
 
-def test_each_part_names_its_parameters():
-    head = _head()
+# The network's own name for its final 1x1, per decoder layout.
+FINAL_CONV = {"dense": "classifier.classifier.3", "separable": "classifier.classifier.6"}
+
+
+@pytest.mark.parametrize("decoder", sorted(FINAL_CONV))
+def test_each_part_names_its_parameters(decoder):
+    network = create_network("mobilenetv2", num_classes=5, width_mult=0.25, decoder=decoder)
+    head = network.classifier
     final = {id(p) for p in limits_study.trainable(head, "final")}
     block = {id(p) for p in limits_study.trainable(head, "block")}
-    decoder = {id(p) for p in limits_study.trainable(head, "decoder")}
-    assert final == {id(p) for p in head.classifier[3].parameters()}
-    assert final < block < decoder
+    decoder_part = {id(p) for p in limits_study.trainable(head, "decoder")}
+    assert final == {id(p) for p in network.get_submodule(FINAL_CONV[decoder]).parameters()}
+    assert final == {id(p) for p in network.final_conv.parameters()}
+    assert final < block < decoder_part
     assert block == {id(p) for p in head.classifier.parameters()}
 
 
-def test_block_forward_equals_the_head():
-    head = _head()
+@pytest.mark.parametrize("decoder", sorted(FINAL_CONV))
+def test_block_forward_equals_the_head(decoder):
+    head = _head(decoder)
     low = torch.randn(1, head.project[0].in_channels, 16, 32)
     high = torch.randn(1, head.aspp.convs[0][0].in_channels, 4, 8)
     with torch.no_grad():
