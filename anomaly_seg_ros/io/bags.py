@@ -181,6 +181,10 @@ def image_connections(reader: AnyReader, topic: str | None) -> list[Connection]:
     return chosen
 
 
+#: What ``rosbags`` raises for bytes that are not a valid message of the type.
+_CDR_ERRORS = (AnyReaderError, SerdeError, ValueError, IndexError)
+
+
 def deserialize(reader: AnyReader, raw: bytes, connection: Connection, timestamp: int) -> Any:
     """One message of an open bag, deserialised.
 
@@ -189,11 +193,25 @@ def deserialize(reader: AnyReader, raw: bytes, connection: Connection, timestamp
     """
     try:
         return reader.deserialize(raw, connection.msgtype)
-    except (AnyReaderError, SerdeError, ValueError, IndexError) as error:
+    except _CDR_ERRORS as error:
         raise InputError(
             f"undeserializable {connection.msgtype} on {connection.topic} at bag time "
             f"{timestamp} ns: {error}"
         ) from error
+
+
+def cdr_message(raw: bytes, msgtype: str, where: str) -> Any:
+    """A message from its CDR bytes (a raw DDS subscription's), with :func:`typestore`.
+
+    Arrays come out as views of ``raw`` (no copy of the pixels).
+
+    :param where: what the error names (e.g. ``on /camera/image_raw``).
+    :raises InputError: the bytes are not a valid ``msgtype`` message.
+    """
+    try:
+        return typestore().deserialize_cdr(raw, msgtype)
+    except _CDR_ERRORS as error:
+        raise InputError(f"undeserializable {msgtype} {where}: {error}") from error
 
 
 def read_messages(

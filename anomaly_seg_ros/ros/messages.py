@@ -6,8 +6,10 @@ Decoding (message -> array) is rclpy-free and lives in :mod:`anomaly_seg_ros.io.
 from __future__ import annotations
 
 import array
+from typing import Any
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -57,6 +59,14 @@ def raw_to_message(raw: RawImage, header: Header, borrow: bool = False) -> Image
         data.frombytes(pixels.data.cast("B"))
     message.data = data  # kept as it is, not copied again (see _KEEP_DATA)
     return message
+
+
+def ros_header(header: Any) -> Header:
+    """An rclpy Header with the stamp and frame of ``header`` (e.g. a ``rosbags`` one)."""
+    return Header(
+        stamp=Time(sec=int(header.stamp.sec), nanosec=int(header.stamp.nanosec)),
+        frame_id=str(header.frame_id),
+    )
 
 
 def array_to_message(pixels: np.ndarray, encoding: str, header: Header) -> Image:

@@ -202,6 +202,30 @@ def test_malformed_messages_are_counted_and_skipped(tiny_model, start_node) -> N
     assert diagnostics["frames_failed"] == "0"
 
 
+def test_undeserializable_bytes_are_counted_and_skipped(tiny_model, start_node) -> None:
+    """The node takes frames as CDR bytes and deserialises the one it infers on: bytes that
+    are no Image (cut short, garbage) are one malformed frame each, named, and the next
+    good frame is processed."""
+    from rclpy.serialization import serialize_message
+
+    node = start_node(
+        {"model_path": tiny_model, "qos_profile": "reliable", "diagnostics_period": 0.2}
+    )
+    good = raw_to_message(pack(camera_frame(0), "rgb8"), header(0))
+    cdr = serialize_message(good)
+    broken = [cdr[: len(cdr) // 2], cdr[:40], b"\x00\x01\x00\x00" + bytes(7)]
+    for index, data in enumerate(broken):
+        node.publisher.publish(data)  # raw bytes, as a recorder replaying a bag would
+        wait_malformed(node, index + 1)  # a newer frame would replace one not yet taken
+        send(node, raw_to_message(pack(camera_frame(0), "rgb8"), header(100 + index)))
+    stamps = [stamp[0] for stamp in node.recorder.stamps("labels")]
+    assert stamps == [1_100, 1_101, 1_102]
+    diagnostics = node.recorder.latest_diagnostics()
+    assert diagnostics["frames_malformed"] == str(len(broken))
+    assert "undeserializable sensor_msgs/msg/Image on /" in diagnostics["last_error"]
+    assert diagnostics["frames_failed"] == "0"
+
+
 def test_exif_orientation_is_ignored_and_garbage_scan_data_is_malformed(
     tiny_model, start_node
 ) -> None:
