@@ -98,7 +98,8 @@ def test_a_finished_bag_holds_no_temporary_names(tmp_path, storage):
     assert [p.name for p in tmp_path.iterdir()] == ["drive"]
     suffix = {"mcap": ".mcap", "sqlite3": ".db3"}[storage]
     assert sorted(p.name for p in (tmp_path / "drive").iterdir()) == [
-        f"drive{suffix}", "metadata.yaml"
+        f"drive{suffix}",
+        "metadata.yaml",
     ]
     assert "partial" not in (tmp_path / "drive" / "metadata.yaml").read_text()
     with open_bag(tmp_path / "drive") as reader:
