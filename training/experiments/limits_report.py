@@ -24,7 +24,7 @@ from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 
 BASELINE = "baseline (demo_base, no fine-tuning)"
 #: Names of the base-quality rows' bases (their rows: "<base> + <part>").
-OTHER_BASES = ("stronger base", "weak base")
+OTHER_BASES = ("stronger base", "weak base", "separable base")
 #: Suffix of a base-quality row that has no anomaly fine-tuning (the base itself).
 UNTUNED = ", no fine-tuning"
 
@@ -33,7 +33,8 @@ def reference(name: str) -> tuple[str, str]:
     """(un-fine-tuned base, L_id-only control) a variant is compared with.
 
     Rows on another base ("stronger base ... + block") compare with that base, which is
-    also their control (it was trained with L_id only); the others with ``demo_base`` and
+    also their control (it was trained with L_id only; the separable base with the
+    decoder swap's class-balanced cross-entropy); the others with ``demo_base`` and
     the control of the same trainable part (same data and schedule, γ = 0).
     """
     if name.startswith(OTHER_BASES) and " + " in name:
@@ -168,7 +169,7 @@ def markdown(rows, checks, sizes, settings) -> str:
             "Logit. BatchNorm statistics frozen in every run. Targets (issue 12): AP ×base ≥ "
             "3, FPR95 ×base ≤ 0.5, ΔmIoU vs the L_id-only control of the same trainable part "
             "≥ -1. ×base is against the un-fine-tuned network the variant started from "
-            "(`demo_base`, or the stronger / weak base of its row).",
+            "(`demo_base`, or the stronger / weak / separable base of its row).",
             "",
             *lines,
             "",
