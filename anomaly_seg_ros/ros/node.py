@@ -227,11 +227,12 @@ class DetectorParts:
         qos = input_qos(self.settings.qos_profile, self.settings.qos_depth)
         topic = self.resolve_topic_name("image")
         message_class: type = Image
+        msgtype = IMAGE_TYPE
         if self.settings.input_compressed:
             # image_transport convention: the compressed stream is "<image topic>/compressed",
             # after remapping, so remapping `image` is enough for either input.
-            topic, message_class = topic + "/compressed", CompressedImage
-        self._input = (COMPRESSED_TYPE if self.settings.input_compressed else IMAGE_TYPE, topic)
+            topic, message_class, msgtype = topic + "/compressed", CompressedImage, COMPRESSED_TYPE
+        self._input = (msgtype, topic)
         # raw: the callback gets the CDR bytes; the worker deserialises the frame it takes.
         self._subscription = self.create_subscription(
             message_class, topic, self._on_image, qos, raw=True
