@@ -28,7 +28,7 @@ class OnnxRuntimeBackend(InferenceBackend):
         the other, so they share the cores rather than split them).
     :param spinning: let idle ONNX Runtime threads spin (ONNX Runtime's default). Off by
         default: spinning threads keep burning the cores after a run, while the host
-        post-processing needs them (README, "ONNX Runtime settings").
+        post-processing needs them (docs/performance.md).
     """
 
     name = "onnxruntime"

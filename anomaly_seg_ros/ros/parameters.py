@@ -74,7 +74,12 @@ SPECS: dict[str, ParameterSpec] = {
     "publish_overlay": ParameterSpec("publish ~/overlay (rgb8, for RViz)"),
     "qos_profile": ParameterSpec(f"input QoS: {', '.join(QOS_PROFILES)}", read_only=True),
     "qos_depth": ParameterSpec("input queue depth", 1, 100, 1, read_only=True),
-    "max_image_pixels": ParameterSpec("reject larger input images", 1, MAX_IMAGE_PIXELS, 1),
+    "max_image_pixels": ParameterSpec(
+        "reject larger input images (8192×4096 is the most the package accepts)",
+        1,
+        MAX_IMAGE_PIXELS,
+        1,
+    ),
     "diagnostics_period": ParameterSpec("seconds between /diagnostics", 0.1, 60.0, read_only=True),
     "debug_inference_delay": ParameterSpec("TEST ONLY: extra seconds per inference", 0.0, 10.0),
     "score_type": ParameterSpec(f"anomaly score: {', '.join(SCORE_TYPES)}"),
@@ -99,6 +104,33 @@ SPECS: dict[str, ParameterSpec] = {
 def default_values() -> dict[str, Any]:
     """Every parameter name with its default value (what ``config/detector.yaml`` holds)."""
     return flatten(NodeSettings())
+
+
+def _markdown_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f'"{value}"' if isinstance(value, str) else str(value)
+
+
+def markdown_table() -> str:
+    """The parameter table of ``docs/parameters.md``, made from :data:`SPECS` and the defaults.
+
+    ``python -m anomaly_seg_ros.ros.parameters`` prints it; a test holds the page equal to it.
+    """
+    rows = [
+        "| parameter | default | range | run time | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, default in default_values().items():
+        spec = SPECS[name]
+        span = ""
+        if spec.minimum is not None and spec.maximum is not None and not isinstance(default, bool):
+            cast = int if isinstance(default, int) else float
+            span = f"{cast(spec.minimum)} … {cast(spec.maximum)}"
+        run_time = "no" if spec.read_only else "yes"
+        value = _markdown_value(default)
+        rows.append(f"| `{name}` | `{value}` | {span} | {run_time} | {spec.description} |")
+    return "\n".join(rows) + "\n"
 
 
 def flatten(settings: NodeSettings) -> dict[str, Any]:
@@ -285,3 +317,7 @@ class BatchParameterService(ParameterService):
             return node.set_parameters_atomically([parameter])
         except ParameterNotDeclaredException as error:
             return SetParametersResult(successful=False, reason=str(error))
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
