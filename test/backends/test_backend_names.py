@@ -22,4 +22,5 @@ def test_config_and_launch_file_list_the_same_backends():
     listed = " | ".join(BACKEND_CHOICES)
     assert f"# {listed}" in (REPO / "config" / "detector.yaml").read_text()
     assert f'"{listed};' in (REPO / "launch" / "detector.launch.py").read_text()
-    assert f"inference backend: {', '.join(BACKEND_CHOICES)} |" in (REPO / "docs" / "parameters.md").read_text()
+    page = (REPO / "docs" / "parameters.md").read_text()
+    assert f"inference backend: {', '.join(BACKEND_CHOICES)} |" in page
