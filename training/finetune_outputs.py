@@ -13,7 +13,7 @@ from anomaly_seg_ros.networks.checkpoint import CheckpointMeta, save_checkpoint
 from training.finetune_data import FrameSource
 
 if TYPE_CHECKING:
-    from training.finetune import FinetuneConfig, FinetuneResult
+    from training.finetune_config import FinetuneConfig, FinetuneResult
 
 #: Training frames the SML statistics are measured on (evenly spaced).
 SML_FRAMES = 300

@@ -1,54 +1,35 @@
-"""Hooks of the training loop: logging, periodic validation, checkpoints.
-
-The loop in :mod:`training.train` calls ``before_train``, ``after_step`` and
-``after_train`` on each hook in order; a hook reads what it needs from the trainer.
-"""
+"""Hooks of supervised training (:class:`training.trainer.Trainer`): logging, periodic
+validation, checkpoints. The loop (:mod:`training.loop`) calls them in order."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from anomaly_seg_ros.networks.checkpoint import save_checkpoint
+from training.loop import Hook
 from training.seg_eval import evaluate_network
-
-if TYPE_CHECKING:
-    from training.train import Trainer
+from training.trainer import Trainer
 
 LOGGER = logging.getLogger(__name__)
 
 
-class Hook:
-    """Base class: override what you need."""
-
-    def before_train(self, trainer: Trainer) -> None:
-        """Called once before the first step."""
-
-    def after_step(self, trainer: Trainer) -> None:
-        """Called after every optimisation step (``trainer.iteration`` already counted)."""
-
-    def after_train(self, trainer: Trainer) -> None:
-        """Called once after the last step."""
-
-
-class LogHook(Hook):
+class LogHook(Hook[Trainer]):
     """tqdm progress on rank 0, and a JSON line per ``every`` steps in ``log.jsonl``."""
 
     def __init__(self, every: int, show_progress: bool = True) -> None:
         self.every = every
         self.show_progress = show_progress
-        self.bar = None
+        self.bar: tqdm[Any] | None = None
         self.losses: list[float] = []
 
     def before_train(self, trainer: Trainer) -> None:
         if trainer.context.is_main and self.show_progress:
-            from tqdm import tqdm
-
             self.bar = tqdm(
                 total=trainer.config.iterations,
                 initial=trainer.iteration,
@@ -79,12 +60,12 @@ class LogHook(Hook):
             self.bar.close()
 
 
-class EvalHook(Hook):
+class EvalHook(Hook[Trainer]):
     """Validation mIoU every ``every`` steps and at the end (all ranks take a share)."""
 
     def __init__(self, every: int) -> None:
         self.every = every
-        self.history: list[dict] = []
+        self.history: list[dict[str, Any]] = []
 
     def before_train(self, trainer: Trainer) -> None:
         # A resumed run keeps the history of the evaluations before its checkpoint.
@@ -121,7 +102,7 @@ class EvalHook(Hook):
         self._evaluate(trainer)
 
 
-class CheckpointHook(Hook):
+class CheckpointHook(Hook[Trainer]):
     """Resumable checkpoints every ``every`` steps and at the end (rank 0 writes).
 
     ``checkpoint.pt`` is the package checkpoint format (weights, classes, architecture),
@@ -135,7 +116,7 @@ class CheckpointHook(Hook):
     def save(self, trainer: Trainer) -> None:
         if not trainer.context.is_main:
             return
-        meta = {
+        meta: dict[str, Any] = {
             "iteration": trainer.iteration,
             "config": trainer.config.to_dict(),
             "val_miou": None if trainer.val_metrics is None else trainer.val_metrics.miou,
@@ -157,8 +138,3 @@ class CheckpointHook(Hook):
 
     def after_train(self, trainer: Trainer) -> None:
         self.save(trainer)
-
-
-def checkpoint_files(out_dir: Path) -> tuple[Path, Path]:
-    """(weights checkpoint, training state) paths of a run folder."""
-    return out_dir / "checkpoint.pt", out_dir / "train_state.pt"

@@ -99,7 +99,7 @@ def anomaly_finetune(
     :return: the fine-tuned checkpoint and what the model card says about the run.
     """
     from training.coco_subset import SubsetRules, build_object_bank
-    from training.finetune_cli import load_settings, run
+    from training.finetune import load_settings, run
 
     bank = world_root / "ood_objects"
     if not (bank / "index.json").is_file():

@@ -8,10 +8,9 @@ Distributed (DDP; gloo on CPU, NCCL on CUDA)::
 
     torchrun --nproc_per_node 2 -m training.train --config ... [key=value ...]
 
-Cross-entropy (ignore 255) on logits upsampled to the label size, SGD or AdamW with
-linear warm-up and poly decay. The decay runs over ``iterations`` or, when
-``time_budget_minutes`` is set, over whichever of the two ends first, so a run on a busy
-machine still finishes its schedule. Hooks log, validate and write resumable checkpoints.
+The loop is :class:`training.trainer.Trainer` (the package's one training loop,
+:mod:`training.loop`, with a cross-entropy step); hooks log, validate and write resumable
+checkpoints.
 """
 
 from __future__ import annotations
@@ -20,16 +19,13 @@ import argparse
 import json
 import logging
 import sys
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 import yaml
 from torch import nn
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
 from anomaly_seg_ros.errors import AnomalySegError
@@ -38,136 +34,12 @@ from training import distributed
 from training.augment import IGNORE_INDEX, Augmentation
 from training.build import build_network, build_optimizer
 from training.config import TrainConfig, load_config
-from training.hooks import CheckpointHook, EvalHook, Hook, LogHook, checkpoint_files
+from training.hooks import CheckpointHook, EvalHook, LogHook
 from training.seg_dataset import SegmentationDataset, class_weights
 from training.seg_eval import ValMetrics
+from training.trainer import Trainer
 
 LOGGER = logging.getLogger("training.train")
-
-
-class Trainer:
-    """The training loop: a stream of batches, one step per batch, hooks around it.
-
-    :param config: the frozen config.
-    :param context: process placement (rank, device).
-    :param network: the network (wrapped in DDP when distributed).
-    :param optimizer: its optimizer.
-    :param train_data: the augmented training dataset.
-    :param val_frames: validation frames, or None to skip validation.
-    :param hooks: called in order around every step.
-    """
-
-    def __init__(
-        self,
-        config: TrainConfig,
-        context: distributed.DistributedContext,
-        network: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        train_data: SegmentationDataset,
-        val_frames: CityscapesDataset | None,
-        hooks: Sequence[Hook],
-        criterion: nn.Module,
-    ) -> None:
-        self.config, self.context = config, context
-        self.network, self.optimizer = network, optimizer
-        self.train_data, self.val_frames = train_data, val_frames
-        self.hooks, self.criterion = list(hooks), criterion
-        self.class_names = train_data.frames.class_names[: config.num_classes]
-        self.out_dir = Path(config.out_dir)
-        self.checkpoint_path, self.state_path = checkpoint_files(self.out_dir)
-        self.iteration, self.elapsed, self.last_loss = 0, 0.0, float("nan")
-        self.current_lr = config.lr
-        self.finished = False
-        self.val_metrics: ValMetrics | None = None
-
-    @property
-    def module(self) -> nn.Module:
-        """The network without its DDP wrapper."""
-        return getattr(self.network, "module", self.network)
-
-    @property
-    def progress(self) -> float:
-        """Fraction of the schedule done: by iterations or by wall time, whichever leads."""
-        done = self.iteration / self.config.iterations
-        if self.config.time_budget_minutes:
-            done = max(done, self.elapsed / (60.0 * self.config.time_budget_minutes))
-        return min(done, 1.0)
-
-    def lr_factor(self) -> float:
-        """Linear warm-up, then poly decay over :attr:`progress`."""
-        warmup = min(1.0, (self.iteration + 1) / max(1, self.config.warmup_iterations))
-        return warmup * (1.0 - self.progress) ** self.config.poly_power
-
-    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Endless batches; every epoch re-draws the order and the augmentation."""
-        epoch = self.iteration // max(1, len(self.train_data) // self.config.batch_size)
-        while True:
-            self.train_data.set_epoch(epoch)
-            if self.context.distributed:
-                sampler = DistributedSampler(self.train_data, seed=self.config.seed)
-                sampler.set_epoch(epoch)
-            else:
-                generator = torch.Generator().manual_seed(self.config.seed * 1000 + epoch)
-                sampler = RandomSampler(self.train_data, generator=generator)
-            loader = DataLoader(
-                self.train_data,
-                batch_size=self.config.batch_size,
-                sampler=sampler,
-                num_workers=self.config.workers,
-                drop_last=True,
-                pin_memory=self.context.device.type == "cuda",
-            )
-            yield from loader
-            epoch += 1
-
-    def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
-        """One optimisation step; returns the loss."""
-        images = images.to(self.context.device, non_blocking=True)
-        labels = labels.to(self.context.device, non_blocking=True)
-        if self.config.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        autocast = torch.autocast(
-            self.context.device.type, torch.bfloat16, enabled=self.config.precision == "bf16"
-        )
-        with autocast:
-            logits = self.network(images)
-        # Loss in float32: bf16 logits would round the small probabilities of rare classes.
-        logits = F.interpolate(
-            logits.float(),
-            size=labels.shape[-2:],
-            mode="bilinear",
-            align_corners=bool(self.module.align_corners),
-        )
-        loss = self.criterion(logits, labels)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"loss became {loss.item()} at iteration {self.iteration}; lower lr"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return float(loss.item())
-
-    def run(self) -> None:
-        """Train until the schedule is done, calling the hooks."""
-        for hook in self.hooks:
-            hook.before_train(self)
-        self.network.train()
-        started = time.monotonic() - self.elapsed
-        stream = self.batches()
-        while self.progress < 1.0:
-            self.current_lr = self.config.lr * self.lr_factor()
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.current_lr
-            self.last_loss = self.step(*next(stream))
-            self.iteration += 1
-            self.elapsed = distributed.broadcast_float(time.monotonic() - started, self.context)
-            self.finished = self.progress >= 1.0
-            for hook in self.hooks:
-                hook.after_step(self)
-        self.finished = True
-        for hook in self.hooks:
-            hook.after_train(self)
 
 
 @dataclass(frozen=True)
@@ -191,7 +63,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
         out_dir.mkdir(parents=True, exist_ok=True)
         frames = CityscapesDataset(config.data_root, config.train_split, config.cities)
         augmentation = Augmentation(
-            tuple(config.crop_size), tuple(config.scale_range), config.flip, config.color_jitter
+            config.crop_size, config.scale_range, config.flip, config.color_jitter
         )
         train_data = SegmentationDataset(frames, augmentation, config.seed)
         val_frames = (
@@ -199,7 +71,8 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
         )
         network = build_network(config).to(context.device)
         if config.channels_last:
-            network = network.to(memory_format=torch.channels_last)
+            # torch accepts memory_format in Module.to; its stubs do not list it.
+            network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if context.distributed:
             network = nn.parallel.DistributedDataParallel(
                 network, device_ids=[context.local_rank] if context.device.type == "cuda" else None
@@ -230,7 +103,7 @@ def train(config: TrainConfig, resume: bool = False, show_progress: bool = True)
                 context.device,
                 trainer.iteration,
             )
-        trainer.run()
+        trainer.train()
         return TrainResult(
             trainer.checkpoint_path, trainer.iteration, trainer.elapsed, trainer.val_metrics
         )

@@ -12,7 +12,8 @@ from anomaly_seg_ros.networks.checkpoint import CheckpointMeta, load_checkpoint
 from anomaly_seg_ros.sml_stats import load_sml_stats
 from training.anomalymix import AnomalyMixConfig
 from training.coco_subset import ObjectBank
-from training.finetune import FinetuneConfig, finetune
+from training.finetune import finetune
+from training.finetune_config import FinetuneConfig
 from training.finetune_data import IndexedFrames, SampleConfig
 from training.finetune_setup import poly_schedule, set_finetune_mode, trainable_modules
 from training.mgu import MguConfig

@@ -11,7 +11,7 @@ import yaml
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import save_checkpoint
-from training.finetune_cli import load_settings, main
+from training.finetune import load_settings, main
 
 CLASSES_19 = [f"class_{index}" for index in range(19)]
 

@@ -142,7 +142,8 @@ def energy_margins(network, data: FeatureSet, align_corners: bool) -> tuple[floa
 
 def measure_epoch(network, meta, args, train_frames, bank) -> dict[str, float]:
     """Time a few real ``finetune()`` steps (full network forward) and extrapolate."""
-    from training.finetune import FinetuneConfig, finetune
+    from training.finetune import finetune
+    from training.finetune_config import FinetuneConfig
 
     config = FinetuneConfig(
         epochs=1, batch_size=args.batch, steps_per_epoch=args.timing_steps,
