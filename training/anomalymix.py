@@ -106,7 +106,10 @@ class AnomalyMix:
         size_h = int(np.clip(round(object_rgb.shape[0] * factor), 1, height))
         interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
         object_rgb = cv2.resize(object_rgb, (size_w, size_h), interpolation=interpolation)
-        mask = cv2.resize(object_mask.astype(np.uint8), (size_w, size_h), cv2.INTER_NEAREST) > 0
+        mask = cv2.resize(
+            object_mask.astype(np.uint8), (size_w, size_h), interpolation=cv2.INTER_NEAREST
+        )
+        mask = mask > 0
         if not mask.any():  # a sliver shrunk to nothing: nothing to paste
             return MixedSample(image, labels, None)
         styled = self.aligner(object_rgb, mask, _style_scene(image))
@@ -177,7 +180,9 @@ def mix_preview(sample: MixedSample, cell_width: int = 480) -> np.ndarray:
     height, width = sample.labels.shape
     size = (cell_width, max(1, round(height * cell_width / width)))
     preview = cv2.resize(sample.image, size, interpolation=cv2.INTER_AREA)
-    ood = cv2.resize((sample.labels == OOD_LABEL).astype(np.uint8), size, cv2.INTER_NEAREST)
+    ood = cv2.resize(
+        (sample.labels == OOD_LABEL).astype(np.uint8), size, interpolation=cv2.INTER_NEAREST
+    )
     contours, _ = cv2.findContours(ood, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(preview, contours, -1, (255, 0, 255), 2)
     return preview

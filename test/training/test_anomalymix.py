@@ -48,6 +48,24 @@ def test_paste_labels_exactly_the_changed_object(object_bank_dir, frame):
         assert 0.1 - 0.01 <= longer <= 0.5 + 0.01
 
 
+def test_pasted_labels_are_the_nearest_resized_object_mask(object_bank_dir, frame):
+    """The pasted OoD pixels are the bank mask resized by nearest neighbour: no ring of the
+    object's own background pasted and labelled OoD (a linear resize + ``> 0`` grew it)."""
+    image, labels = frame
+    mix = _mix(object_bank_dir, probability=1.0, style="none")
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        index = int(rng.integers(len(mix.bank)))
+        sample = mix.paste(image, labels, index, np.random.default_rng(seed))
+        x, y, w, h = sample.box
+        _, object_mask = mix.bank.load(index)
+        expected = cv2.resize(
+            object_mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST
+        )
+        pasted = sample.labels[y : y + h, x : x + w] == OOD_LABEL
+        assert np.array_equal(pasted, expected > 0)
+
+
 def test_probability_controls_how_often(object_bank_dir, frame):
     image, labels = frame
     rng = np.random.default_rng(0)
