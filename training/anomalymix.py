@@ -106,10 +106,10 @@ class AnomalyMix:
         size_h = int(np.clip(round(object_rgb.shape[0] * factor), 1, height))
         interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
         object_rgb = cv2.resize(object_rgb, (size_w, size_h), interpolation=interpolation)
-        mask = cv2.resize(
+        resized_mask = cv2.resize(
             object_mask.astype(np.uint8), (size_w, size_h), interpolation=cv2.INTER_NEAREST
         )
-        mask = mask > 0
+        mask = resized_mask > 0
         if not mask.any():  # a sliver shrunk to nothing: nothing to paste
             return MixedSample(image, labels, None)
         styled = self.aligner(object_rgb, mask, _style_scene(image))

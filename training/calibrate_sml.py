@@ -80,8 +80,8 @@ def calibrate(
     network: torch.nn.Module,
     images: Iterable[np.ndarray],
     input_size: tuple[int, int] | None = None,
-    mean=None,
-    std=None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Max-logit statistics of ``network`` over RGB ``images``.
 
@@ -97,7 +97,9 @@ def calibrate(
 
     network.eval()
     statistics = None
-    extra = {} if mean is None else {"mean": mean, "std": std}
+    extra: dict[str, Sequence[float]] = {}
+    if mean is not None and std is not None:
+        extra = {"mean": mean, "std": std}
     for image in images:
         if input_size is not None and image.shape[:2] != tuple(input_size):
             image = cv2.resize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def evaluate_onnx(
     return ValMetrics(result.metrics, result.miou_present, count)
 
 
-def ort_latency(model_path: Path, runs: int = 50, threads: int = 0) -> dict:
+def ort_latency(model_path: Path, runs: int = 50, threads: int = 0) -> dict[str, Any]:
     """Median and 90th-percentile latency of one ONNX Runtime inference (graph only).
 
     :param threads: intra-op threads (0 = ONNX Runtime's choice, the cores).
@@ -65,7 +66,7 @@ def ort_latency(model_path: Path, runs: int = 50, threads: int = 0) -> dict:
     }
 
 
-def write_model_card(path: Path, figures: dict) -> None:
+def write_model_card(path: Path, figures: dict[str, Any]) -> None:
     """Write ``MODEL_CARD.md`` from the figures gathered by ``make_demo_model``."""
     val = figures["val"]
     rows = "\n".join(
@@ -181,7 +182,7 @@ meaningful; it is for trying the chain (node, bags, evaluation, fine-tuning) end
     path.write_text(text)
 
 
-def _ood_data(settings: dict) -> str:
+def _ood_data(settings: dict[str, Any]) -> str:
     """Which OoD data the fine-tuning used, in words."""
     mix, mgu = settings.get("mix"), settings.get("mgu")
     parts = []
@@ -195,7 +196,7 @@ def _ood_data(settings: dict) -> str:
     return " and ".join(parts) or "no OoD data"
 
 
-def _percent(record: dict, key: str) -> str:
+def _percent(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
     return "–" if value is None else f"{100 * value:.1f}"
 
@@ -212,7 +213,7 @@ TRAINED_TEXT = {
 }
 
 
-def swap_section(swap: dict | None) -> str:
+def swap_section(swap: dict[str, Any] | None) -> str:
     """The card's part on the decoder swap (``training/swap_decoder.py``), or nothing."""
     if not swap:
         return ""
@@ -231,7 +232,9 @@ frames: dense base {100 * swap["miou_before"]:.1f} %, {swap["decoder"]}
 """
 
 
-def finetuning_section(finetuning: dict | None, swap: dict | None = None) -> str:
+def finetuning_section(
+    finetuning: dict[str, Any] | None, swap: dict[str, Any] | None = None
+) -> str:
     """The card's part on anomaly fine-tuning: settings and the per-epoch history."""
     if not finetuning:
         return "No anomaly fine-tuning (`--no-finetune`)."

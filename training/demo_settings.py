@@ -24,6 +24,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from anomaly_seg_ros.cli import main as anomaly_seg
 from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
@@ -49,7 +50,7 @@ def selection_set(root: Path, seed: int = SELECTION_SEED, frames: int = SELECTIO
     return world / "anomaly"
 
 
-def _params_file(path: Path, settings: dict) -> Path:
+def _params_file(path: Path, settings: dict[str, Any]) -> Path:
     import yaml
 
     document = {PARAMS_NAMESPACE: {"ros__parameters": settings}}
@@ -57,7 +58,7 @@ def _params_file(path: Path, settings: dict) -> Path:
     return path
 
 
-def select(model: Path, root: Path) -> tuple[ScoreSpec, dict]:
+def select(model: Path, root: Path) -> tuple[ScoreSpec, dict[str, Any]]:
     """Evaluate every score × variant on the selection set; the best-AP spec and its row.
 
     :raises AnomalySegError: the evaluation failed.

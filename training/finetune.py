@@ -87,7 +87,7 @@ class _Run:
     scaler: torch.amp.GradScaler
     config: FinetuneConfig
     device: torch.device
-    bounds: tuple[torch.Tensor, ...]
+    bounds: tuple[torch.Tensor, torch.Tensor]
     steps: int  # optimisation steps per epoch
     rank: int
     world: int
@@ -128,9 +128,10 @@ class _Run:
             )
         with torch.autocast(device.type, dtype=torch.float16, enabled=self.scaler.is_enabled()):
             logits = self.model(images)
-        loss, parts = anomaly_loss(logits.float(), labels, config.loss, self.network.align_corners)
+        align_corners = bool(self.network.align_corners)
+        loss, parts = anomaly_loss(logits.float(), labels, config.loss, align_corners)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        torch.autograd.backward(self.scaler.scale(loss))
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.schedule.step()
@@ -266,7 +267,8 @@ def finetune(
         ids = [device.index] if device.type == "cuda" else None
         model = nn.parallel.DistributedDataParallel(network, device_ids=ids)
     settings = EvalSettings(meta.mean, meta.std, config.eval_scale, config.scores)
-    bounds = tuple(bound.to(device) for bound in input_bounds(meta.mean, meta.std))
+    low, high = input_bounds(meta.mean, meta.std)
+    bounds = (low.to(device), high.to(device))
 
     def evaluate_epoch() -> EvalResult:
         return evaluate(network, settings, meta.class_names, val_frames, anomaly_frames, device)

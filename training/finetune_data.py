@@ -54,7 +54,7 @@ def input_bounds(mean: Sequence[float], std: Sequence[float]) -> tuple[torch.Ten
     return -mean_t / std_t, (1.0 - mean_t) / std_t
 
 
-class OodTrainingSet(torch.utils.data.Dataset):
+class OodTrainingSet(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Map-style dataset of ``(image (3, h, w) float32, labels (h, w) int64)`` samples.
 
     Randomness is a function of (seed, epoch, index), so a resumed run and every DataLoader
@@ -114,6 +114,14 @@ class OodTrainingSet(torch.utils.data.Dataset):
         return to_tensor(image, self.mean, self.std), torch.from_numpy(labels.astype(np.int64))
 
 
+class IndexableFrames(Protocol):
+    """Anything with a length whose items are ``(rgb, labels)`` pairs."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 class IndexedFrames:
     """A frame source over anything indexable that yields ``(rgb, labels)`` pairs: a list of
     arrays, or :class:`anomaly_seg_ros.datasets.cityscapes.CityscapesDataset` (not copied,
@@ -123,9 +131,7 @@ class IndexedFrames:
     :param limit: use only the first ``limit`` frames.
     """
 
-    def __init__(
-        self, frames: Sequence[tuple[np.ndarray, np.ndarray]], limit: int | None = None
-    ) -> None:
+    def __init__(self, frames: IndexableFrames, limit: int | None = None) -> None:
         self.frames = frames
         self.count = len(frames) if limit is None else min(limit, len(frames))
 

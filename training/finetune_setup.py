@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,26 @@ def decoder_modules(network: nn.Module) -> list[nn.Module]:
 
     :raises ConfigError: the network has no known decoder layout.
     """
-    if hasattr(network, "decoder_modules"):
-        return list(network.decoder_modules())
+    decoder = getattr(network, "decoder_modules", None)
+    if callable(decoder):
+        return list(decoder())
     if hasattr(network, "backbone") and hasattr(network, "classifier"):  # VainF DeepLabv3+
-        return [network.classifier]
-    if all(hasattr(network, name) for name in ("aspp", "bot_fine", "bot_aspp", "final")):
-        return [network.aspp, network.bot_fine, network.bot_aspp, network.final]  # DeepWV3Plus
+        return [network.get_submodule("classifier")]
+    names = ("aspp", "bot_fine", "bot_aspp", "final")  # NVIDIA DeepWV3Plus
+    if all(hasattr(network, name) for name in names):
+        return [network.get_submodule(name) for name in names]
     raise ConfigError(f"train_part decoder: no known decoder in {type(network).__name__}")
+
+
+def final_conv(network: nn.Module) -> nn.Module:
+    """The network's final 1×1 classification convolution (``network.final_conv``).
+
+    :raises ConfigError: the network does not name one.
+    """
+    module = getattr(network, "final_conv", None)
+    if not isinstance(module, nn.Module):
+        raise ConfigError(f"{type(network).__name__} has no final_conv to fine-tune")
+    return module
 
 
 #: What anomaly fine-tuning may train (``FinetuneConfig.train_part``).
@@ -54,8 +68,9 @@ def trainable_modules(network: nn.Module, part: str) -> list[nn.Module]:
     """
     for parameter in network.parameters():
         parameter.requires_grad_(False)
+    modules: list[nn.Module]
     if part == "final_conv":
-        modules = [network.final_conv]
+        modules = [final_conv(network)]
     elif part == "block":
         modules = [classification_block(network)]
     elif part == "decoder":
@@ -79,12 +94,14 @@ def set_finetune_mode(network: nn.Module, modules: list[nn.Module]) -> None:
                 child.eval()
 
 
-def poly_schedule(total_steps: int, power: float):
+def poly_schedule(total_steps: int, power: float) -> Callable[[int], float]:
     """LR multiplier ``(1 - step / total) ** power`` for ``LambdaLR``."""
     return lambda step: max(0.0, 1.0 - step / max(1, total_steps)) ** power
 
 
-def load_state(path: Path, network: nn.Module, objects: dict[str, Any]) -> tuple[int, list]:
+def load_state(
+    path: Path, network: nn.Module, objects: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
     """Resume from ``path`` if it exists: trained weights, optimizer, schedule, scaler."""
     if not path.is_file():
         return 0, []
@@ -105,7 +122,11 @@ def load_state(path: Path, network: nn.Module, objects: dict[str, Any]) -> tuple
 
 
 def save_state(
-    path: Path, network: nn.Module, objects: dict[str, Any], epoch: int, history: list
+    path: Path,
+    network: nn.Module,
+    objects: dict[str, Any],
+    epoch: int,
+    history: list[dict[str, Any]],
 ) -> None:
     state = {
         "format": STATE_FORMAT,

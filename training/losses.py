@@ -236,7 +236,7 @@ def anomaly_loss(
     )
     loss_id = id_cross_entropy(full, labels)
     if small_labels is None:
-        size = tuple(logits.shape[-2:])
+        size = (int(logits.shape[-2]), int(logits.shape[-1]))
         small_labels = downsample_labels(labels, size, config.label_downsampling)
     loss_ood = config.ood_loss_fn()(logits, small_labels)
     total = loss_id + config.gamma * loss_ood

@@ -31,6 +31,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -93,7 +94,7 @@ def _world_ready(root: Path) -> bool:
 
 def anomaly_finetune(
     base: Path, finetune_config: Path, world_root: Path, out_dir: Path
-) -> tuple[Path, dict]:
+) -> tuple[Path, dict[str, Any]]:
     """Step 4: fine-tune the base checkpoint's head with the fine-tuning tool.
 
     :return: the fine-tuned checkpoint and what the model card says about the run.
@@ -169,7 +170,7 @@ def build(
     finetune_config: Path | None = FINETUNE_CONFIG,
     base_checkpoint: Path | None = None,
     decoder: str = DECODER,
-) -> dict:
+) -> dict[str, Any]:
     """Run every step; returns the figures written to the model card.
 
     :param finetune_config: anomaly fine-tuning settings; None ships the base network.
@@ -210,7 +211,7 @@ def build(
     network.float()
     swap = None
     start = base
-    if decoder != network.architecture.get("decoder", "dense"):
+    if decoder != meta.architecture.get("decoder", "dense"):
         from training.swap_decoder import SWAP_LR, swap_decoder
 
         digest = hashlib.sha256(base.read_bytes()).hexdigest()[:12]

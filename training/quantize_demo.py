@@ -108,7 +108,7 @@ def quantize(model: Path, out: Path, images: list[np.ndarray], conv_only: bool =
     quantize_static(
         os.fspath(model),
         os.fspath(out),
-        _Frames(images, load_model_info(model)),  # type: ignore[arg-type]
+        _Frames(images, load_model_info(model)),
         quant_format=QuantFormat.QDQ,
         op_types_to_quantize=["Conv"] if conv_only else None,
         nodes_to_exclude=head_nodes(network),

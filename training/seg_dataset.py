@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -11,14 +13,18 @@ from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
 from training.augment import IGNORE_INDEX, Augmentation
 
 
-def to_tensor(image: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
+def to_tensor(
+    image: np.ndarray,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (3, H, W) float32 normalised as the exported model expects."""
     scaled = image.astype(np.float32) / 255.0
     normalised = (scaled - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
 
 
-class SegmentationDataset(Dataset):
+class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """``dataset[i] -> (image (3, H, W) float32, train ids (H, W) int64)``.
 
     :param frames: the Cityscapes-layout reader.

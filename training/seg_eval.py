@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ class ValMetrics:
     def miou(self) -> float:
         return self.metrics.miou
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """JSON-able: mIoU, mIoU over present classes, accuracy, per-class IoU."""
         iou = {
             name: (None if np.isnan(value) else round(value, 4))
@@ -94,8 +95,8 @@ def evaluate_network(
     for index in range(context.rank, count, context.world_size):
         image, label = frames[index]
         evaluator.process(predict(module, image, context.device), label)
-    confusion = torch.from_numpy(evaluator.confusion).to(context.device)
-    confusion = all_reduce_sum(confusion, context).cpu().numpy()
+    summed = all_reduce_sum(torch.from_numpy(evaluator.confusion).to(context.device), context)
+    confusion = summed.cpu().numpy()
     module.train(was_training)
     result = metrics_from_confusion(confusion, frames.class_names)
     return ValMetrics(result.metrics, result.miou_present, count)

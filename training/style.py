@@ -149,7 +149,7 @@ class OnnxStyleModel:
             "scene": _to_nchw(scene_rgb, self._static_size("scene")),
         }
         if "mask" in self.inputs:
-            mask_u8 = mask.astype(np.uint8)
+            mask_u8: np.ndarray = mask.astype(np.uint8)
             if object_size is not None and mask_u8.shape != object_size:
                 mask_u8 = cv2.resize(mask_u8, object_size[::-1], interpolation=cv2.INTER_NEAREST)
             feeds["mask"] = mask_u8.astype(np.float32)[None, None]

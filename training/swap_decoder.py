@@ -18,12 +18,14 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
@@ -54,7 +56,12 @@ class TrunkFeatures:
         return self.low.shape[0]
 
 
-def frame_batches(frames: FrameSource, mean, std, count: int | None = None):
+def frame_batches(
+    frames: FrameSource,
+    mean: Sequence[float],
+    std: Sequence[float],
+    count: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(image, labels)`` batches of one whole frame each, the first ``count`` frames."""
     for index in range(len(frames) if count is None else min(count, len(frames))):
         image, label = frames.read(index)
@@ -62,25 +69,28 @@ def frame_batches(frames: FrameSource, mean, std, count: int | None = None):
 
 
 @torch.no_grad()
-def trunk_features(network, batches: Iterable, progress: bool = False) -> TrunkFeatures:
+def trunk_features(
+    network: nn.Module, batches: Iterable[Any], progress: bool = False
+) -> TrunkFeatures:
     """The frozen backbone's features of every ``(images, labels)`` batch, kept in memory."""
     lows, highs, labels = [], [], []
     for images, batch_labels in tqdm(batches, desc="features", disable=not progress):
-        low, high = network.backbone(images)
+        low, high = network.get_submodule("backbone")(images)
         lows.append(low.half())
         highs.append(high.half())
         labels.append(batch_labels.to(torch.uint8))
     return TrunkFeatures(torch.cat(lows), torch.cat(highs), torch.cat(labels))
 
 
-def fused_input(head, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+def fused_input(head: nn.Module, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """What the classification block sees: projected low-level ⊕ upsampled ASPP output."""
-    low = head.project(low)
-    high = F.interpolate(head.aspp(high), size=low.shape[-2:], mode="bilinear")
+    low = head.get_submodule("project")(low)
+    aspp = head.get_submodule("aspp")
+    high = F.interpolate(aspp(high), size=low.shape[-2:], mode="bilinear")
     return torch.cat([low, high], dim=1)
 
 
-def val_miou(network, frames: CityscapesDataset, count: int) -> float:
+def val_miou(network: nn.Module, frames: CityscapesDataset, count: int) -> float:
     """mIoU over the classes present in the first ``count`` val frames, on this CPU (the
     trainer's own validation, ImageNet normalisation like every network trained here)."""
     context = DistributedContext(0, 1, 0, torch.device("cpu"))
@@ -99,7 +109,7 @@ def swap_decoder(
     val_frames: int = 100,
     seed: int = 0,
     progress: bool = True,
-) -> dict:
+) -> dict[str, Any]:
     """Write ``out``: the base with its classification block re-trained in ``decoder`` layout.
 
     :param base: package checkpoint of a DeepLabv3+ (``create_network`` layout).
@@ -128,7 +138,7 @@ def swap_decoder(
     if unexpected or not all(key.startswith(BLOCK) for key in missing):
         raise ConfigError(f"{base}: keys {unexpected or missing} do not fit {decoder} layout")
     swapped.eval()
-    block = swapped.classifier.classifier
+    block = swapped.get_submodule("classifier.classifier")
     for name, parameter in swapped.named_parameters():
         parameter.requires_grad_(name.startswith(BLOCK))
     train_frames = CityscapesDataset(data_root, "train")
@@ -139,7 +149,7 @@ def swap_decoder(
         swapped, frame_batches(IndexedFrames(train_frames), meta.mean, meta.std), progress
     )
     low, high, labels = cached.low, cached.high, cached.labels
-    weights = class_weights(train_frames, swapped.num_classes)
+    weights = class_weights(train_frames, len(meta.class_names))
     optimizer = torch.optim.AdamW(block.parameters(), lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(steps, 0.9))
     rng = np.random.default_rng(seed)
@@ -151,7 +161,9 @@ def swap_decoder(
         y = int(rng.integers(0, high.shape[-2] - cells_y + 1))
         x = int(rng.integers(0, high.shape[-1] - cells_x + 1))
         with torch.no_grad():
-            fused = fused_input(swapped.classifier, low[index].float(), high[index].float())
+            fused = fused_input(
+                swapped.get_submodule("classifier"), low[index].float(), high[index].float()
+            )
         rows = slice(y * ratio_low, (y + cells_y) * ratio_low)
         cols = slice(x * ratio_low, (x + cells_x) * ratio_low)
         fused = fused[..., rows, cols]
@@ -162,7 +174,7 @@ def swap_decoder(
         logits = F.interpolate(block(fused), size=crop.shape[-2:], mode="bilinear")
         loss = F.cross_entropy(logits, crop, weight=weights, ignore_index=IGNORE_INDEX)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         optimizer.step()
         schedule.step()
     minutes = (time.perf_counter() - started) / 60.0

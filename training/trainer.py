@@ -146,7 +146,7 @@ class Trainer(Loop[Batch]):
                 f"loss became {loss.item()} at iteration {self.iteration}; lower lr"
             )
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        torch.autograd.backward(loss)
         self.optimizer.step()
         return {"loss": float(loss.item())}
 

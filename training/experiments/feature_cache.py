@@ -12,7 +12,7 @@ instead of online. The synthetic-world experiment uses it to fit 8+ variants int
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,7 @@ from anomaly_seg_ros.networks.head import summarize
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.summary import OUTPUT_NAMES, LogitSummary
 from training.finetune_data import FrameSource
+from training.finetune_setup import final_conv
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion
 
@@ -45,7 +46,7 @@ class FeatureSet:
 def penultimate(network: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Input of ``network.final_conv`` for a normalized batch, float16 on the CPU."""
     captured: list[torch.Tensor] = []
-    handle = network.final_conv.register_forward_hook(
+    handle = final_conv(network).register_forward_hook(
         lambda module, inputs, output: captured.append(inputs[0])
     )
     try:
@@ -67,12 +68,16 @@ def cache_batches(
 
 
 def cache_frames(
-    network: nn.Module, frames: FrameSource, mean, std, count: int | None = None
+    network: nn.Module,
+    frames: FrameSource,
+    mean: Sequence[float],
+    std: Sequence[float],
+    count: int | None = None,
 ) -> FeatureSet:
     """Features of whole evaluation frames (one at a time, at their own size)."""
     count = len(frames) if count is None else min(count, len(frames))
 
-    def batches():
+    def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for index in range(count):
             image, label = frames.read(index)
             yield to_tensor(image, mean, std)[None], torch.from_numpy(label[None].copy())
@@ -98,7 +103,7 @@ def evaluate_head(
     """mIoU (all / present classes) on ``val``; AP, AUROC, FPR95 per score on ``anomaly``."""
     record: dict[str, float] = {}
 
-    def summaries(features: FeatureSet):
+    def summaries(features: FeatureSet) -> Iterator[tuple[LogitSummary, np.ndarray]]:
         for index in range(len(features)):
             label = features.labels[index].numpy()
             logits = head(features.features[index : index + 1].float())
@@ -114,12 +119,12 @@ def evaluate_head(
         metrics = metrics_from_confusion(evaluator.confusion, class_names)
         record["miou"], record["miou_present"] = metrics.miou, metrics.miou_present
     if anomaly is not None:
-        evaluators = {name: create_pixel_evaluator("exact") for name in scores}
+        pixel_evaluators = {name: create_pixel_evaluator("exact") for name in scores}
         for summary, label in summaries(anomaly):
-            for name, evaluator in evaluators.items():
-                evaluator.process(compute_score(name, summary), label)
-        for name, evaluator in evaluators.items():
-            result = evaluator.evaluate()
+            for name, pixels in pixel_evaluators.items():
+                pixels.process(compute_score(name, summary), label)
+        for name, pixels in pixel_evaluators.items():
+            result = pixels.evaluate()
             record[f"{name}/ap"] = result.average_precision
             record[f"{name}/auroc"] = result.auroc
             record[f"{name}/fpr95"] = result.fpr_at_95_tpr

@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -67,7 +68,7 @@ COLUMNS = (
 FS_LAF_ASSUMED = {"low": 1e-4, "median": 5e-4, "high": 5e-3}
 
 
-def load_records(folder: Path) -> list[dict]:
+def load_records(folder: Path) -> list[dict[str, Any]]:
     """Every record of every ``limits_study_*.jsonl`` in ``folder``."""
     records = []
     # the main runs (``_s*``) first, then the factor runs, so the table reads top-down
@@ -77,9 +78,9 @@ def load_records(folder: Path) -> list[dict]:
     return records
 
 
-def aggregate(records: list[dict]) -> dict[str, dict]:
+def aggregate(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """variant -> {key: [values over seeds]} in the order variants first appear."""
-    rows: dict[str, dict] = {}
+    rows: dict[str, dict[str, Any]] = {}
     for record in records:
         row = rows.setdefault(record["variant"], {"seeds": []})
         row["seeds"].append(record["seed"])
@@ -98,11 +99,11 @@ def cell(values: list[float], scale: float) -> str:
     return text
 
 
-def mean(row: dict, key: str) -> float:
+def mean(row: dict[str, Any], key: str) -> float:
     return float(np.mean(row[key]))
 
 
-def targets(rows: dict[str, dict]) -> dict[str, dict]:
+def targets(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per variant: AP and FPR95 ratios to its un-fine-tuned base, mIoU drop vs its control."""
     result = {}
     for name, row in rows.items():
@@ -137,7 +138,12 @@ def anomaly_sizes(root: Path, count: int | None = None) -> np.ndarray:
     return np.asarray(areas)
 
 
-def markdown(rows, checks, sizes, settings) -> str:
+def markdown(
+    rows: dict[str, dict[str, Any]],
+    checks: dict[str, dict[str, Any]],
+    sizes: np.ndarray,
+    settings: dict[str, Any],
+) -> str:
     header = ["Variant", "seeds"] + [title for _, title, _ in COLUMNS]
     header += ["AP ×base", "FPR95 ×base", "ΔmIoU vs control", "meets targets"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -188,7 +194,7 @@ def markdown(rows, checks, sizes, settings) -> str:
     )
 
 
-def plot(rows, sizes, path: Path) -> None:
+def plot(rows: dict[str, dict[str, Any]], sizes: np.ndarray, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

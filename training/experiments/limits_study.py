@@ -29,11 +29,14 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -58,7 +61,9 @@ LOGGER = logging.getLogger("training.experiments.limits_study")
 SCORES = ("max_logit", "energy")
 
 
-def disk_cached(folder: Path | None, key: tuple, build):
+def disk_cached(
+    folder: Path | None, key: tuple[Any, ...], build: Callable[[], TrunkFeatures]
+) -> TrunkFeatures:
     """``build()``'s TrunkFeatures, kept in ``folder`` under a hash of ``key`` (None: no disk)."""
     if folder is None:
         return build()
@@ -76,12 +81,20 @@ def disk_cached(folder: Path | None, key: tuple, build):
     return data
 
 
-def forward(head, part: str, low, high, penultimate=None) -> torch.Tensor:
+def forward(
+    head: Any,  # DeepLabHeadV3Plus: its parts are reached by name
+    part: str,
+    low: torch.Tensor | None,
+    high: torch.Tensor | None,
+    penultimate: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Logits of the head; ``penultimate`` (1×1 input) short-cuts the frozen parts."""
+    if penultimate is not None:  # part "final" with the frozen parts run once before
+        return head.classifier[-1](penultimate)
+    assert low is not None and high is not None, "features or a penultimate are needed"
     if part == "final":
-        if penultimate is None:
-            with torch.no_grad():
-                penultimate = head.classifier[:-1](fused_input(head, low, high))
+        with torch.no_grad():
+            penultimate = head.classifier[:-1](fused_input(head, low, high))
         return head.classifier[-1](penultimate)
     if part == "block":
         with torch.no_grad():
@@ -90,13 +103,13 @@ def forward(head, part: str, low, high, penultimate=None) -> torch.Tensor:
     return head(low, high)
 
 
-def trainable(head, part: str):
+def trainable(head: Any, part: str) -> list[nn.Parameter]:
     module = {"final": head.classifier[-1], "block": head.classifier, "decoder": head}[part]
     return list(module.parameters())
 
 
 @torch.no_grad()
-def penultimates(head, data: TrunkFeatures) -> torch.Tensor:
+def penultimates(head: Any, data: TrunkFeatures) -> torch.Tensor:
     chunks = []
     for start in range(0, len(data), 16):
         sl = slice(start, start + 16)
@@ -109,7 +122,7 @@ def penultimates(head, data: TrunkFeatures) -> torch.Tensor:
 
 
 def train(
-    base_head,
+    base_head: Any,
     part: str,
     data: TrunkFeatures,
     loss: AnomalyLossConfig,
@@ -117,7 +130,7 @@ def train(
     lr: float,
     batch: int,
     seed: int,
-):
+) -> tuple[nn.Module, float]:
     """Fine-tune a copy of the head's ``part`` (BN in eval mode); return it and seconds."""
     head = copy.deepcopy(base_head).float().eval()  # eval: BN statistics stay frozen
     for parameter in head.parameters():
@@ -127,7 +140,7 @@ def train(
         parameter.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_schedule(steps, 0.9))
-    size = tuple(data.low.shape[-2:])
+    size = (int(data.low.shape[-2]), int(data.low.shape[-1]))
     small = torch.cat([
         downsample_labels(data.labels[s : s + 32].long(), size, loss.label_downsampling)
         for s in range(0, len(data), 32)
@@ -142,14 +155,19 @@ def train(
             logits = forward(head, part, data.low[index].float(), data.high[index].float())
         total, _ = anomaly_loss(logits, data.labels[index].long(), loss, False, small[index])
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        torch.autograd.backward(total)
         optimizer.step()
         schedule.step()
     return head.eval(), time.perf_counter() - started
 
 
 @torch.no_grad()
-def evaluate(head, names, sets: dict[str, TrunkFeatures], pens=None) -> dict[str, float]:
+def evaluate(
+    head: Any,  # DeepLabHeadV3Plus: its parts are reached by name
+    names: tuple[str, ...],
+    sets: dict[str, TrunkFeatures],
+    pens: dict[str, torch.Tensor] | None = None,
+) -> dict[str, float]:
     """Metrics per set; ``pens`` (base penultimates per set) when only the 1×1 changed."""
     record: dict[str, float] = {}
     for set_name, data in sets.items():
@@ -184,18 +202,37 @@ def evaluate(head, names, sets: dict[str, TrunkFeatures], pens=None) -> dict[str
     return record
 
 
-def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, base_pens, log):
-    gap_bank = ObjectBank(args.gap_bank) if Path(args.gap_bank).exists() else None
+def run_seed(
+    seed: int,
+    args: argparse.Namespace,
+    network: nn.Module,
+    head: Any,  # DeepLabHeadV3Plus: its parts are reached by name
+    names: tuple[str, ...],
+    meta: Any,
+    train_frames: IndexedFrames,
+    bank: ObjectBank,
+    sets: dict[str, TrunkFeatures],
+    base_pens: dict[str, torch.Tensor],
+    log: Callable[[dict[str, Any]], None],
+) -> None:
     """Every variant for one draw of training samples, cheapest-to-most-informative first;
     training caches (mixing probability, bank subset) are built when first needed."""
+    gap_bank = ObjectBank(args.gap_bank) if Path(args.gap_bank).exists() else None
     picks = np.random.default_rng(seed).permutation(len(train_frames))[: args.samples]
     sample = SampleConfig(crop_size=tuple(args.crop), scale_range=(0.75, 1.25))
-    caches: dict = {}
+    caches: dict[tuple[float, str, str], TrunkFeatures] = {}
 
-    def data(probability: float = 0.25, bank_name: str = "full", style: str = "fda"):
+    def data(
+        probability: float = 0.25, bank_name: str = "full", style: str = "fda"
+    ) -> TrunkFeatures:
         key = (probability, bank_name, style)
         if key not in caches:
-            subset = gap_bank if bank_name == "gap" else bank_subset(bank, bank_name, seed)
+            if bank_name != "gap":
+                subset = bank_subset(bank, bank_name, seed)
+            elif gap_bank is not None:
+                subset = gap_bank
+            else:
+                raise FileNotFoundError(f"style-gap bank {args.gap_bank} not found")
             mix = AnomalyMix(subset, AnomalyMixConfig(probability=probability, style=style))
             dataset = OodTrainingSet(train_frames, mix, sample, meta.mean, meta.std, seed)
             caches[key] = disk_cached(
@@ -214,7 +251,7 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
     block = ("block", args.deep_steps, deep_lr, args.deep_batch)
     final = ("final", steps, lr, batch)
     # Data factors run for the 1x1 and for the block alike.
-    factors = [
+    factors: list[tuple[str, dict[str, Any]]] = [
         ("p 0.5", {"probability": 0.5}),
         ("bank 1/10 (87 objects)", {"bank_name": "tenth"}),
         ("bank one category (capsule)", {"bank_name": "capsule"}),
@@ -253,7 +290,7 @@ def run_seed(seed, args, network, head, names, meta, train_frames, bank, sets, b
         return
     # Base quality: the recipe on bases of other mIoU, same data, same schedules.
     parts = (("1x1", final), ("block", block))
-    bases = []
+    bases: list[tuple[str, Any, tuple[tuple[str, tuple[str, int, float, int]], ...]]] = []
     if not only or "stronger base" in only:
         # the decoder trained further with L_id only (the decoder control above)
         stronger, _ = train(head, "decoder", data(), control, args.deep_steps, deep_lr / 3,
@@ -363,7 +400,7 @@ def main() -> int:
     out = args.out.with_suffix(".jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    def log(record: dict) -> None:
+    def log(record: dict[str, Any]) -> None:
         with out.open("a") as stream:
             stream.write(json.dumps(record) + "\n")
         LOGGER.info("%s", record)

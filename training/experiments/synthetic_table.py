@@ -22,17 +22,21 @@ import logging
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 # training/ is not an installed package: make the repository root importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
+from anomaly_seg_ros.networks.checkpoint import CheckpointMeta
 from anomaly_seg_ros.networks.importers import import_checkpoint
 from training.anomalymix import AnomalyMix, AnomalyMixConfig
 from training.coco_subset import ObjectBank
@@ -45,7 +49,7 @@ from training.experiments.feature_cache import (
 )
 from training.experiments.table_report import write_report
 from training.finetune_data import IndexedFrames, OodTrainingSet, SampleConfig, input_bounds
-from training.finetune_setup import poly_schedule
+from training.finetune_setup import final_conv, poly_schedule
 from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsample_labels
 from training.mgu import MguConfig, mgu_ood_batch
 
@@ -75,7 +79,9 @@ def variants(
     ]
 
 
-def training_samples(dataset: OodTrainingSet, picks: np.ndarray, batch: int):
+def training_samples(
+    dataset: OodTrainingSet, picks: np.ndarray, batch: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches of the picked samples (augmentation drawn from (seed, 0, index))."""
     for start in range(0, len(picks), batch):
         items = [dataset[int(index)] for index in picks[start : start + batch]]
@@ -85,7 +91,15 @@ def training_samples(dataset: OodTrainingSet, picks: np.ndarray, batch: int):
         )
 
 
-def mgu_samples(network, dataset, picks, batch, config: MguConfig, bounds, seed: int):
+def mgu_samples(
+    network: nn.Module,
+    dataset: OodTrainingSet,
+    picks: np.ndarray,
+    batch: int,
+    config: MguConfig,
+    bounds: tuple[torch.Tensor, torch.Tensor],
+    seed: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Batches with MGU applied by the base network (changed pixels labelled 254)."""
     generator = torch.Generator().manual_seed(seed)
     for images, labels in training_samples(dataset, picks, batch):
@@ -94,7 +108,7 @@ def mgu_samples(network, dataset, picks, batch, config: MguConfig, bounds, seed:
 
 def small_labels(data: FeatureSet, method: str) -> torch.Tensor:
     """Labels at the feature resolution, computed once (in chunks: the one-hot is large)."""
-    size = tuple(data.features.shape[-2:])
+    size = (int(data.features.shape[-2]), int(data.features.shape[-1]))
     chunks = [
         downsample_labels(data.labels[start : start + 32].long(), size, method)
         for start in range(0, len(data), 32)
@@ -102,7 +116,13 @@ def small_labels(data: FeatureSet, method: str) -> torch.Tensor:
     return torch.cat(chunks)
 
 
-def train_head(base_conv, data: FeatureSet, loss: AnomalyLossConfig, args, align_corners: bool):
+def train_head(
+    base_conv: nn.Module,
+    data: FeatureSet,
+    loss: AnomalyLossConfig,
+    args: argparse.Namespace,
+    align_corners: bool,
+) -> tuple[nn.Module, float]:
     """Fine-tune a copy of the final 1×1 conv on cached features; return it and the time."""
     conv = copy.deepcopy(base_conv).float().train()
     for parameter in conv.parameters():
@@ -117,19 +137,21 @@ def train_head(base_conv, data: FeatureSet, loss: AnomalyLossConfig, args, align
         labels = data.labels[index].long()
         total, _ = anomaly_loss(logits, labels, loss, align_corners, small[index])
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        torch.autograd.backward(total)
         optimizer.step()
         schedule.step()
     return conv.eval(), time.perf_counter() - started
 
 
-def energy_margins(network, data: FeatureSet, align_corners: bool) -> tuple[float, float]:
+def energy_margins(
+    network: nn.Module, data: FeatureSet, align_corners: bool
+) -> tuple[float, float]:
     """PEBAL's margins (-12 / -6) fit WRN38 logits; for another model, put m_in at the
     median energy of its ID training pixels and keep PEBAL's gap of 6."""
     with torch.no_grad():
         energies = []
         for start in range(0, min(len(data), 64), 8):
-            logits = network.final_conv(data.features[start : start + 8].float())
+            logits = final_conv(network)(data.features[start : start + 8].float())
             labels = data.labels[start : start + 8].long()
             small = torch.nn.functional.interpolate(
                 labels[:, None].float(), size=logits.shape[-2:], mode="nearest"
@@ -140,7 +162,13 @@ def energy_margins(network, data: FeatureSet, align_corners: bool) -> tuple[floa
     return m_in, m_in + 6.0
 
 
-def measure_epoch(network, meta, args, train_frames, bank) -> dict[str, float]:
+def measure_epoch(
+    network: nn.Module,
+    meta: CheckpointMeta,
+    args: argparse.Namespace,
+    train_frames: IndexedFrames,
+    bank: ObjectBank,
+) -> dict[str, float]:
     """Time a few real ``finetune()`` steps (full network forward) and extrapolate."""
     from training.finetune import finetune
     from training.finetune_config import FinetuneConfig
@@ -168,7 +196,7 @@ class Experiment:
         self.args = args
         self.network, self.meta = import_checkpoint(args.model)
         self.network.eval()
-        self.align = self.network.align_corners
+        self.align = bool(self.network.align_corners)
         self.names = tuple(self.meta.class_names)
         self.train = IndexedFrames(CityscapesDataset(args.data_root, "train"))
         self.bank = ObjectBank(args.bank)
@@ -180,7 +208,7 @@ class Experiment:
         self.eval_anomaly = cache_frames(self.network, anomaly, mean, std, args.anomaly_frames)
         self.margins: tuple[float, float] | None = None
 
-    def evaluate(self, head) -> dict[str, float]:
+    def evaluate(self, head: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
         return evaluate_head(
             head, self.align, self.names, self.eval_val, self.eval_anomaly, SCORES
         )
@@ -204,7 +232,7 @@ class Experiment:
         dataset = OodTrainingSet(self.train, mix, sample, mean, std, seed)
         return cache_batches(network, training_samples(dataset, picks, args.batch))
 
-    def run_seed(self, seed: int, rows: dict[str, dict]) -> None:
+    def run_seed(self, seed: int, rows: dict[str, dict[str, Any]]) -> None:
         """All variants for one draw of training samples; records appended to ``rows``."""
         args = replace_seed(self.args, seed)
         for source in args.sources.split(","):
@@ -218,7 +246,7 @@ class Experiment:
             for name, row_source, loss in variants(args.style, args.gamma, *self.margins):
                 if row_source != source:
                     continue
-                conv, seconds = train_head(self.network.final_conv, data, loss, args, self.align)
+                conv, seconds = train_head(final_conv(self.network), data, loss, args, self.align)
                 record = {**self.evaluate(conv), "ood_pixel_share": share, "seed": seed}
                 row = rows.setdefault(name, {"source": source, "loss": loss, "records": []})
                 row["records"].append(record)
@@ -260,9 +288,9 @@ def main() -> int:
     started = time.perf_counter()
     torch.manual_seed(args.seeds[0])
     experiment = Experiment(args)
-    baseline = experiment.evaluate(experiment.network.final_conv)
+    baseline = experiment.evaluate(final_conv(experiment.network))
     LOGGER.info("baseline: %s", baseline)
-    rows: dict[str, dict] = {
+    rows: dict[str, dict[str, Any]] = {
         "baseline (no fine-tuning)": {"source": "-", "loss": None, "records": [baseline]}
     }
     for seed in args.seeds:

@@ -25,7 +25,7 @@ def _cell(values: list[float], scale: float = 100.0, signed: bool = False) -> st
     return text
 
 
-def markdown_table(rows: dict[str, dict]) -> str:
+def markdown_table(rows: dict[str, dict[str, Any]]) -> str:
     """One line per variant: mIoU (present classes) and its change, then AP/AUROC/FPR95."""
     header = ["Variant", "mIoU", "ΔmIoU"]
     for title in SCORE_TITLES.values():
@@ -45,7 +45,7 @@ def markdown_table(rows: dict[str, dict]) -> str:
 
 def write_report(
     stem: Path,
-    rows: dict[str, dict],
+    rows: dict[str, dict[str, Any]],
     settings: dict[str, Any],
     timing: dict[str, float],
     total_seconds: float,
