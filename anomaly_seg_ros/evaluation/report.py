@@ -4,7 +4,8 @@ Files written to the report folder:
 
 * ``results.json`` — every metric of every score, settings, per-frame AP/AUROC (NaN → null);
 * ``results.md`` — the results table (one row per score);
-* ``roc.png``, ``pr.png`` — curves of all scores (matplotlib, Agg backend);
+* ``roc.png``, ``pr.png`` — curves of all scores (matplotlib, Agg backend; every figure
+  is skipped, with one warning line, when matplotlib is not installed);
 * ``per_frame_ap.csv``, ``per_frame_ap.png`` — AP of every frame with anomalies;
 * ``objects_by_area.png`` — obstacles found by obstacle area, where object-level figures
   were computed (see :mod:`~anomaly_seg_ros.evaluation.object_metrics`);
