@@ -10,16 +10,14 @@ import-contract test's blocker).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from test_import_contract import BLOCKER, REPO
+from test_import_contract import run_blocked
 
 from anomaly_seg_ros.evaluation.frames import FrameScores, save_frame_scores
 
@@ -27,14 +25,7 @@ OPTIONAL = ["matplotlib", "sklearn"]
 
 
 def run_without_optional(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    site = tmp_path / "blocker"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=OPTIONAL))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, *argv], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
-    )
+    return run_blocked(tmp_path, *argv, blocked=OPTIONAL)
 
 
 def test_the_blocker_refuses_matplotlib_and_sklearn(tmp_path):
