@@ -23,3 +23,8 @@ class BackendError(AnomalySegError):
 
 class OutputError(AnomalySegError):
     """An output could not be written (full disk, no permission); nothing partial is left."""
+
+
+class DependencyError(AnomalySegError, ImportError):
+    """An optional package that a feature needs is not installed; the message says how to
+    install it (see :mod:`anomaly_seg_ros.optional`)."""

@@ -207,12 +207,15 @@ sys.meta_path.insert(0, Blocked())
 BLOCKED = sorted(ROS_TOPS | TORCH_TOPS)
 
 
-def run_blocked(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python *argv`` with rclpy, ROS messages and torch unimportable: a
-    ``sitecustomize`` on PYTHONPATH installs the blocker before any other code runs."""
+def run_blocked(
+    tmp_path: Path, *argv: str, blocked: list[str] = BLOCKED
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python *argv`` with rclpy, ROS messages and torch (or the top-level modules
+    ``blocked``) unimportable: a ``sitecustomize`` on PYTHONPATH installs the blocker
+    before any other code runs."""
     site = tmp_path / "blocker"
     site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=BLOCKED))
+    (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=blocked))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(site), str(REPO), env.get("PYTHONPATH", "")])
     return subprocess.run(

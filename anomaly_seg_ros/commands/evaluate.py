@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from anomaly_seg_ros.commands.options import add_detector_options, detector_from_args
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.evaluation.protocol import EVAL_SIZES, EvaluationProtocol
 
 if TYPE_CHECKING:
     from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
@@ -36,7 +37,16 @@ def _names(text: str) -> list[str]:
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """Dataset flags shared by ``evaluate`` and ``calibrate``."""
-    parser.add_argument("--layout", default="auto", help="dataset layout: auto, processed, smiyc")
+    from anomaly_seg_ros.datasets.anomaly import LAYOUTS
+
+    parser.add_argument(
+        "--layout",
+        default="auto",
+        choices=("auto", *LAYOUTS),
+        help="dataset layout (default: detected from the folders; an ambiguous folder is "
+        "an error naming the candidates): "
+        + "; ".join(f"{name}: {layout.datasets}" for name, layout in LAYOUTS.items()),
+    )
     parser.add_argument("--limit", type=int, help="evaluate only the first N frames")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -69,6 +79,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="comma-separated refinement variants: plain, refined, vde, refined+vde, or 'all'",
     )
     parser.add_argument("--mode", choices=("exact", "binned"), default="exact")
+    parser.add_argument(
+        "--skip-frames-without-anomaly",
+        action="store_true",
+        help="leave out frames whose label has no anomaly pixel (the Fishyscapes and "
+        "Segment-Me-If-You-Can scripts do)",
+    )
+    parser.add_argument(
+        "--eval-size",
+        choices=EVAL_SIZES,
+        default="label",
+        help="label: scores resized (bilinear) to each label (default); network: labels "
+        "resized by nearest neighbour to the network input, scores at network size",
+    )
     parser.add_argument("--from-scores", type=Path, help="read saved score maps, no detector")
     parser.add_argument("--save-scores", type=Path, help="also save every score map (.npy)")
     parser.add_argument(
@@ -95,9 +118,17 @@ def run(args: argparse.Namespace) -> int:
     dataset = AnomalyDataset(args.dataset, layout=args.layout)
     if args.limit:
         dataset.frames = dataset.frames[: args.limit]
-    settings: dict[str, object] = {"dataset_path": str(args.dataset), "layout": dataset.layout}
+    protocol = EvaluationProtocol(dataset.layout, args.skip_frames_without_anomaly, args.eval_size)
+    skipped: list[str] = []
+    settings: dict[str, object] = {
+        "dataset_path": str(args.dataset),
+        "layout": dataset.layout,
+        "protocol": protocol.to_dict(),
+        "frames_skipped_without_anomaly": skipped,
+        "held_out_without_label": len(dataset.held_out),
+    }
     with tempfile.TemporaryDirectory(prefix="anomaly-seg-eval-") as work_dir:
-        with frame_source(args, dataset, settings) as (frames, names):
+        with frame_source(args, dataset, settings, protocol, skipped) as (frames, names):
             if args.save_scores:
                 frames = _saving(frames, args.save_scores, save_frame_scores)
             result = evaluate_frames(
@@ -109,6 +140,11 @@ def run(args: argparse.Namespace) -> int:
                 component_sizes=TRACK_SIZES[args.track],
                 total=len(dataset),
                 progress=not args.no_progress,
+            )
+        if not result.frame_names:
+            raise ConfigError(
+                f"no frame of {args.dataset} has an anomaly pixel: nothing to evaluate "
+                "(drop --skip-frames-without-anomaly to evaluate them all)"
             )
         result.settings.update(settings, mode=args.mode, track=args.track)
         by_name = {frame.name: frame for frame in dataset}
@@ -159,11 +195,19 @@ def _saving(
 
 @contextlib.contextmanager
 def frame_source(
-    args: argparse.Namespace, dataset: AnomalyDataset, settings: dict[str, object]
+    args: argparse.Namespace,
+    dataset: AnomalyDataset,
+    settings: dict[str, object],
+    protocol: EvaluationProtocol | None = None,
+    skipped: list[str] | None = None,
 ) -> Iterator[tuple[Iterator[FrameScores], list[str]]]:
     """Yield (frames, score names): saved score maps, or the detector (closed on exit).
 
-    Records where the scores come from in ``settings``.
+    Records where the scores come from in ``settings`` (and the network input size).
+
+    :param protocol: evaluation size and frame skipping, see
+        :mod:`~anomaly_seg_ros.evaluation.protocol`.
+    :param skipped: receives the names of the frames skipped for having no anomaly.
     """
     from anomaly_seg_ros.evaluation.frames import detector_frames, saved_frames, saved_score_names
     from anomaly_seg_ros.evaluation.scoring import VARIANTS, score_specs
@@ -175,7 +219,7 @@ def frame_source(
         if missing:
             raise ConfigError(f"scores {missing} not in {args.from_scores}: {available}")
         settings["scores_from"] = str(args.from_scores)
-        yield saved_frames(args.from_scores, dataset, names), names
+        yield saved_frames(args.from_scores, dataset, names, protocol, skipped), names
         return
     detector, base = open_detector(args)
     with detector:
@@ -186,8 +230,10 @@ def frame_source(
             model=str(args.model or "bundled"),
             backend=detector.backend.describe(),
             config=asdict(base),
+            network_size=list(detector.info.input_size),
         )
-        yield detector_frames(detector, dataset, specs, base), [spec.name for spec in specs]
+        frames = detector_frames(detector, dataset, specs, base, protocol, skipped)
+        yield frames, [spec.name for spec in specs]
 
 
 def open_detector(args: argparse.Namespace) -> tuple[Detector, DetectorConfig]:

@@ -17,6 +17,11 @@ import numpy as np
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.protocol import (
+    EvaluationProtocol,
+    has_anomaly,
+    resize_label_nearest,
+)
 from anomaly_seg_ros.evaluation.scoring import ScoreSpec, compute_score_maps
 
 
@@ -34,15 +39,26 @@ def detector_frames(
     dataset: AnomalyDataset,
     specs: Sequence[ScoreSpec],
     base_config: DetectorConfig | None = None,
+    protocol: EvaluationProtocol | None = None,
+    skipped: list[str] | None = None,
 ) -> Iterator[FrameScores]:
     """Run the detector once per frame and derive every spec's score from that pass.
 
     :param detector: an :class:`anomaly_seg_ros.detector.Detector`.
     :param base_config: refinement settings (widths, VDE boosts); default the detector's.
+    :param protocol: evaluation size and frame skipping (default: label size, no skip).
+        A skipped frame is not run through the detector.
+    :param skipped: receives the names of the frames skipped for having no anomaly.
     """
     base = base_config or detector.config  # type: ignore[attr-defined]
+    network_size = tuple(detector.info.input_size)  # type: ignore[attr-defined]
     for index, frame in enumerate(dataset):
         rgb, label = dataset.read(index)
+        label = _protocol_label(label, network_size, protocol)
+        if _skip(label, protocol):
+            if skipped is not None:
+                skipped.append(frame.name)
+            continue
         result = detector.detect(rgb)  # type: ignore[attr-defined]
         scores = compute_score_maps(
             result.summary,
@@ -55,16 +71,46 @@ def detector_frames(
         yield FrameScores(frame.name, label, scores)
 
 
+def _protocol_label(
+    label: np.ndarray, network_size: tuple[int, ...], protocol: EvaluationProtocol | None
+) -> np.ndarray:
+    if protocol is not None and protocol.eval_size == "network":
+        return resize_label_nearest(label, (network_size[0], network_size[1]))
+    return label
+
+
+def _skip(label: np.ndarray, protocol: EvaluationProtocol | None) -> bool:
+    return protocol is not None and protocol.skip_frames_without_anomaly and not has_anomaly(label)
+
+
 def saved_frames(
-    score_dir: str | Path, dataset: AnomalyDataset, score_names: Sequence[str]
+    score_dir: str | Path,
+    dataset: AnomalyDataset,
+    score_names: Sequence[str],
+    protocol: EvaluationProtocol | None = None,
+    skipped: list[str] | None = None,
 ) -> Iterator[FrameScores]:
     """Read saved score maps for every frame of ``dataset``.
 
+    :param protocol: with ``eval_size="network"`` each label is resized by nearest
+        neighbour to its saved maps' size (the maps were saved at network size); with
+        ``label`` the maps must have the label's size. Frame skipping as
+        :func:`detector_frames`.
+    :param skipped: receives the names of the frames skipped for having no anomaly.
     :raises InputError: a map is missing or does not match its label's size.
     """
     score_dir = Path(score_dir)
     for frame in dataset:
         label = frame.load_label()
+        if protocol is not None and protocol.eval_size == "network" and score_names:
+            first = score_dir / score_names[0] / f"{frame.name}.npy"
+            if first.is_file():
+                shape = np.load(first, mmap_mode="r", allow_pickle=False).shape
+                label = resize_label_nearest(label, (shape[0], shape[1]))
+        if _skip(label, protocol):
+            if skipped is not None:
+                skipped.append(frame.name)
+            continue
         scores = {}
         for name in score_names:
             path = score_dir / name / f"{frame.name}.npy"
@@ -75,7 +121,14 @@ def saved_frames(
                 )
             score = np.load(path, allow_pickle=False)
             if score.shape != label.shape:
-                raise InputError(f"score map {path} is {score.shape}, its label {label.shape}")
+                raise InputError(
+                    f"score map {path} is {score.shape}, its label {label.shape}"
+                    + (
+                        "; maps saved at network size need --eval-size network"
+                        if protocol is None or protocol.eval_size == "label"
+                        else ""
+                    )
+                )
             scores[name] = score
         yield FrameScores(frame.name, label, scores)
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from anomaly_seg_ros.errors import ConfigError, InputError
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator, PixelMetrics
+from anomaly_seg_ros.optional import require
 
 LOGGER = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class OODMCScorer:
 
         :raises InputError: the frames hold no anomalous or no normal pixels.
         """
+        require("sklearn", "OODMC's classifier")
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler

@@ -11,11 +11,15 @@ import numpy as np
 
 from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult
+from anomaly_seg_ros.optional import optional
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
+    """matplotlib's pyplot on the Agg backend, or None (one warning) when not installed:
+    the report is then written without its figures."""
+    matplotlib = optional("matplotlib", "the report's figures (*.png curves and charts)")
+    if matplotlib is None:
+        return None
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
@@ -50,6 +54,8 @@ def _legend(axes: Any) -> None:
 def plot_curves(result: EvaluationResult, roc_path: Path, pr_path: Path) -> None:
     """ROC curves (log FPR axis) and precision-recall curves of every score."""
     pyplot = _pyplot()
+    if pyplot is None:
+        return
     roc_figure, roc = pyplot.subplots(figsize=(6.4, 4.8))
     pr_figure, pr = pyplot.subplots(figsize=(6.4, 4.8))
     for name, score in result.scores.items():
@@ -88,6 +94,8 @@ def plot_curves(result: EvaluationResult, roc_path: Path, pr_path: Path) -> None
 def plot_per_frame(result: EvaluationResult, path: Path) -> None:
     """AP of every frame with anomalies, one marker series per score."""
     pyplot = _pyplot()
+    if pyplot is None:
+        return
     width = min(16.0, max(6.4, 0.12 * len(result.frame_names)))
     figure, axes = pyplot.subplots(figsize=(width, 4.0))
     for name, score in result.scores.items():
@@ -119,6 +127,8 @@ def plot_timeline(entries: Sequence[Any], path: Path, title: str = "") -> None:
         order; frames with ground truth are drawn as filled markers, others hollow.
     """
     pyplot = _pyplot()
+    if pyplot is None:
+        return
     figure, (area_axes, score_axes) = pyplot.subplots(2, 1, figsize=(10, 5.5), sharex=True)
     if entries:
         start = entries[0].stamp_ns
@@ -160,6 +170,8 @@ def plot_found_by_area(objects: dict[str, Any], path: Path) -> None:
         ObjectMetrics`; each bar is annotated with found / obstacles.
     """
     pyplot = _pyplot()
+    if pyplot is None:
+        return
     figure, axes = pyplot.subplots(figsize=(6.4, 3.6))
     width = 0.8 / max(len(objects), 1)
     for offset, (name, metrics) in enumerate(objects.items()):

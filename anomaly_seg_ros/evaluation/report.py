@@ -4,7 +4,8 @@ Files written to the report folder:
 
 * ``results.json`` — every metric of every score, settings, per-frame AP/AUROC (NaN → null);
 * ``results.md`` — the results table (one row per score);
-* ``roc.png``, ``pr.png`` — curves of all scores (matplotlib, Agg backend);
+* ``roc.png``, ``pr.png`` — curves of all scores (matplotlib, Agg backend; every figure
+  is skipped, with one warning line, when matplotlib is not installed);
 * ``per_frame_ap.csv``, ``per_frame_ap.png`` — AP of every frame with anomalies;
 * ``objects_by_area.png`` — obstacles found by obstacle area, where object-level figures
   were computed (see :mod:`~anomaly_seg_ros.evaluation.object_metrics`);
@@ -32,6 +33,7 @@ from anomaly_seg_ros.evaluation.dataset_evaluation import (
     ScoreResult,
     cached_frame,
 )
+from anomaly_seg_ros.evaluation.protocol import protocol_line
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 _TABLE_COLUMNS: tuple[tuple[str, Callable[[ScoreResult], float]], ...] = (
@@ -160,6 +162,7 @@ def results_markdown(result: EvaluationResult) -> str:
         f"# Anomaly evaluation: {result.dataset}",
         "",
         f"* {counts_line(frame_counts(result))}",
+        *([f"* {line}"] if (line := protocol_line(result.settings)) else []),
         "",
         f"{len(result.frame_names)} frames, {result.mode} pixel metrics; all values in %. "
         "FPR@95 is the FPR at the highest threshold with TPR ≥ 95 %. Component metrics at "
@@ -281,6 +284,8 @@ def write_gallery(
         picture = load_image(frame_name)
         if picture is None:
             picture = np.full((*label.shape, 3), 64, np.uint8)
+        elif picture.shape[:2] != label.shape:  # scored at network size (--eval-size network)
+            picture = cv2.resize(picture, label.shape[::-1], interpolation=cv2.INTER_AREA)
         panel = frame_panel(picture, label, score, threshold)
         caption = f"{kind} {rank}: {frame_name}  {name}  AP {100 * ap:.1f}"
         path = folder / f"{kind}_{rank:02d}_{frame_name}.png"
