@@ -189,3 +189,8 @@ def test_readme_parameter_rows_match_the_node():
         expected = defaults[name]
         text = str(expected).lower() if isinstance(expected, bool) else str(expected)
         assert value == (f'"{expected}"' if isinstance(expected, str) else text), name
+
+
+def test_readme_is_an_entry_point():
+    """At most 200 lines: what it is, set-up, the car, parameters, figures; the rest in docs/."""
+    assert len(README.splitlines()) <= 200
