@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -80,6 +80,41 @@ def atomic_write_json(target: str | Path, data: dict[str, Any]) -> Path:
     """:func:`atomic_write` of ``data`` as indented UTF-8 JSON with a final newline."""
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def atomic_write_files(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write several files that belong together (one frame's outputs): all appear, or none.
+
+    Every file is written and synced under a temporary name first; only when all are
+    written are they renamed, so a full disk or a read-only folder half-way leaves none of
+    them (and no temporary file).
+
+    :param files: final path -> content.
+    :return: the paths written.
+    :raises OSError: a write failed; no target was touched.
+    """
+    temporaries: dict[Path, Path] = {}
+    try:
+        for target, content in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, temp_name = tempfile.mkstemp(
+                prefix=temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
+            )
+            temporaries[target] = Path(temp_name)
+            with os.fdopen(descriptor, "wb") as temp_file:
+                temp_file.write(content)
+                temp_file.flush()
+                os.fsync(temp_file.fileno())
+            os.chmod(temp_name, FILE_MODE)
+        for target, temp_path in temporaries.items():
+            os.replace(temp_path, target)
+    except BaseException:
+        for temp_path in temporaries.values():
+            temp_path.unlink(missing_ok=True)
+        raise
+    for folder in {target.parent for target in files}:
+        _fsync_folder(folder)
+    return list(files)
 
 
 def partial_folder(target: Path) -> Path:
