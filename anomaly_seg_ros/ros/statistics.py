@@ -150,8 +150,9 @@ class ProblemThrottle:
 
     rclpy's ``throttle_duration_sec`` throttles per call site, so one bad encoding would
     silence a different bad input (or a failing backend after it) for the whole period.
-    Here the kind is the message with its numbers blanked ("data has 10 bytes" and "data
-    has 12 bytes" are one kind, "unknown encoding" another).
+    Here the kind is the message with its numbers and quoted values blanked ("data has 10
+    bytes" and "data has 12 bytes" are one kind, "unsupported image encoding 'x'" and
+    "... 'y'" another), so a sender cycling through bad values cannot flood the log.
     """
 
     def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -163,7 +164,10 @@ class ProblemThrottle:
     @staticmethod
     def kind(message: str) -> str:
         """The throttling key of ``message``."""
-        return re.sub(r"\d+", "#", message)
+        # a quoted value, cut or not (:func:`~anomaly_seg_ros.errors.quoted`)
+        quoted_value = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?:\.\.\.)?"
+        unquoted = re.sub(quoted_value, "'…'", message)
+        return re.sub(r"\d+", "#", unquoted)[:200]
 
     def allow(self, message: str) -> bool:
         """True when ``message``'s kind was not logged in the last ``period`` seconds."""

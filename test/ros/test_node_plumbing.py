@@ -107,6 +107,21 @@ def test_problem_throttle_is_per_kind_of_problem() -> None:
     assert throttle.allow("data has 12 bytes, needs 40")
 
 
+def test_distinct_bad_encodings_are_one_kind_and_short_lines() -> None:
+    from anomaly_seg_ros.errors import InputError
+    from anomaly_seg_ros.io.image import RawImage, image_to_rgb
+
+    throttle = ProblemThrottle(5.0, FakeClock())
+    messages = []
+    for index in range(200):  # a sender cycling through bad encodings, one of 100 KB
+        encoding = "x" * 100_000 if index == 7 else f"bad{chr(97 + index % 26)}_{index}"
+        with pytest.raises(InputError) as caught:
+            image_to_rgb(RawImage(encoding, 4, 4, 12, False, bytes(48)))
+        messages.append(str(caught.value))
+    assert sum(throttle.allow(message) for message in messages) == 1
+    assert max(len(message) for message in messages) < 400
+
+
 def test_idle_node_reports_stale_not_ok() -> None:
     clock = FakeClock()
     description = DetectorDescription("/anomaly_seg: detector", "ort", "m.onnx", (64, 128))
