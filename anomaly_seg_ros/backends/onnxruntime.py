@@ -89,6 +89,7 @@ class OnnxRuntimeBackend(InferenceBackend):
                 f"{source}: graph outputs {names}, expected {list(self.info.output_names)} "
                 "(its sidecar belongs to another export)"
             )
+        self.check_output_shapes({o.name: o.shape for o in self.session.get_outputs()}, source)
         metadata = self.session.get_modelmeta().custom_metadata_map
         expected = {
             "num_classes": self.info.num_classes,
