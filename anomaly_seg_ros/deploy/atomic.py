@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -117,9 +118,50 @@ def atomic_write_files(files: Mapping[Path, bytes]) -> list[Path]:
     return list(files)
 
 
+#: The suffix of :func:`partial_folder` names before the host name and process id.
+PARTIAL_MARK = ".partial-"
+
+
 def partial_folder(target: Path) -> Path:
-    """The hidden name beside ``target`` that :func:`atomic_folder` writes under."""
-    return target.with_name(f".{target.name}.partial-{os.getpid()}")
+    """The hidden name beside ``target`` that :func:`atomic_folder` writes under: it names
+    the host and process writing it, so a later run can tell a dead run's leftovers."""
+    return target.with_name(f".{target.name}{PARTIAL_MARK}{socket.gethostname()}-{os.getpid()}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (of any user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the partial folders in ``folder`` that processes now dead left (a killed
+    ``bag run`` or report), like the node does for dead processes' shared memory.
+
+    Only partials of this host whose process no longer exists are removed: a run in
+    progress, or one on another machine sharing the folder, keeps its partial.
+
+    :return: the removed paths.
+    """
+    removed = []
+    prefix = f"{PARTIAL_MARK}{socket.gethostname()}-"
+    for candidate in folder.glob(f".*{prefix}*"):
+        owner = candidate.name.rpartition(prefix)[2]
+        if owner.isdigit() and not process_alive(int(owner)) and candidate.is_dir():
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    if removed:
+        LOGGER.warning(
+            "removed %d unfinished output folder(s) of runs that were killed: %s",
+            len(removed),
+            ", ".join(path.name for path in removed),
+        )
+    return removed
 
 
 @contextmanager
@@ -144,6 +186,7 @@ def atomic_folder(target: str | Path, keep_name: bool = False) -> Iterator[Path]
     if target.exists():
         raise FileExistsError(f"{target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(target.parent)
     partial = partial_folder(target)
     shutil.rmtree(partial, ignore_errors=True)
     filled = partial / target.name if keep_name else partial
