@@ -45,7 +45,7 @@ class InferenceBackend(abc.ABC):
 
     def describe(self) -> str:
         """One line for logs and diagnostics: backend, device, precision."""
-        return f"{self.name} ({self.info.precision})"
+        return f"{self.name} ({self.info.precision_label})"
 
     def check_output_shapes(self, shapes: Mapping[str, Sequence[object]], source: str) -> None:
         """Refuse, at start, a graph whose outputs are not maps of the input size.

@@ -110,9 +110,8 @@ class OnnxRuntimeBackend(InferenceBackend):
         return LogitSummary.from_outputs(dict(zip(names, outputs)))
 
     def describe(self) -> str:
-        return (
-            f"onnxruntime {ort.__version__} [{', '.join(self.providers)}] ({self.info.precision})"
-        )
+        providers = ", ".join(self.providers)
+        return f"onnxruntime {ort.__version__} [{providers}] ({self.info.precision_label})"
 
     def close(self) -> None:
         self.session = None
