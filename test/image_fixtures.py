@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -52,3 +53,12 @@ def jpeg_claiming(data: bytes, height: int, width: int) -> bytes:
     sof = data.find(b"\xff\xc0")
     assert sof > 0
     return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
+
+
+def png_claiming(height: int, width: int) -> bytes:
+    """A small PNG (valid CRC) whose header claims ``height`` x ``width``."""
+    _, encoded = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(encoded.tobytes())
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)

@@ -168,7 +168,7 @@ def decode_jpeg_rgb(stream: bytes) -> np.ndarray | None:
     :raises InputError: libjpeg reported corrupt or missing data.
     """
     try:
-        import simplejpeg
+        import simplejpeg  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         return None
     try:

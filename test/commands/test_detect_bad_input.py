@@ -6,17 +6,21 @@ import json
 import resource
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from image_fixtures import exif_oriented_jpeg, jpeg_claiming, textured_jpeg, zeroed_jpeg
+from image_fixtures import (
+    exif_oriented_jpeg,
+    jpeg_claiming,
+    png_claiming,
+    textured_jpeg,
+    zeroed_jpeg,
+)
 
 from anomaly_seg_ros.cli import main
 
@@ -141,15 +145,6 @@ def test_exif_orientation_is_ignored_like_in_the_node(tiny_model, tmp_path, capl
     code, error = detect(caplog, folder, "--model", tiny_model, "--out", out)
     assert code == 0, error
     assert cv2.imread(str(out / "turned_labels.png"), cv2.IMREAD_UNCHANGED).shape == (40, 60)
-
-
-def png_claiming(height: int, width: int) -> bytes:
-    """A small valid-looking PNG whose header claims ``height`` x ``width``."""
-    _, encoded = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
 
 
 def test_image_size_is_checked_on_the_header_before_decoding(tiny_model, tmp_path, caplog) -> None:

@@ -3,15 +3,13 @@ errors (not grey frames), and every file reader shares one function."""
 
 from __future__ import annotations
 
-import struct
 import time
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from image_fixtures import jpeg_claiming, textured_jpeg, zeroed_jpeg
+from image_fixtures import jpeg_claiming, png_claiming, textured_jpeg, zeroed_jpeg
 
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.io.compressed import (
@@ -22,20 +20,11 @@ from anomaly_seg_ros.io.compressed import (
 from anomaly_seg_ros.io.image_files import declared_size, read_image_file
 
 
-def png_claiming(height: int, width: int) -> bytes:
-    """A small PNG (valid CRC) whose header claims ``height`` x ``width``."""
-    _, encoded = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
-
-
 def test_zeroed_scan_data_is_corrupt_not_a_grey_frame() -> None:
     damaged = zeroed_jpeg(textured_jpeg())
     # OpenCV decodes it without an error: what the node used to publish
     assert cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_COLOR) is not None
-    with pytest.raises(InputError, match="corrupt JPEG.*premature end"):
+    with pytest.raises(InputError, match=r"corrupt JPEG.*premature end"):
         compressed_to_rgb(damaged)
 
 
