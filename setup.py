@@ -59,8 +59,8 @@ setup(
     entry_points={
         "console_scripts": [
             "anomaly-seg = anomaly_seg_ros.cli:main",
-            "detector_node = anomaly_seg_ros.ros.node:main",
-            "detector_lifecycle_node = anomaly_seg_ros.ros.lifecycle_node:main",
+            "detector_node = anomaly_seg_ros.ros.entry:detector_node",
+            "detector_lifecycle_node = anomaly_seg_ros.ros.entry:detector_lifecycle_node",
         ],
     },
 )

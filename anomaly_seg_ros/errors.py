@@ -1,5 +1,18 @@
 """Exceptions raised by the package; each message says what is wrong and what to do."""
 
+#: Longest quoted input value an error message shows (an encoding string is free text
+#: from the sender: a 100 KB one must not become a 100 KB log line).
+QUOTE_LIMIT = 64
+
+
+def quoted(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` of at most ``limit`` characters of it (``...`` after the closing
+    quote when cut), for messages."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}..."
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
 
 class AnomalySegError(Exception):
     """Base class of every error this package raises on purpose."""

@@ -59,6 +59,13 @@ class ModelInfo:
     graph_refinement: GraphRefinement | None = None
 
     @property
+    def precision_label(self) -> str:
+        """The precision as logs show it: ``int8 QDQ`` for a quantised graph (its sidecar
+        records the quantization; :attr:`precision` stays the fp32 of its inputs and
+        outputs), else :attr:`precision`."""
+        return "int8 QDQ" if "quantization" in self.provenance else self.precision
+
+    @property
     def output_names(self) -> tuple[str, ...]:
         """The graph's outputs: the logit summary, then the refined score if it has one."""
         extra = (REFINED_SCORE_NAME,) if self.graph_refinement is not None else ()

@@ -131,3 +131,40 @@ def test_unavailable_runtime_is_a_clear_error(tiny_model):
             create_backend("tensorrt", tiny_model)
     else:
         pytest.skip("tensorrt is installed here")
+
+
+def test_outputs_of_another_size_are_refused_at_start(tiny_model, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    model = copy_model(tiny_model, tmp_path)
+    graph_model = onnx.load(model)
+    graph = graph_model.graph
+    # every output taken at every second pixel: a graph that answers at half size
+    graph.initializer.extend(
+        [
+            onnx.numpy_helper.from_array(np.array(values, np.int64), name)
+            for name, values in (
+                ("half_starts", [0, 0]),
+                ("half_ends", [2**31, 2**31]),
+                ("half_axes", [-2, -1]),
+                ("half_steps", [2, 2]),
+            )
+        ]
+    )
+    for output in graph.output:
+        full = f"{output.name}_full"
+        for node in graph.node:
+            node.output[:] = [full if name == output.name else name for name in node.output]
+            node.input[:] = [full if name == output.name else name for name in node.input]
+        graph.node.append(
+            onnx.helper.make_node(
+                "Slice",
+                [full, "half_starts", "half_ends", "half_axes", "half_steps"],
+                [output.name],
+            )
+        )
+        dims = output.type.tensor_type.shape.dim
+        dims[-2].dim_value, dims[-1].dim_value = 32, 64
+    onnx.save(graph_model, model)
+    with pytest.raises(ModelError, match=r"output 'label' has shape \[1, 32, 64\], expected "
+                       r"\[1, 64, 128\]"):  # fmt: skip
+        Detector.from_path(model, backend="onnxruntime")

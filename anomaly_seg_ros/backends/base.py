@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.errors import InputError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo
 from anomaly_seg_ros.summary import LogitSummary
 
@@ -44,7 +45,31 @@ class InferenceBackend(abc.ABC):
 
     def describe(self) -> str:
         """One line for logs and diagnostics: backend, device, precision."""
-        return f"{self.name} ({self.info.precision})"
+        return f"{self.name} ({self.info.precision_label})"
+
+    def check_output_shapes(self, shapes: Mapping[str, Sequence[object]], source: str) -> None:
+        """Refuse, at start, a graph whose outputs are not maps of the input size.
+
+        :param shapes: output name -> shape as the graph or engine declares it; symbolic
+            dimensions (names, None, -1) are accepted.
+        :param source: the model file, for the message.
+        :raises ModelError: naming the output, its shape and the expected one.
+        """
+        height, width = self.info.input_height, self.info.input_width
+        for name, shape in shapes.items():
+            dims = list(shape)
+            while len(dims) > 2 and dims[0] == 1:
+                dims = dims[1:]
+            fixed = [d if isinstance(d, int) and d >= 0 else None for d in dims]
+            fits = len(fixed) == 2 and all(
+                d is None or d == wanted for d, wanted in zip(fixed, (height, width))
+            )
+            if not fits:
+                raise ModelError(
+                    f"{source}: graph output {name!r} has shape {list(shape)}, expected "
+                    f"[1, {height}, {width}] (the input size; leading 1s optional): the "
+                    "graph is not an anomaly_seg_ros export for this input size"
+                )
 
     def check_input(self, image: np.ndarray) -> None:
         """Raise :class:`InputError` unless ``image`` has the shape and dtype of the graph."""

@@ -89,6 +89,7 @@ class OnnxRuntimeBackend(InferenceBackend):
                 f"{source}: graph outputs {names}, expected {list(self.info.output_names)} "
                 "(its sidecar belongs to another export)"
             )
+        self.check_output_shapes({o.name: o.shape for o in self.session.get_outputs()}, source)
         metadata = self.session.get_modelmeta().custom_metadata_map
         expected = {
             "num_classes": self.info.num_classes,
@@ -109,9 +110,8 @@ class OnnxRuntimeBackend(InferenceBackend):
         return LogitSummary.from_outputs(dict(zip(names, outputs)))
 
     def describe(self) -> str:
-        return (
-            f"onnxruntime {ort.__version__} [{', '.join(self.providers)}] ({self.info.precision})"
-        )
+        providers = ", ".join(self.providers)
+        return f"onnxruntime {ort.__version__} [{providers}] ({self.info.precision_label})"
 
     def close(self) -> None:
         self.session = None

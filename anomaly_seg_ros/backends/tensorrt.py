@@ -113,6 +113,10 @@ class TensorRTBackend(InferenceBackend):
         if -1 in dims(engine.get_tensor_shape(INPUT_NAME)):
             if not self._context.set_input_shape(INPUT_NAME, wanted_input):
                 raise ModelError(f"engine does not accept the sidecar's input {wanted_input}")
+        self.check_output_shapes(
+            {name: dims(self._context.get_tensor_shape(name)) for name in outputs},
+            str(self.model_path),
+        )
         self._stream = cuda_runtime.Stream()
         for tensor in modes:
             shape = dims(self._context.get_tensor_shape(tensor))

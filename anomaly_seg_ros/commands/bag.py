@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 from pathlib import Path
 
 from anomaly_seg_ros.commands.options import (
@@ -22,6 +23,7 @@ from anomaly_seg_ros.commands.options import (
 )
 from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.io.bags import check_topic_name
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
 LOGGER = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_command(args: argparse.Namespace) -> int:
     from anomaly_seg_ros.io.bag_run import run_bag
 
+    check_topic_name(args.prefix, "--prefix")
     with detector_from_args(args) as det:
         report = run_bag(
             det,
@@ -137,8 +140,12 @@ def run_command(args: argparse.Namespace) -> int:
 def play_command(args: argparse.Namespace) -> int:
     from anomaly_seg_ros.ros.bag_player import PlayOptions, play_bag
 
-    if args.rate < 0:
+    if not math.isfinite(args.rate) or args.rate < 0:
         raise ConfigError(f"--rate must be >= 0 (0 = as fast as possible), got {args.rate}")
+    if not math.isfinite(args.wait_for_subscriber) or args.wait_for_subscriber < 0:
+        raise ConfigError(f"--wait-for-subscriber must be >= 0 s, got {args.wait_for_subscriber}")
+    if args.remap is not None:
+        check_topic_name(args.remap, "--remap")
     options = PlayOptions(
         topic=args.topic,
         rate=args.rate,
@@ -148,15 +155,21 @@ def play_command(args: argparse.Namespace) -> int:
         qos_profile=args.qos,
         progress=not args.no_progress,
     )
-    count = play_bag(args.bag, options)
+    skipped: list[tuple[int, str]] = []
+    count = play_bag(args.bag, options, undeserializable=skipped)
     LOGGER.info("published %d messages from %s", count, args.bag)
-    return 0
+    for timestamp, reason in skipped:
+        LOGGER.error("message at bag time %d ns not published: %s", timestamp, reason)
+    return 1 if skipped else 0
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from anomaly_seg_ros.evaluation.bag import evaluate_bag
+
+    if not math.isfinite(args.stamp_tolerance) or args.stamp_tolerance < 0:
+        raise ConfigError(f"--stamp-tolerance must be >= 0 seconds, got {args.stamp_tolerance}")
 
     # with an output bag: the node's threshold and min_area (model file, then --params)
     config = config_from_args(args, model_from_args(args))

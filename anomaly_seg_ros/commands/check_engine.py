@@ -60,10 +60,11 @@ def sample_frames(args: argparse.Namespace, info: ModelInfo) -> list[np.ndarray]
     if args.frames < 1:
         raise ConfigError("--frames must be at least 1")
     if args.images:
-        from anomaly_seg_ros.commands.detect import list_images, read_rgb
+        from anomaly_seg_ros.commands.detect import list_images
+        from anomaly_seg_ros.io.image_files import read_image_file
 
         paths = list_images(args.images)[: args.frames]
-        return [to_network_input(read_rgb(path), info) for path in paths]
+        return [to_network_input(read_image_file(path), info) for path in paths]
     LOGGER.warning("no --images given: comparing on synthetic frames; real images are better")
     rng = np.random.default_rng(0)
     frames = []

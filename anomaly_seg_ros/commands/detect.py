@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -16,11 +18,13 @@ from anomaly_seg_ros.commands.options import (
     detector_from_args,
     model_from_args,
 )
-from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
+from anomaly_seg_ros.deploy.atomic import atomic_write_files
 from anomaly_seg_ros.errors import InputError, OutputError
-from anomaly_seg_ros.io.compressed import compressed_size
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
+from anomaly_seg_ros.io.image_files import read_image_file
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
+
+if TYPE_CHECKING:
+    from anomaly_seg_ros.detector import Result
 
 LOGGER = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
@@ -60,56 +64,90 @@ def list_images(paths: list[Path]) -> list[Path]:
     return images
 
 
-def read_rgb(path: Path, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
-    """Read an image file as (H, W, 3) uint8 RGB.
+def output_stems(images: list[Path], out: Path) -> list[Path]:
+    """Where each image's outputs go: ``out/<stem>``, the input's file name without suffix.
 
-    PNG and JPEG sizes are read from the header first, so an image beyond ``max_pixels``
-    is refused before it is decoded. EXIF orientation is ignored, as in the node: a
-    camera frame is used as its pixels are stored, not turned like a photo.
-
-    :raises InputError: unreadable, not an image, too large or corrupt.
+    :raises InputError: two inputs with the same stem (``a/x.png`` and ``b/x.png``, or
+        ``x.png`` and ``x.jpg``) would write the same files; nothing has been run.
     """
+    seen: dict[str, Path] = {}
+    for path in images:
+        other = seen.setdefault(path.stem, path)
+        if other != path:
+            raise InputError(
+                f"{other} and {path} would both write {out / path.stem}_*.png; "
+                "detect them in separate runs (--out) or rename one"
+            )
+    return [out / path.stem for path in images]
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` and make sure files can be written there, before the model loads.
+
+    :raises OutputError: ``out`` is a file, cannot be created, or is not writable.
+    """
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} exists and is not a folder")
     try:
-        stream = path.read_bytes()
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
     except OSError as error:
-        raise InputError(f"{path}: cannot read ({error.strerror})") from error
-    if stream[:8].startswith((b"\x89PNG", b"\xff\xd8")):
-        try:
-            _, height, width = compressed_size(stream)
-            check_size(height, width, max_pixels)
-        except InputError as error:
-            raise InputError(f"{path}: {error}") from error
-    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    bgr = cv2.imdecode(np.frombuffer(stream, np.uint8), flags)
-    if bgr is None:
-        raise InputError(f"{path}: not a readable image")
-    try:
-        check_size(bgr.shape[0], bgr.shape[1], max_pixels)
-    except InputError as error:
-        raise InputError(f"{path}: {error}") from error
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        raise OutputError(
+            f"--out {out}: cannot write there ({error.strerror or error})"
+        ) from error
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write a PNG under a temporary name, renamed when complete.
+def png_bytes(path: Path, image: np.ndarray) -> bytes:
+    """``image`` encoded as PNG.
 
-    :raises OutputError: OpenCV cannot encode it, or the disk is full / not writable.
+    :raises OutputError: OpenCV cannot encode it.
     """
     ok, encoded = cv2.imencode(".png", image)
     if not ok:
         raise OutputError(f"{path}: OpenCV could not encode a {image.shape} {image.dtype} PNG")
-    write_file(path, encoded.tobytes())
+    return encoded.tobytes()
 
 
-def write_file(path: Path, content: bytes) -> None:
-    """Write ``content`` under a temporary name, renamed when complete.
+def frame_files(stem: Path, result: Result, threshold: float, save_raw: bool) -> dict[Path, bytes]:
+    """The encoded output files of one image: labels, colours, score, mask, overlay (+ .npy).
 
-    :raises OutputError: the disk is full or the folder not writable.
+    :raises OutputError: an image OpenCV cannot encode.
+    """
+    if result.labels_color is None or result.overlay is None:
+        raise RuntimeError("the Detector left out the requested labels_color/overlay")
+    low, high = score_display_range(result.score, threshold)
+    images = {
+        "labels": result.labels,
+        "labels_color": result.labels_color[..., ::-1],
+        "score": heat_colors(result.score, low, high)[..., ::-1],
+        "mask": result.mask.astype(np.uint8) * 255,
+        "overlay": result.overlay[..., ::-1],
+    }
+    files = {
+        Path(f"{stem}_{name}.png"): png_bytes(Path(f"{stem}_{name}.png"), image)
+        for name, image in images.items()
+    }
+    if save_raw:
+        buffer = io.BytesIO()
+        np.save(buffer, result.score)
+        files[Path(f"{stem}_score.npy")] = buffer.getvalue()
+    return files
+
+
+def write_frame(files: dict[Path, bytes]) -> None:
+    """Write one image's files so that all of them appear or none.
+
+    :raises OutputError: the disk is full or the folder not writable (nothing was kept).
     """
     try:
-        atomic_write_bytes(path, content)
+        atomic_write_files(files)
     except OSError as error:
-        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from error
+        first = next(iter(files))
+        raise OutputError(
+            f"{first.parent}: cannot write {first.name} and the files beside it "
+            f"({error.strerror or error}); none of them was kept"
+        ) from error
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,24 +155,27 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args, model_from_args(args))  # bad settings: before any work
     images = list_images(args.images)
-    if args.out.exists() and not args.out.is_dir():
-        raise OutputError(f"--out {args.out} exists and is not a folder")
-    args.out.mkdir(parents=True, exist_ok=True)
+    stems = output_stems(images, args.out)
+    check_writable(args.out)
+    failed: list[Path] = []
     with detector_from_args(args, config) as detector:
-        for path in tqdm(images, desc="detect", unit="img"):
-            result = detector.detect(read_rgb(path), outputs=("labels_color", "overlay"))
-            if result.labels_color is None or result.overlay is None:
-                raise RuntimeError("the Detector left out the requested labels_color/overlay")
-            stem = args.out / path.stem
-            low, high = score_display_range(result.score, detector.config.threshold)
-            write_png(Path(f"{stem}_labels.png"), result.labels)
-            write_png(Path(f"{stem}_labels_color.png"), result.labels_color[..., ::-1])
-            write_png(Path(f"{stem}_score.png"), heat_colors(result.score, low, high)[..., ::-1])
-            write_png(Path(f"{stem}_mask.png"), result.mask.astype(np.uint8) * 255)
-            write_png(Path(f"{stem}_overlay.png"), result.overlay[..., ::-1])
-            if args.save_raw:
-                buffer = io.BytesIO()
-                np.save(buffer, result.score)
-                write_file(Path(f"{stem}_score.npy"), buffer.getvalue())
-    print(f"wrote {len(images)} × 5 images to {args.out}")
+        for path, stem in tqdm(list(zip(images, stems)), desc="detect", unit="img"):
+            try:
+                rgb = read_image_file(path)
+            except InputError as error:  # one bad file: say so, go on with the others
+                LOGGER.error("%s", error)
+                failed.append(path)
+                continue
+            result = detector.detect(rgb, outputs=("labels_color", "overlay"))
+            write_frame(frame_files(stem, result, detector.config.threshold, args.save_raw))
+    done = len(images) - len(failed)
+    print(f"wrote {done} × 5 images to {args.out}")
+    if failed:
+        LOGGER.error(
+            "%d of %d images not processed (unreadable or corrupt): %s",
+            len(failed),
+            len(images),
+            ", ".join(str(path) for path in failed),
+        )
+        return 1
     return 0

@@ -14,9 +14,10 @@ import json
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -82,9 +83,85 @@ def atomic_write_json(target: str | Path, data: dict[str, Any]) -> Path:
     return atomic_write_bytes(target, text.encode("utf-8"))
 
 
+def atomic_write_files(files: Mapping[Path, bytes]) -> list[Path]:
+    """Write several files that belong together (one frame's outputs): all appear, or none.
+
+    Every file is written and synced under a temporary name first; only when all are
+    written are they renamed, so a full disk or a read-only folder half-way leaves none of
+    them (and no temporary file).
+
+    :param files: final path -> content.
+    :return: the paths written.
+    :raises OSError: a write failed; no target was touched.
+    """
+    temporaries: dict[Path, Path] = {}
+    try:
+        for target, content in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, temp_name = tempfile.mkstemp(
+                prefix=temp_prefix(target), suffix=TEMP_SUFFIX, dir=target.parent
+            )
+            temporaries[target] = Path(temp_name)
+            with os.fdopen(descriptor, "wb") as temp_file:
+                temp_file.write(content)
+                temp_file.flush()
+                os.fsync(temp_file.fileno())
+            os.chmod(temp_name, FILE_MODE)
+        for target, temp_path in temporaries.items():
+            os.replace(temp_path, target)
+    except BaseException:
+        for temp_path in temporaries.values():
+            temp_path.unlink(missing_ok=True)
+        raise
+    for folder in {target.parent for target in files}:
+        _fsync_folder(folder)
+    return list(files)
+
+
+#: The suffix of :func:`partial_folder` names before the host name and process id.
+PARTIAL_MARK = ".partial-"
+
+
 def partial_folder(target: Path) -> Path:
-    """The hidden name beside ``target`` that :func:`atomic_folder` writes under."""
-    return target.with_name(f".{target.name}.partial-{os.getpid()}")
+    """The hidden name beside ``target`` that :func:`atomic_folder` writes under: it names
+    the host and process writing it, so a later run can tell a dead run's leftovers."""
+    return target.with_name(f".{target.name}{PARTIAL_MARK}{socket.gethostname()}-{os.getpid()}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (of any user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def remove_stale_partials(folder: Path) -> list[Path]:
+    """Remove the partial folders in ``folder`` that processes now dead left (a killed
+    ``bag run`` or report), like the node does for dead processes' shared memory.
+
+    Only partials of this host whose process no longer exists are removed: a run in
+    progress, or one on another machine sharing the folder, keeps its partial.
+
+    :return: the removed paths.
+    """
+    removed = []
+    prefix = f"{PARTIAL_MARK}{socket.gethostname()}-"
+    for candidate in folder.glob(f".*{prefix}*"):
+        owner = candidate.name.rpartition(prefix)[2]
+        if owner.isdigit() and not process_alive(int(owner)) and candidate.is_dir():
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    if removed:
+        LOGGER.warning(
+            "removed %d unfinished output folder(s) of runs that were killed: %s",
+            len(removed),
+            ", ".join(path.name for path in removed),
+        )
+    return removed
 
 
 @contextmanager
@@ -109,6 +186,7 @@ def atomic_folder(target: str | Path, keep_name: bool = False) -> Iterator[Path]
     if target.exists():
         raise FileExistsError(f"{target} already exists")
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(target.parent)
     partial = partial_folder(target)
     shutil.rmtree(partial, ignore_errors=True)
     filled = partial / target.name if keep_name else partial

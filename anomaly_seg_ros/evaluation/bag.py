@@ -160,6 +160,7 @@ def evaluate_bag(
                 objects=objects,
             )
             paired = {int(name) for name in result.frame_names}
+            _check_evaluated(bag, frame_topic, label_topic, timeline, paired, index, skipped)
             timeline = sorted(
                 (replace(entry, has_label=entry.stamp_ns in paired) for entry in timeline),
                 key=lambda entry: entry.stamp_ns,
@@ -180,6 +181,49 @@ def evaluate_bag(
         converted = output_error(error, f"the work files in {tempfile.gettempdir()}")
         raise converted from error
     return result
+
+
+def _check_evaluated(
+    bag: str | Path,
+    frame_topic: str,
+    label_topic: str | None,
+    timeline: list[TimelineEntry],
+    paired: set[int],
+    index: LabelIndex[Path],
+    skipped: list[tuple[int, str]],
+) -> None:
+    """Refuse to write a report over nothing: no readable frame, or ground truth asked for
+    and no frame paired with it (so the figures would be over 0 frames).
+
+    :raises InputError: saying what was found and what to change.
+    """
+    if not timeline:
+        first = f"; first: {sorted(skipped)[0][1]}" if skipped else ""
+        raise InputError(
+            f"no frame of {frame_topic} in {bag} could be read ({len(skipped)} malformed"
+            f"{first}); no report written"
+        )
+    if label_topic is None or paired:
+        return
+    labels = index.labels_without_frame  # none was taken
+    bad = [reason for _, reason in sorted(skipped) if reason.startswith(f"{label_topic}:")]
+    if not labels:
+        why = f"none of its {len(bad)} messages is a usable label" + (
+            f" (first: {bad[0]})" if bad else ""
+        )
+    else:
+        frames = np.array(sorted(entry.stamp_ns for entry in timeline), np.int64)
+        stamps = np.array(labels, np.int64)
+        at = np.clip(np.searchsorted(frames, stamps), 1, len(frames) - 1) if len(frames) > 1 else 0
+        nearest = np.minimum(np.abs(frames[at] - stamps), np.abs(frames[at - 1] - stamps)).min()
+        why = (
+            f"{len(labels)} labels, but no stamp within --stamp-tolerance of a frame "
+            f"(nearest {nearest / 1e9:.3f} s apart)"
+        )
+    raise InputError(
+        f"no frame of {frame_topic} paired with ground truth on {label_topic}: "
+        f"{len(timeline)} frames, {why}; no report written"
+    )
 
 
 def _write(

@@ -24,6 +24,7 @@ from anomaly_seg_ros.io.bags import (
     IMAGE_TYPE,
     STORAGES,
     BagMessage,
+    check_topic_name,
     create_bag,
     image_connections,
     open_bag,
@@ -99,8 +100,10 @@ def run_bag(
     :param prefix: namespace of the result topics.
     :param progress: show a tqdm progress bar.
     :return: counts; malformed frames are skipped (input still copied) and listed.
-    :raises InputError: unreadable input bag or existing output path.
-    :raises ConfigError: no such image topic, unknown output name or storage.
+    :raises InputError: unreadable input bag, existing output path, or not one frame
+        processed (then no output bag is left).
+    :raises ConfigError: no such image topic, unknown output name or storage, a prefix
+        that is no topic name.
     """
     names = [t.name for t in OUTPUT_TOPICS if t.name in set(outputs)]
     unknown = sorted(set(outputs) - set(names))
@@ -108,6 +111,7 @@ def run_bag(
         raise ConfigError(f"unknown outputs {unknown}; valid: {[t.name for t in OUTPUT_TOPICS]}")
     if storage not in STORAGES:
         raise ConfigError(f"unknown bag storage {storage!r}; valid: {', '.join(STORAGES)}")
+    check_topic_name(prefix, "prefix")
     if Path(output_bag).exists():
         raise InputError(f"output bag {output_bag} already exists; choose a new path")
     store = typestore()
@@ -148,4 +152,14 @@ def run_bag(
         bar.close()
         report.frames_in += len(undeserializable)
         report.malformed = sorted(report.malformed + undeserializable)
+        if report.frames_out == 0:  # raised inside create_bag: no bag is kept
+            found = (
+                f"all {report.frames_in} malformed; first: {report.malformed[0][1]}"
+                if report.malformed
+                else "it has no messages"
+            )
+            raise InputError(
+                f"no frame of {source.topic} in {input_bag} could be processed ({found}); "
+                "no output bag written"
+            )
     return report

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 from anomaly_seg_ros.deploy.atomic import atomic_folder
-from anomaly_seg_ros.errors import ConfigError, InputError, OutputError
+from anomaly_seg_ros.errors import ConfigError, InputError, OutputError, quoted
 
 LOGGER = logging.getLogger(__name__)
 
@@ -108,6 +109,25 @@ def open_bags(paths: Sequence[str | Path]) -> Iterator[AnyReader]:
         yield reader
     finally:
         reader.close()
+
+
+#: A ROS 2 topic name or namespace: ``/``-separated tokens of letters, digits and ``_``,
+#: none starting with a digit, no ``__`` and no trailing ``/`` (rcl's rules, without
+#: substitutions).
+_TOPIC_NAME = re.compile(r"^/?(?!.*__)[A-Za-z_][A-Za-z0-9_]*(?:/[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def check_topic_name(name: str, option: str) -> str:
+    """``name`` if it is a valid ROS 2 topic name (or namespace), else one clear error.
+
+    :raises ConfigError: naming the option and the value.
+    """
+    if name != "/" and not _TOPIC_NAME.match(name):
+        raise ConfigError(
+            f"{option} {quoted(name)} is not a valid ROS topic name: use /-separated words "
+            "of letters, digits and _ (not starting with a digit), e.g. /front/anomaly_seg"
+        )
+    return name
 
 
 def topics_of(reader: AnyReader) -> dict[str, str]:

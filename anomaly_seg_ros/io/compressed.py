@@ -1,9 +1,17 @@
-"""sensor_msgs/CompressedImage (JPEG, PNG) -> RGB, with OpenCV only (no cv_bridge).
+"""sensor_msgs/CompressedImage (JPEG, PNG) -> RGB, with OpenCV and simplejpeg (no cv_bridge).
 
 Like :mod:`anomaly_seg_ros.io.image`, this module imports no ROS package. The
-image size is read from the JPEG/PNG header before decoding, so an absurdly large image is
-rejected without allocating it, and a corrupt or truncated stream raises
+image size is read from the JPEG/PNG header before decoding, so an absurdly large image
+(or a small stream that declares a huge one: a decompression bomb) is rejected without
+allocating it, and a corrupt or truncated stream raises
 :class:`~anomaly_seg_ros.errors.InputError` instead of yielding a half-grey frame.
+
+JPEGs are decoded by libjpeg-turbo through ``simplejpeg`` in strict mode, which turns
+libjpeg's recoverable warnings ("Corrupt JPEG data: premature end of data segment", the
+warnings OpenCV only prints to stderr while it fills the rest of the frame with grey) into
+errors. Without simplejpeg installed the OpenCV decoder is used, with the structural checks
+below only. A JPEG has no checksum: a flipped bit that still forms valid Huffman codes
+changes a few blocks and cannot be told from a real picture by any decoder.
 """
 
 from __future__ import annotations
@@ -22,6 +30,15 @@ JPEG_START = b"\xff\xd8"
 JPEG_END = b"\xff\xd9"
 # Start-of-frame markers carry the image size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
 _JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+#: Most RGB bytes a compressed stream may declare per byte it holds, for images whose RGB
+#: exceeds :data:`RATIO_CHECKED_BYTES`. Deflate cannot pack more than about 1032:1 and a
+#: JPEG needs at least one bit per 8x8 block (at most 1536:1), so only a (near) uniform
+#: image comes close; camera frames stay below 50:1. A small stream declaring a frame of
+#: hundreds of MB is a decompression bomb: refused before it is decoded.
+MAX_COMPRESSION_RATIO = 500
+#: Decoded RGB size above which :data:`MAX_COMPRESSION_RATIO` is enforced (32 MiB, about
+#: 3300x3300): smaller images cost little to decode whatever their ratio.
+RATIO_CHECKED_BYTES = 32 * 2**20
 
 
 def compressed_size(data: bytes) -> tuple[str, int, int]:
@@ -117,6 +134,52 @@ def check_jpeg_structure(data: bytes) -> None:
     raise InputError("truncated JPEG: the stream ends before its end-of-image marker")
 
 
+def check_declared_size(
+    kind: str, height: int, width: int, stream_bytes: int, max_pixels: int = MAX_IMAGE_PIXELS
+) -> None:
+    """Refuse an image by the size its header declares, before anything is decoded.
+
+    :param kind: the format, for the message (``"png"``, ``"jpeg"``, ...).
+    :param height: height from the header.
+    :param width: width from the header.
+    :param stream_bytes: length of the compressed stream.
+    :param max_pixels: the pixel limit (:func:`~anomaly_seg_ros.preprocess.check_size`).
+    :raises InputError: zero size, more than ``max_pixels``, or a large image declared by a
+        stream too small to hold it (:data:`MAX_COMPRESSION_RATIO`).
+    """
+    check_size(height, width, max_pixels)
+    decoded_bytes = height * width * 3
+    if decoded_bytes > RATIO_CHECKED_BYTES and decoded_bytes > MAX_COMPRESSION_RATIO * max(
+        stream_bytes, 1
+    ):
+        raise InputError(
+            f"{kind.upper()} of {stream_bytes} bytes declares {height}x{width} "
+            f"({decoded_bytes / 2**20:.0f} MB decoded, {decoded_bytes // max(stream_bytes, 1)}"
+            f":1; camera frames stay below 50:1): refused as a decompression bomb"
+        )
+
+
+def decode_jpeg_rgb(stream: bytes) -> np.ndarray | None:
+    """Decode a JPEG to RGB with libjpeg's warnings treated as errors.
+
+    :param stream: the JPEG stream (header already checked).
+    :return: (H, W, 3) uint8 RGB, or None when simplejpeg is not installed or cannot
+        convert the colour space (CMYK): decode with OpenCV then.
+    :raises InputError: libjpeg reported corrupt or missing data.
+    """
+    try:
+        import simplejpeg  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        rgb: np.ndarray = simplejpeg.decode_jpeg(stream, colorspace="RGB", strict=True)
+    except ValueError as error:
+        if "color conversion" in str(error).lower() or "colorspace" in str(error).lower():
+            return None
+        raise InputError(f"corrupt JPEG, libjpeg says: {error}") from error
+    return rgb
+
+
 def compressed_to_rgb(data: Any, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Decode a JPEG or PNG stream to RGB.
 
@@ -124,19 +187,27 @@ def compressed_to_rgb(data: Any, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarr
         the ``format`` field is not needed, the stream's own header says what it is.
     :param max_pixels: reject images with more pixels than this (checked on the header).
     :return: (H, W, 3) uint8 RGB (grey and RGBA inputs are converted, 16-bit PNG scaled).
-    :raises InputError: empty data, unknown format, too large, corrupt or truncated stream.
+    :raises InputError: empty data, unknown format, too large (also a decompression bomb:
+        :func:`check_declared_size`), corrupt or truncated stream.
     """
     stream = data if isinstance(data, bytes) else memoryview(data).tobytes()
     if not stream:
         raise InputError("compressed image has no data (zero size)")
     kind, height, width = compressed_size(stream)
-    check_size(height, width, max_pixels)
+    check_declared_size(kind, height, width, len(stream), max_pixels)
     # Entropy-coded JPEG data never contains an unstuffed FF D9, so its absence means the
     # stream was cut short; OpenCV would otherwise return a partly grey image.
     if kind == "jpeg" and stream.rfind(JPEG_END) < 2:
         raise InputError("truncated JPEG: no end-of-image marker; the stream was cut short")
     if kind == "jpeg":
         check_jpeg_structure(stream)
+        rgb = decode_jpeg_rgb(stream)
+        if rgb is not None:
+            if rgb.shape[:2] != (height, width):
+                raise InputError(
+                    f"corrupt JPEG: header says {height}x{width}, decoded {rgb.shape[:2]}"
+                )
+            return rgb
     # Camera frames are used as stored: EXIF orientation is a photo convention (and would
     # turn the frame against its header's size); `anomaly-seg detect` ignores it too.
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION

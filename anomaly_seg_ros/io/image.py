@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, Protocol
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.errors import InputError, quoted
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
 
 
@@ -113,7 +113,7 @@ def image_view(image: ImageFields, max_pixels: int = MAX_IMAGE_PIXELS) -> np.nda
     encoding = ENCODINGS.get(image.encoding)
     if encoding is None:
         raise InputError(
-            f"unsupported image encoding {image.encoding!r}; supported: "
+            f"unsupported image encoding {quoted(image.encoding)}; supported: "
             f"{', '.join(ENCODINGS)} (or use image/compressed with jpeg/png)"
         )
     height, width, step = int(image.height), int(image.width), int(image.step)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.errors import InputError, quoted
 from anomaly_seg_ros.io.compressed import compressed_to_rgb
 from anomaly_seg_ros.io.image import RawImage, image_to_rgb, image_view
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
@@ -49,7 +49,7 @@ def float_image(message: Any) -> np.ndarray:
     :raises InputError: another encoding, or ``data`` too short for ``step * height``.
     """
     if message.encoding != "32FC1":
-        raise InputError(f"score image encoding {message.encoding!r}, expected 32FC1")
+        raise InputError(f"score image encoding {quoted(message.encoding)}, expected 32FC1")
     height, width, step = int(message.height), int(message.width), int(message.step)
     data = np.frombuffer(memoryview(message.data).cast("B"), dtype=np.uint8)
     if step < 4 * width or data.size < step * height:
@@ -67,7 +67,9 @@ def label_image(message: Any) -> np.ndarray:
     :raises InputError: another encoding.
     """
     if message.encoding != "mono8":
-        raise InputError(f"ground-truth encoding {message.encoding!r}, expected mono8 0/1/255")
+        raise InputError(
+            f"ground-truth encoding {quoted(message.encoding)}, expected mono8 0/1/255"
+        )
     return np.array(image_view(message), dtype=np.uint8)
 
 

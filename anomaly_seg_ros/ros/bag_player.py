@@ -52,13 +52,24 @@ class PlayOptions:
     progress: bool = True
 
 
-def play_bag(path: str | Path, options: PlayOptions, args: list[str] | None = None) -> int:
+def play_bag(
+    path: str | Path,
+    options: PlayOptions,
+    args: list[str] | None = None,
+    undeserializable: list[tuple[int, str]] | None = None,
+) -> int:
     """Publish the image messages of ``path``; returns how many were published.
 
+    A message whose stored bytes do not deserialise (corrupt or cut CDR) is skipped with a
+    warning, as ``bag run`` does, and playing goes on.
+
+    :param undeserializable: where given, the skipped messages are listed here as (bag
+        time, reason).
     :raises InputError: the bag cannot be read.
     :raises ConfigError: no such image topic in the bag.
     """
     published = 0
+    skipped = [] if undeserializable is None else undeserializable
     with ros_session(args), open_bag(path) as reader:
         connections = image_connections(reader, options.topic)
         message_type = CompressedImage if connections[0].msgtype == COMPRESSED_TYPE else Image
@@ -74,7 +85,9 @@ def play_bag(path: str | Path, options: PlayOptions, args: list[str] | None = No
         try:
             while rclpy.ok():
                 with tqdm(total=total, unit="msg", disable=not options.progress) as bar:
-                    published += _play_once(reader, connections, publisher, options.rate, bar)
+                    published += _play_once(
+                        reader, connections, publisher, options.rate, bar, skipped
+                    )
                 if not options.loop:
                     break
             # Reliable samples still in the writer's history die with the node: let the
@@ -98,12 +111,14 @@ def _play_once(
     publisher: Publisher[Any],
     rate: float,
     bar: tqdm,
+    skipped: list[tuple[int, str]],
 ) -> int:
-    """One pass over the bag, paced by the bag timestamps divided by ``rate``."""
+    """One pass over the bag, paced by the bag timestamps divided by ``rate``; messages
+    that do not deserialise are appended to ``skipped`` (and logged) instead."""
     count = 0
     first_stamp: int | None = None
     started = time.monotonic()
-    for message in read_messages(reader, connections):
+    for message in read_messages(reader, connections, skipped):
         if not rclpy.ok():  # Ctrl-C shut the context down
             break
         if first_stamp is None:

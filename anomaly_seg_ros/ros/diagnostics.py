@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from anomaly_seg_ros.ros.statistics import StatisticsSnapshot
+from anomaly_seg_ros.ros.statistics import RATE_WINDOW_SEC, StatisticsSnapshot
 
 # The status levels, typed (the generated message package has no type information).
 OK: bytes = DiagnosticStatus.OK
@@ -57,10 +57,12 @@ def status_message(
     ):
         return f"some input rejected or failed: {current.last_error}"
     if level == WARN:
-        if current.received == (previous.received if previous else 0):
-            return "stale: no output at 0.0 Hz, no input frames arriving"
-        if current.skipped > (previous.skipped if previous else 0):
+        # Over the output rate's window, not since the last report: frames arriving every
+        # few seconds, all skipped, are "nobody subscribes", not "no input".
+        if current.skip_age is not None and current.skip_age <= RATE_WINDOW_SEC:
             return "stale: no output at 0.0 Hz, nobody subscribes to the outputs"
+        if current.input_age is None or current.input_age > RATE_WINDOW_SEC:
+            return "stale: no output at 0.0 Hz, no input frames arriving"
         return "stale: no output at 0.0 Hz"
     return f"running at {current.output_rate:.1f} Hz"
 
@@ -106,6 +108,20 @@ def diagnostic_status(
         hardware_id=description.backend,
         values=[KeyValue(key=key, value=value) for key, value in pairs.items()],
     )
+
+
+def inactive_status(
+    description: DetectorDescription, current: StatisticsSnapshot, state: str
+) -> DiagnosticStatus:
+    """The status of a managed node that is configured but not active: WARN, since it
+    detects nothing, and saying why (not a fault: the lifecycle manager decides).
+
+    :param state: the lifecycle state's label, e.g. ``inactive``.
+    """
+    status = diagnostic_status(description, current)
+    status.level = WARN
+    status.message = f"{state} (lifecycle): camera not subscribed, nothing detected"
+    return status
 
 
 def diagnostic_array(status: DiagnosticStatus, stamp: Time) -> DiagnosticArray:

@@ -532,6 +532,9 @@ def run_detector(
             try:
                 node = create()
             except AnomalySegError as error:
+                if stop.requested:  # the signal broke the model loading: not a fault
+                    logger.info(f"{stop.received[0]} during start-up, exiting")
+                    return 0
                 logger.fatal(f"cannot start: {error}")
                 return 1
             stop.arm()
@@ -547,8 +550,8 @@ def run_detector(
     except RCLError as error:  # rcl refused the arguments: its first line says why
         logger.fatal(f"cannot start: {str(error).splitlines()[0]}")
         return 1
-    except KeyboardInterrupt:
-        pass  # a signal during start-up (model loading, engine build)
+    except KeyboardInterrupt:  # a signal during start-up (model loading, engine build)
+        logger.info("stop signal during start-up, exiting")
     return 0
 
 

@@ -51,6 +51,10 @@ class StatisticsSnapshot:
     last_error: str = ""
     skipped: int = 0
     """frames taken from the mailbox while nobody subscribed to any output (not decoded)."""
+    input_age: float | None = None
+    """seconds since the last frame was received; None before the first."""
+    skip_age: float | None = None
+    """seconds since the last frame was skipped for want of subscribers; None if never."""
 
 
 class FrameStatistics:
@@ -75,10 +79,13 @@ class FrameStatistics:
         self._received = self._processed = self._dropped = self._skipped = 0
         self._malformed = self._failed = 0
         self._last_error = ""
+        self._received_at: float | None = None
+        self._skipped_at: float | None = None
 
     def received(self) -> None:
         with self._lock:
             self._received += 1
+            self._received_at = self._clock()
 
     def dropped(self, count: int = 1) -> None:
         with self._lock:
@@ -88,6 +95,7 @@ class FrameStatistics:
         """A frame nobody wanted (no output subscribed): neither decoded nor inferred."""
         with self._lock:
             self._skipped += 1
+            self._skipped_at = self._clock()
 
     def malformed(self, reason: str) -> None:
         with self._lock:
@@ -133,6 +141,8 @@ class FrameStatistics:
                 latency=latency,
                 last_error=self._last_error,
                 skipped=self._skipped,
+                input_age=None if self._received_at is None else now - self._received_at,
+                skip_age=None if self._skipped_at is None else now - self._skipped_at,
             )
 
     def _forget_before(self, oldest: float) -> None:
@@ -150,8 +160,9 @@ class ProblemThrottle:
 
     rclpy's ``throttle_duration_sec`` throttles per call site, so one bad encoding would
     silence a different bad input (or a failing backend after it) for the whole period.
-    Here the kind is the message with its numbers blanked ("data has 10 bytes" and "data
-    has 12 bytes" are one kind, "unknown encoding" another).
+    Here the kind is the message with its numbers and quoted values blanked ("data has 10
+    bytes" and "data has 12 bytes" are one kind, "unsupported image encoding 'x'" and
+    "... 'y'" another), so a sender cycling through bad values cannot flood the log.
     """
 
     def __init__(self, period: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -163,7 +174,10 @@ class ProblemThrottle:
     @staticmethod
     def kind(message: str) -> str:
         """The throttling key of ``message``."""
-        return re.sub(r"\d+", "#", message)
+        # a quoted value, cut or not (:func:`~anomaly_seg_ros.errors.quoted`)
+        quoted_value = r"(?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")(?:\.\.\.)?"
+        unquoted = re.sub(quoted_value, "'…'", message)
+        return re.sub(r"\d+", "#", unquoted)[:200]
 
     def allow(self, message: str) -> bool:
         """True when ``message``'s kind was not logged in the last ``period`` seconds."""

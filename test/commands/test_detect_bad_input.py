@@ -6,17 +6,21 @@ import json
 import resource
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from image_fixtures import exif_oriented_jpeg
+from image_fixtures import (
+    exif_oriented_jpeg,
+    jpeg_claiming,
+    png_claiming,
+    textured_jpeg,
+    zeroed_jpeg,
+)
 
 from anomaly_seg_ros.cli import main
 
@@ -143,15 +147,6 @@ def test_exif_orientation_is_ignored_like_in_the_node(tiny_model, tmp_path, capl
     assert cv2.imread(str(out / "turned_labels.png"), cv2.IMREAD_UNCHANGED).shape == (40, 60)
 
 
-def png_claiming(height: int, width: int) -> bytes:
-    """A small valid-looking PNG whose header claims ``height`` x ``width``."""
-    _, encoded = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
-    data = bytearray(encoded.tobytes())
-    data[16:24] = struct.pack(">II", width, height)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
-
-
 def test_image_size_is_checked_on_the_header_before_decoding(tiny_model, tmp_path, caplog) -> None:
     folder = tmp_path / "big"
     folder.mkdir()
@@ -185,3 +180,69 @@ def test_a_failing_write_is_an_error_not_success(tiny_model, image_folder, tmp_p
     for written in out.iterdir():  # what is there is complete; no half-written PNG
         assert not written.name.startswith(".")
         assert cv2.imread(str(written)) is not None, written
+
+
+def test_bad_files_are_named_and_the_rest_of_the_folder_is_processed(
+    tiny_model, image_folder, tmp_path, caplog
+) -> None:
+    (image_folder / "0_empty.png").write_bytes(b"")  # sorts first: the run must go on
+    (image_folder / "b_zeroed.jpg").write_bytes(zeroed_jpeg(textured_jpeg()))
+    (image_folder / "c_claims.jpg").write_bytes(jpeg_claiming(textured_jpeg(), 4000, 6000))
+    out = tmp_path / "o"
+    code, error = detect(caplog, image_folder, "--model", tiny_model, "--out", out)
+    assert code == 1
+    for name, problem in [
+        ("0_empty.png", "empty file"),
+        ("b_zeroed.jpg", "premature end"),
+        ("c_claims.jpg", "decompression bomb"),
+    ]:
+        assert any(name in line and problem in line for line in error.splitlines()), error
+    assert "3 of 4 images not processed" in error
+    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["a"] * 5
+
+
+def test_two_inputs_with_one_name_are_refused_before_any_work(
+    tiny_model, tmp_path, caplog
+) -> None:
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    out = tmp_path / "o"
+    code, error = detect(
+        caplog, tmp_path / "a" / "x.png", tmp_path / "b" / "x.png", "--model", tiny_model,
+        "--out", out,
+    )  # fmt: skip
+    assert code == 1 and "would both write" in error and "x.png" in error, error
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_an_unwritable_output_folder_is_one_line(tiny_model, image_folder, tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    run = subprocess.run(
+        [sys.executable, "-m", "anomaly_seg_ros.cli", "detect", str(image_folder),
+         "--model", str(tiny_model), "--out", str(blocker / "out")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert f"--out {blocker / 'out'}: cannot write there" in run.stderr
+
+
+def _mid_file_limit() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1500, 1500))  # the mask fits, the overlay not
+
+
+def test_a_full_disk_leaves_no_partial_frame_set(tiny_model, tmp_path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(folder / "a.png"), rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    out = tmp_path / "o"
+    run = subprocess.run(
+        [sys.executable, "-m", "anomaly_seg_ros.cli", "detect", str(folder),
+         "--model", str(tiny_model), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, preexec_fn=_mid_file_limit,
+    )  # fmt: skip
+    assert run.returncode == 1 and "none of them was kept" in run.stderr, run.stderr
+    assert list(out.iterdir()) == []  # not 4 of 5 files, and no temporary file either

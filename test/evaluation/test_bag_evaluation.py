@@ -325,3 +325,34 @@ def test_full_disk_is_one_clear_error_and_leaves_no_report(tmp_path, small_disk)
         evaluate_bag(tmp_path / "bag", report, label_topic="/gt", progress=False)
     assert "\n" not in str(raised.value)
     assert list(small_disk.iterdir()) in ([], [small_disk / "lost+found"])
+
+
+def test_nothing_paired_is_an_error_not_a_report_over_zero_frames(tmp_path, caplog):
+    from anomaly_seg_ros.cli import main
+
+    rng = np.random.default_rng(3)
+    messages = []
+    for index in range(3):
+        stamp = START_NS + index * 10**8
+        score, label = _frame(rng, index)
+        messages.append(("/node/anomaly_score", stamp, _image(stamp, score, "32FC1")))
+        rgb = np.repeat(label[..., None], 3, axis=2)  # ground truth saved as a colour image
+        messages.append(("/gt_rgb", stamp, _image(stamp, rgb, "rgb8")))
+        late = stamp + 50_000_000  # 50 ms after its frame
+        messages.append(("/gt_late", late, _image(late, label, "mono8")))
+    bag = tmp_path / "bag"
+    _write_bag(bag, messages)
+    for topic, problem in [
+        ("/gt_rgb", "none of its 3 messages is a usable label (first: /gt_rgb: ground-truth enc"),
+        ("/gt_late", "3 labels, but no stamp within --stamp-tolerance of a frame (nearest 0.050"),
+    ]:
+        out = tmp_path / topic.strip("/")
+        arguments = ["bag", "evaluate", str(bag), str(out), "--label-topic", topic]
+        caplog.clear()
+        assert main([*arguments, "--no-progress", "--score-topic", "/node/anomaly_score"]) == 1
+        error = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+        assert "paired with ground truth" in error and problem in error, error
+        assert not out.exists()
+    out = tmp_path / "tolerant"
+    arguments = ["bag", "evaluate", str(bag), str(out), "--label-topic", "/gt_late"]
+    assert main([*arguments, "--no-progress", "--stamp-tolerance", "0.06"]) == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +67,35 @@ def test_bag_run_continues_past_corrupt_and_truncated_cdr(detector, tmp_path):
         counts = {c.topic: c.msgcount for c in reader.connections}
     assert counts[TOPIC] == FRAMES - 2
     assert counts["/anomaly_seg_detector/anomaly_score"] == FRAMES - 2
+
+
+def test_a_run_with_every_frame_malformed_keeps_no_bag(detector, tmp_path):
+    good = _cdr(1)
+    write_input(tmp_path / "in", {index: good[: len(good) // 2] for index in range(FRAMES)})
+    with pytest.raises(InputError, match=f"all {FRAMES} malformed.*no output bag written"):
+        run_bag(detector, tmp_path / "in", tmp_path / "out", progress=False)
+    assert list(tmp_path.iterdir()) == [tmp_path / "in"]  # no bag, no partial folder
+
+
+def test_partial_folders_of_killed_runs_are_removed_at_the_next_run(detector, tmp_path):
+    write_input(tmp_path / "in")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    living = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        host = socket.gethostname()
+        killed = tmp_path / f".old.partial-{host}-{int(dead.stdout)}"
+        running = tmp_path / f".other.partial-{host}-{living.pid}"
+        remote = tmp_path / f".other.partial-elsewhere-{int(dead.stdout)}"
+        for folder in (killed, running, remote):
+            (folder / "bag").mkdir(parents=True)
+            (folder / "bag" / "bag.mcap").write_bytes(bytes(1000))
+        run_bag(detector, tmp_path / "in", tmp_path / "out", progress=False)
+        assert not killed.exists()  # its process is gone: a killed run's leftovers
+        assert running.exists() and remote.exists()  # in progress here, or another machine's
+    finally:
+        living.kill()
+        living.wait()
 
 
 def test_bag_folder_without_metadata_is_one_clear_error(tmp_path):

@@ -201,3 +201,52 @@ def test_bag_play_publishes_every_frame_at_the_scaled_rate(ros_client, tmp_path)
     np.testing.assert_array_equal(
         np.frombuffer(arrivals[0][1].data, np.uint8).reshape(48, 80, 3), camera_frame(0)
     )
+
+
+def test_bag_play_skips_a_corrupt_message_and_goes_on(ros_client, tmp_path) -> None:
+    write_bag(tmp_path / "in", "mcap")
+    damaged = tmp_path / "damaged"
+    with Reader(tmp_path / "in") as reader, Writer(damaged, version=8) as writer:
+        connections = {}
+        for connection, timestamp, raw in reader.messages():
+            if connection.topic not in connections:
+                connections[connection.topic] = writer.add_connection(
+                    connection.topic, connection.msgtype, typestore=STORE
+                )
+            if connection.topic == "/camera/image_raw" and timestamp == 10**12 + 2 * PERIOD_NS:
+                raw = raw[: len(raw) // 2]  # a cut message, 3rd of 7
+            writer.write(connections[connection.topic], timestamp, raw)
+    arrivals: list[Image] = []
+    topic = f"/played_{tmp_path.name}"
+    subscription = ros_client.node.create_subscription(Image, topic, arrivals.append, 100)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", PLAY, "play", str(damaged), "--rate", "0", "--remap", topic,
+             "--wait-for-subscriber", "20"],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        ros_client.wait_for(lambda: len(arrivals) == FRAMES - 1, 5.0, "played frames")
+    finally:
+        ros_client.node.destroy_subscription(subscription)
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert "not published: undeserializable" in run.stderr
+    assert [m.header.stamp.sec for m in arrivals] == [500 + i for i in range(FRAMES) if i != 2]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        (("run", "IN", "OUT", "--prefix", "bad name!"), "--prefix 'bad name!' is not a valid"),
+        (("evaluate", "IN", "OUT", "--stamp-tolerance", "-1"), "--stamp-tolerance must be >= 0"),
+        (("evaluate", "IN", "OUT", "--stamp-tolerance", "nan"), "--stamp-tolerance must be"),
+        (("play", "IN", "--rate", "nan"), "--rate must be >= 0"),
+        (("play", "IN", "--rate", "inf"), "--rate must be >= 0"),
+        (("play", "IN", "--remap", "/a b"), "--remap '/a b' is not a valid"),
+    ],
+)
+def test_bag_options_out_of_range_are_one_clear_error(tmp_path, arguments, problem) -> None:
+    write_bag(tmp_path / "in", "mcap")
+    paths = {"IN": str(tmp_path / "in"), "OUT": str(tmp_path / "out")}
+    with pytest.raises(ConfigError, match=problem):
+        command(*(paths.get(argument, argument) for argument in arguments))
+    assert not (tmp_path / "out").exists()

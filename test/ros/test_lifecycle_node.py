@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from ros_harness import NodeProcess, Recorder, RosClient, camera_frame
@@ -31,7 +32,15 @@ class ManagedNode:
             Image, f"{self.namespace}/image", input_qos("reliable", 10)
         )
         self.recorder = Recorder(client, self.namespace, ("labels",))
+        self.statuses: list[DiagnosticStatus] = []
+        self.diagnostics = client.node.create_subscription(
+            DiagnosticArray, "/diagnostics", lambda array: self.statuses.extend(array.status), 10
+        )
         assert self.change.wait_for_service(timeout_sec=60.0), self.process.stop()
+
+    def diagnostic_messages(self) -> list[str]:
+        mine = f"{self.namespace}/anomaly_seg"
+        return [s.message for s in list(self.statuses) if s.name.startswith(mine)]
 
     def _call(self, service: object, request: object) -> object:
         future = service.call_async(request)
@@ -66,6 +75,7 @@ class ManagedNode:
         for entity in (self.change, self.get):
             self.client.node.destroy_client(entity)
         self.client.node.destroy_publisher(self.camera)
+        self.client.node.destroy_subscription(self.diagnostics)
         return code
 
 
@@ -79,6 +89,11 @@ def test_configure_activate_deactivate_cleanup_shutdown(tiny_model, ros_client) 
         assert node.state() == State.PRIMARY_STATE_INACTIVE
         ros_client.wait_for(lambda: node.output_publishers() == 1, 10.0, "output publishers")
         assert node.camera.get_subscription_count() == 0  # not subscribed until active
+        ros_client.wait_for(  # /diagnostics says why nothing comes
+            lambda: any(m.startswith("inactive") for m in node.diagnostic_messages()),
+            10.0,
+            "inactive diagnostics",
+        )
 
         assert node.transition(Transition.TRANSITION_ACTIVATE)
         assert node.state() == State.PRIMARY_STATE_ACTIVE

@@ -107,6 +107,51 @@ def test_problem_throttle_is_per_kind_of_problem() -> None:
     assert throttle.allow("data has 12 bytes, needs 40")
 
 
+def test_sparse_skipped_frames_are_not_reported_as_no_input() -> None:
+    clock = FakeClock()
+    description = DetectorDescription("/anomaly_seg: detector", "ort", "m.onnx", (64, 128))
+    statistics = FrameStatistics(clock=clock)
+    previous = statistics.snapshot()
+    messages = []
+    for second in range(1, 13):  # a frame every 3 s, nobody subscribed; a report per second
+        clock.now += 1.0
+        if second % 3 == 0:
+            statistics.received()
+            statistics.skipped()
+        current = statistics.snapshot()
+        messages.append(diagnostic_status(description, current, previous).message)
+        previous = current
+    assert all("nobody subscribes" in message for message in messages[2:]), messages
+    clock.now += 10.0  # then the camera stops
+    assert (
+        "no input frames arriving" in diagnostic_status(description, statistics.snapshot()).message
+    )
+
+
+def test_inactive_status_says_so() -> None:
+    from anomaly_seg_ros.ros.diagnostics import inactive_status
+
+    description = DetectorDescription("/anomaly_seg: detector", "ort", "m.onnx", (64, 128))
+    status = inactive_status(description, FrameStatistics().snapshot(), "inactive")
+    assert status.level == DiagnosticStatus.WARN and status.message.startswith("inactive")
+    assert status_values(status)["model"] == "m.onnx"
+
+
+def test_distinct_bad_encodings_are_one_kind_and_short_lines() -> None:
+    from anomaly_seg_ros.errors import InputError
+    from anomaly_seg_ros.io.image import RawImage, image_to_rgb
+
+    throttle = ProblemThrottle(5.0, FakeClock())
+    messages = []
+    for index in range(200):  # a sender cycling through bad encodings, one of 100 KB
+        encoding = "x" * 100_000 if index == 7 else f"bad{chr(97 + index % 26)}_{index}"
+        with pytest.raises(InputError) as caught:
+            image_to_rgb(RawImage(encoding, 4, 4, 12, False, bytes(48)))
+        messages.append(str(caught.value))
+    assert sum(throttle.allow(message) for message in messages) == 1
+    assert max(len(message) for message in messages) < 400
+
+
 def test_idle_node_reports_stale_not_ok() -> None:
     clock = FakeClock()
     description = DetectorDescription("/anomaly_seg: detector", "ort", "m.onnx", (64, 128))

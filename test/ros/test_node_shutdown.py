@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
-from ros_harness import NodeUnderTest, RosClient, camera_frame
+from ros_harness import REPO, NodeUnderTest, RosClient, camera_frame
 from std_msgs.msg import Header
 
 from anomaly_seg_ros.ros.messages import array_to_message
@@ -144,3 +147,38 @@ def test_segments_in_use_are_left_alone(tmp_path) -> None:
     assert set(report.removed) == {dead, Path(f"{dead}_el")}
     assert report.in_use == 1 and report.freed_bytes == 100
     assert live.exists() and other.exists()
+
+
+#: What the installed ``detector_node`` script runs (setup.py's console_scripts entry).
+CONSOLE_SCRIPT = "import sys; from anomaly_seg_ros.ros.entry import detector_node; " \
+    "sys.exit(detector_node())"  # fmt: skip
+
+
+def test_a_signal_during_start_up_exits_zero_in_one_line(tmp_path) -> None:
+    # From the imports (about the first 0.5 s here, up to 1.1 s on a loaded machine)
+    # through model loading into spinning: no traceback, no FATAL, exit 0.
+    outcomes = []
+    for delay, number in [(0.15, signal.SIGINT), (0.15, signal.SIGTERM), (0.4, signal.SIGINT),
+                          (0.7, signal.SIGTERM), (1.0, signal.SIGINT)]:  # fmt: skip
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CONSOLE_SCRIPT,
+                "--ros-args",
+                "-r",
+                f"__ns:=/start_{int(delay * 100)}",
+            ],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(number)
+        output, _ = process.communicate(timeout=60)
+        outcomes.append((delay, number.name, process.returncode, output))
+    for delay, name, code, output in outcomes:
+        assert code == 0, (delay, name, output)
+        assert "Traceback" not in output and "FATAL" not in output, (delay, name, output)

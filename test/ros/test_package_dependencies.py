@@ -42,3 +42,6 @@ def test_every_imported_ros_package_is_an_exec_depend() -> None:
     assert used <= exec_depends, used - exec_depends
     # rclpy.lifecycle needs lifecycle_msgs (services); rosbags is on PyPI only (bag tools).
     assert {"lifecycle_msgs", "python3-rosbags-pip"} <= exec_depends
+    # RViz (and Qt) is optional: the launch refuses use_rviz:=true without it, so rosdep
+    # must not install it on a headless car.
+    assert "rviz2" not in exec_depends
