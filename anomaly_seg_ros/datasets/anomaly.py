@@ -27,10 +27,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.io.image_files import read_image_file
 
 LOGGER = logging.getLogger(__name__)
 
@@ -121,10 +121,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
     :raises InputError: the file is missing or not a readable image.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot read image {path}; is it a PNG/JPEG/WebP file?")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return read_image_file(path)
 
 
 def read_anomaly_label(path: Path, anomaly_values: Sequence[int] = (ANOMALY,)) -> np.ndarray:
@@ -137,9 +134,7 @@ def read_anomaly_label(path: Path, anomaly_values: Sequence[int] = (ANOMALY,)) -
     :raises InputError: unreadable, not one 8-bit channel, values outside
         {0, 255, ``anomaly_values``}, or two different anomaly values in one frame.
     """
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if label is None:
-        raise InputError(f"cannot read label {path}")
+    label = read_image_file(path, unchanged=True)
     if label.ndim == 3 and label.dtype == np.uint8 and label.shape[2] in (3, 4):
         colour = label[..., :3]
         if np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(

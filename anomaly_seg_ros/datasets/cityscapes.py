@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.datasets.anomaly import read_rgb
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.io.image_files import read_image_file
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"
@@ -104,8 +104,8 @@ def read_train_ids(path: Path) -> np.ndarray:
 
     :raises InputError: unreadable or not a single-channel 8-bit image.
     """
-    label = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if label is None or label.ndim != 2 or label.dtype != np.uint8:
+    label = read_image_file(path, unchanged=True)
+    if label.ndim != 2 or label.dtype != np.uint8:
         raise InputError(
             f"{path} is not a single-channel 8-bit labelIds image; Cityscapes labels are "
             f"*{LABEL_SUFFIX} files with official label ids"
