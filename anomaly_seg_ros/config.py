@@ -14,12 +14,10 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.refinement_spec import SCORE_TYPES as SCORE_TYPES  # the names, once
 
 #: The detector node's name: its private topics are ``/<namespace>/NODE_NAME/...``.
 NODE_NAME = "anomaly_seg_detector"
-
-#: Anomaly scores by name (see :mod:`anomaly_seg_ros.scores`).
-SCORE_TYPES = ("msp", "max_logit", "entropy", "energy", "max_min_logit", "sml")
 
 #: Images the Detector can produce besides labels and score; the mask is always made.
 OUTPUTS = ("labels_color", "overlay")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from anomaly_seg_ros import refine
+from anomaly_seg_ros.refinement_spec import BoundarySuppression, log_confidence_threshold
 
 
 def reference_boundaries(labels: np.ndarray) -> np.ndarray:
@@ -150,14 +151,13 @@ def test_road_region_is_the_row_span_of_the_seeds(rng):
     np.testing.assert_array_equal(region, reference_row_span(seeds))
 
 
-def test_an_obstacle_at_the_far_edge_of_the_road_is_inside_only_in_the_row_span():
+def test_an_obstacle_at_the_far_edge_of_the_road_is_inside_the_row_span():
     labels = scene()
     labels[15:18, 29:31] = 13  # where the road starts: no road above it
     confidence = np.ones(labels.shape, np.float32)
-    assert refine.road_region(labels, confidence)[15:18, 29:31].all()
-    old = refine.road_region(labels, confidence, column_fill=True)
-    assert not old[15:18, 29:31].any()
-    assert old[28:33, 26:33].all()  # the enclosed object is in both readings
+    region = refine.road_region(labels, confidence)
+    assert region[15:18, 29:31].all()
+    assert region[28:33, 26:33].all()  # and the object enclosed by road
 
 
 def test_road_region_respects_confidence():
@@ -176,7 +176,7 @@ def test_road_region_empty_without_road():
 def test_apply_road_region_keeps_the_inside_and_lowers_the_outside():
     score = np.array([[0.25, 3.0], [-1.0, 0.5]], np.float32)
     region = np.array([[True, False], [False, True]])
-    shifted = refine.apply_road_region(score, region, inside_boost=1.5, outside_penalty=0.5)
+    shifted = refine.apply_road_region(score, region, drop=2.0)
     np.testing.assert_array_equal(shifted, [[0.25, 1.0], [-3.0, 0.5]])
     assert shifted.dtype == np.float32
 
@@ -301,7 +301,7 @@ def test_road_seeds_in_log_space_are_the_softmax_seeds(rng, min_confidence):
     from anomaly_seg_ros.summary import LogitSummary
 
     shape = (300, 401)
-    bound = refine.log_confidence_threshold(min_confidence)
+    bound = log_confidence_threshold(min_confidence)
     # Log-confidences around the threshold, ulp by ulp, besides a wide spread and 0.
     near = np.nextafter(
         np.full(shape, bound if np.isfinite(bound) else -1.0, np.float32),
@@ -486,7 +486,7 @@ def test_band_stages_are_the_widened_boundaries(rng):
     for y, x in zip(ys, xs):
         distance = np.minimum(distance, np.abs(rows - y) + np.abs(columns - x))
     for width, iterations in [(4, 4), (8, 4), (6, 3), (2, 4), (0, 2)]:
-        radii = refine._band_radii(width, iterations)
+        radii = BoundarySuppression(width, iterations).radii
         stage, widest = refine._band_stages(boundaries.astype(np.uint8), radii)
         np.testing.assert_array_equal(widest.view(bool), distance <= radii[0])
         for iteration, radius in enumerate(radii):
@@ -529,7 +529,7 @@ def test_suppression_is_bit_equal_both_ways_on_real_frames(monkeypatch):
                 np.testing.assert_array_equal(bits(sparse), bits(dense))
                 np.testing.assert_array_equal(bits(default), bits(dense))
             _, widest = refine._band_stages(
-                refine._boundary_mask(labels), refine._band_radii(4, 4)
+                refine._boundary_mask(labels), BoundarySuppression(4, 4).radii
             )
             used.add(bool(widest.mean() <= threshold))
     assert used == {True, False}  # both defaults were exercised
