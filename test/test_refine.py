@@ -182,11 +182,21 @@ def test_apply_road_region_keeps_the_inside_and_lowers_the_outside():
 
 
 def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
-    """On frames of the bundled model: today's map minus ``inside_boost``, same AP/FPR95."""
+    """On frames of the bundled model: the published map is the paper's boosted map minus
+    ``inside_boost``, so it ranks pixels as the boosted map does.
+
+    The reference is the paper's map in float64 (+ boost inside the road region, − penalty
+    outside), where subtracting the boost is an exact shift. The published float32 map
+    may round distinct reference values to one (a tie), never swap two: it is
+    non-decreasing along the reference's order, and its AP, FPR95 and AUROC equal the
+    reference's up to the ties float32 rounding makes (1e-6; the rankings themselves are
+    checked exactly by the order).
+    """
     from anomaly_seg_ros.config import config_from_params_file
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
     from anomaly_seg_ros.models import default_model_path
+    from anomaly_seg_ros.refinement_spec import RoadRegion
     from anomaly_seg_ros.scores import compute_score, max_softmax
     from training.synthetic.generate import render_anomaly_frame
     from training.synthetic.scene import World
@@ -209,19 +219,23 @@ def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
                 summary.label, max_softmax(summary), config.road_class, config.road_confidence
             )
             assert 0 < region.mean() < 1
-            # Today's formulation: + boost inside the road region, − penalty outside.
-            before = np.where(region, raw + np.float32(boost), raw - np.float32(penalty))
-            after = refine.refine_score(score, summary, config)
-            np.testing.assert_allclose(after, before - np.float32(boost), rtol=0, atol=1e-5)
-            np.testing.assert_array_equal(after[region], raw[region])
+            # The paper's formulation, in float64: + boost inside, − penalty outside.
+            drop = RoadRegion.from_config(config).outside_drop
+            reference = np.where(region, raw + np.float64(boost), raw - np.float64(penalty))
+            published = result.score
+            assert published.shape == reference.shape  # camera size = network size here
+            np.testing.assert_array_equal(published[region], raw[region])
+            np.testing.assert_array_equal(published[~region], raw[~region] - np.float32(drop))
+            order = np.argsort(reference, axis=None, kind="stable")
+            assert np.all(np.diff(published.ravel()[order]) >= 0)
             label = frame.anomaly.astype(np.uint8)
-            readable.process(result.score, label)
-            boosted.process(before.astype(np.float32), label)
+            readable.process(published, label)
+            boosted.process(reference, label)
     new, old = readable.evaluate(), boosted.evaluate()
     assert new.num_positive > 0
-    assert new.average_precision == pytest.approx(old.average_precision, abs=1e-9)
-    assert new.fpr_at_95_tpr == pytest.approx(old.fpr_at_95_tpr, abs=1e-9)
-    assert new.auroc == pytest.approx(old.auroc, abs=1e-9)
+    assert new.average_precision == pytest.approx(old.average_precision, abs=1e-6)
+    assert new.fpr_at_95_tpr == pytest.approx(old.fpr_at_95_tpr, abs=1e-6)
+    assert new.auroc == pytest.approx(old.auroc, abs=1e-6)
 
 
 def blocky_summary(rng, height, width):
