@@ -108,6 +108,9 @@ class GraphRefinement:
         if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
             raise ModelError(f"{source}: graph_refinement must be an object with 'settings'")
         settings = dict(data["settings"])
+        if settings.get("vde") and "vde_units" not in settings:
+            # Recorded before vde_units existed: the graph drops by fixed score offsets.
+            settings["vde_units"] = "score"
         try:
             config = DetectorConfig().replace(**settings)
         except (ConfigError, TypeError) as error:

@@ -323,6 +323,24 @@ def road_region(
     return region
 
 
+def score_spread(score: np.ndarray) -> float:
+    """The frame's score spread, VDE's unit: the standard deviation of the finite values
+    (0 without any), in float64, rounded to float32
+    (:class:`~anomaly_seg_ros.refinement_spec.RoadRegion`).
+
+    :param score: (H, W) float32.
+    """
+    source = np.ascontiguousarray(score, dtype=np.float32)
+    finite = None
+    all_finite, _ = cv2.checkRange(source)
+    if not all_finite:  # a NaN or an infinity: leave it out
+        finite = np.isfinite(source).view(np.uint8)
+        if not finite.any():
+            return 0.0
+    _, std = cv2.meanStdDev(source, mask=finite)  # accumulates in float64
+    return float(np.float32(std[0, 0]))
+
+
 def apply_road_region(score: np.ndarray, region: np.ndarray, drop: float) -> np.ndarray:
     """Keep the score inside the road region, lower it outside by ``drop``.
 
@@ -330,8 +348,9 @@ def apply_road_region(score: np.ndarray, region: np.ndarray, drop: float) -> np.
     saturates a heat map over the whole road. Published is the same map minus the
     constant boost (so the same ranking, AP and FPR95, and a mask threshold ``boost``
     lower): the road keeps its own score values, on which an obstacle stands out, and
-    everything outside the region sinks by ``drop`` = boost + penalty
-    (:attr:`~anomaly_seg_ros.refinement_spec.RoadRegion.outside_drop`).
+    everything outside the region sinks by ``drop``
+    (:meth:`~anomaly_seg_ros.refinement_spec.RoadRegion.outside_drop`: boost + penalty, in
+    score units or in units of the frame's score spread).
 
     :param score: (H, W) float32.
     :param region: (H, W) bool road region.
@@ -400,9 +419,9 @@ def refine_score(
         else:
             score = local(score, summary.label)
     if config.vde:
+        road = RoadRegion.from_config(config)
+        drop = road.outside_drop(score_spread(score) if road.uses_spread else 0.0)
         score = apply_road_region(
-            score,
-            region.result() if region is not None else find_region(),
-            RoadRegion.from_config(config).outside_drop,
+            score, region.result() if region is not None else find_region(), drop
         )
     return score

@@ -208,6 +208,13 @@ def log_confidence_threshold(min_confidence: float) -> float:
     return value(low)
 
 
+#: What VDE's boost and penalty are measured in: ``spread``, the score's spread over the
+#: frame (:meth:`RoadRegion.outside_drop`), the same on every score's scale; ``score``,
+#: the score's own units (fixed offsets, the package's form before: a drop that is most
+#: of entropy's range and little of energy's).
+VDE_UNITS = ("spread", "score")
+
+
 @dataclass(frozen=True)
 class RoadRegion(_Refinement):
     """VDE (COCO-DAG paper): scores inside the road region count, outside they sink.
@@ -215,8 +222,14 @@ class RoadRegion(_Refinement):
     Seeds are pixels predicted ``road_class`` with softmax ≥ ``road_confidence``; the
     region is their row span. The paper raises the inside by ``vde_inside_boost`` and
     lowers the outside by ``vde_outside_penalty``; published is the same ranking minus the
-    constant boost (inside unchanged, outside lowered by :attr:`outside_drop`), so that the
+    constant boost (inside unchanged, outside lowered by :meth:`outside_drop`), so that the
     road keeps its own score values.
+
+    The *spread* of a frame's score, VDE's unit with ``vde_units: spread``, is the
+    standard deviation of its finite values over the whole map VDE is applied to (the
+    score after the other refinements, at the network input size; 0 without finite
+    values). Both forms compute it in their own arithmetic (the host in float64, the
+    graph in float32 sums by rows, then over rows) and round it to float32.
     """
 
     SWITCH: ClassVar[str] = "vde"
@@ -224,17 +237,33 @@ class RoadRegion(_Refinement):
     road_confidence: float
     vde_inside_boost: float
     vde_outside_penalty: float
+    vde_units: str
+
+    @property
+    def uses_spread(self) -> bool:
+        """Whether the drop scales with the frame's score spread."""
+        return self.vde_units == "spread"
+
+    @property
+    def drop_amount(self) -> float:
+        """boost + penalty, rounded to float32: the drop in :attr:`vde_units`."""
+        return float(np.float32(self.vde_inside_boost + self.vde_outside_penalty))
 
     @property
     def log_confidence(self) -> float:
         """The seed test in log space: ``max_logit − logsumexp ≥`` this."""
         return log_confidence_threshold(float(self.road_confidence))
 
-    @property
-    def outside_drop(self) -> float:
-        """How far the score sinks outside the region: boost + penalty, rounded to float32
-        (the host and the graph subtract this float32 value)."""
-        return float(np.float32(self.vde_inside_boost + self.vde_outside_penalty))
+    def outside_drop(self, spread: float) -> float:
+        """How far the score sinks outside the region, a float32 value: the float32
+        product :attr:`drop_amount` × ``spread`` with ``spread`` units, else
+        :attr:`drop_amount` (``spread`` unused).
+
+        :param spread: the frame's score spread (see the class docstring).
+        """
+        if not self.uses_spread:
+            return self.drop_amount
+        return float(np.float32(self.drop_amount) * np.float32(spread))
 
 
 #: The refinements in the order they are applied.

@@ -181,16 +181,52 @@ def test_apply_road_region_keeps_the_inside_and_lowers_the_outside():
     assert shifted.dtype == np.float32
 
 
+def test_the_score_spread_is_the_std_of_the_finite_values(rng):
+    score = rng.normal(3.0, 2.0, size=(37, 53)).astype(np.float32)
+    assert refine.score_spread(score) == pytest.approx(np.std(score.astype(np.float64)), 1e-7)
+    score[5, 5], score[6, 7], score[8, 9] = np.nan, np.inf, -np.inf
+    finite = score[np.isfinite(score)].astype(np.float64)
+    assert refine.score_spread(score) == pytest.approx(np.std(finite), rel=1e-7)
+    assert refine.score_spread(np.full((4, 4), np.nan, np.float32)) == 0.0
+    assert refine.score_spread(np.full((4, 4), 2.5, np.float32)) == 0.0
+
+
+def test_vde_in_spread_units_means_the_same_on_any_scale_of_the_score(rng):
+    """VDE(a·s + b) = a·VDE(s) + b for a > 0: the drop follows the score's scale, so a
+    score and any affine rescaling of it rank pixels alike after VDE. In score units the
+    same offset means more on a narrow score than on a wide one."""
+    from anomaly_seg_ros.config import DetectorConfig
+
+    summary = blocky_summary(rng, 64, 96)
+    score = rng.normal(size=summary.shape).astype(np.float32)
+    spread = DetectorConfig(vde=True, road_confidence=0.0)
+    fixed = spread.replace(vde_units="score", vde_inside_boost=1.0, vde_outside_penalty=1.0)
+    region = refine._road_region_of(summary, spread)
+    assert 0 < region.mean() < 1
+    base = refine.refine_score(score, summary, spread)
+    for scale, offset in ((0.01, 0.0), (50.0, -7.0)):
+        rescaled = (score * np.float32(scale) + np.float32(offset)).astype(np.float32)
+        expected = base * np.float32(scale) + np.float32(offset)
+        actual = refine.refine_score(rescaled, summary, spread)
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * scale)
+        np.testing.assert_array_equal(actual[region], rescaled[region])
+        drop = (rescaled - refine.refine_score(rescaled, summary, fixed))[~region]
+        ulp = np.spacing(max(np.abs(rescaled).max(), np.float32(2.0)))  # of x and x - 2
+        np.testing.assert_allclose(drop, 2.0, rtol=0, atol=2 * ulp)  # 2, whatever the scale
+
+
 def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
     """On frames of the bundled model: the published map is the paper's boosted map minus
     ``inside_boost``, so it ranks pixels as the boosted map does.
 
     The reference is the paper's map in float64 (+ boost inside the road region, − penalty
-    outside), where subtracting the boost is an exact shift. The published float32 map
-    may round distinct reference values to one (a tie), never swap two: it is
-    non-decreasing along the reference's order, and its AP, FPR95 and AUROC equal the
-    reference's up to the ties float32 rounding makes (1e-6; the rankings themselves are
-    checked exactly by the order).
+    outside, in the configured units), where subtracting the boost is an exact shift. The
+    published float32 map may round distinct reference values to one (a tie), never swap
+    two: it is non-decreasing along the reference's order, in either unit. With the
+    bundled model's settings (energy, a drop of 2 score units, where the float32
+    subtraction is mostly exact) its AP, FPR95 and AUROC equal the reference's to 1e-6.
+    (A drop of any other value, such as a multiple of the frame's spread, rounds more
+    differences to ties than the float64 map has, which moves AP by ~1e-3 on these frames.)
     """
     from anomaly_seg_ros.config import config_from_params_file
     from anomaly_seg_ros.detector import Detector
@@ -204,7 +240,7 @@ def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
     model = default_model_path()
     config = config_from_params_file(str(model.with_suffix(".params.yaml")))
     boost, penalty = config.vde_inside_boost, config.vde_outside_penalty
-    assert config.vde and boost > 0
+    assert config.vde and boost > 0 and config.vde_units == "score"
     readable, boosted = ExactPixelEvaluator(), ExactPixelEvaluator()
     with Detector.from_path(model, config, backend="onnxruntime") as detector:
         world = World(*detector.info.input_size, seed=23)  # not the drive's or the test's
@@ -219,18 +255,30 @@ def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
                 summary.label, max_softmax(summary), config.road_class, config.road_confidence
             )
             assert 0 < region.mean() < 1
-            # The paper's formulation, in float64: + boost inside, − penalty outside.
-            drop = RoadRegion.from_config(config).outside_drop
-            reference = np.where(region, raw + np.float64(boost), raw - np.float64(penalty))
-            published = result.score
-            assert published.shape == reference.shape  # camera size = network size here
-            np.testing.assert_array_equal(published[region], raw[region])
-            np.testing.assert_array_equal(published[~region], raw[~region] - np.float32(drop))
-            order = np.argsort(reference, axis=None, kind="stable")
-            assert np.all(np.diff(published.ravel()[order]) >= 0)
-            label = frame.anomaly.astype(np.uint8)
-            readable.process(published, label)
-            boosted.process(reference, label)
+            for units in ("score", "spread"):
+                road = RoadRegion.from_config(config.replace(vde_units=units))
+                if units == config.vde_units:
+                    published = result.score  # what the node publishes
+                else:
+                    published = refine.refine_score(
+                        score, summary, config.replace(vde_units=units)
+                    )
+                # The paper's formulation in float64: + boost inside, − penalty outside,
+                # where boost + penalty is the drop the package subtracts (as float32).
+                unit = refine.score_spread(raw) if road.uses_spread else 1.0
+                drop = road.outside_drop(unit)
+                assert drop == pytest.approx((boost + penalty) * unit, rel=1e-6)
+                lifted = raw + np.float64(boost) * unit
+                reference = np.where(region, lifted, lifted - np.float64(drop))
+                assert published.shape == reference.shape  # camera size = network size
+                np.testing.assert_array_equal(published[region], raw[region])
+                np.testing.assert_array_equal(published[~region], raw[~region] - np.float32(drop))
+                order = np.argsort(reference, axis=None, kind="stable")
+                assert np.all(np.diff(published.ravel()[order]) >= 0)
+                if units == config.vde_units:
+                    label = frame.anomaly.astype(np.uint8)
+                    readable.process(published, label)
+                    boosted.process(reference, label)
     new, old = readable.evaluate(), boosted.evaluate()
     assert new.num_positive > 0
     assert new.average_precision == pytest.approx(old.average_precision, abs=1e-6)

@@ -63,6 +63,9 @@ def test_smoothing_taps_sum_to_one_and_offsets_span_the_reach():
     assert list(smoothing.offsets) == [0, 6, 12, 18, 24, 30, 36]
 
 
-def test_the_vde_drop_is_a_float32_value():
-    drop = RoadRegion(0, 0.9, 0.1, 0.2).outside_drop
-    assert drop == float(np.float32(0.1 + 0.2))
+def test_the_vde_drop_is_a_float32_value_in_score_or_spread_units():
+    fixed = RoadRegion(0, 0.9, 0.1, 0.2, "score")
+    assert fixed.outside_drop(5.0) == float(np.float32(0.1 + 0.2))  # the spread is unused
+    scaled = RoadRegion(0, 0.9, 0.1, 0.2, "spread")
+    assert scaled.outside_drop(0.3) == float(np.float32(np.float32(0.1 + 0.2) * np.float32(0.3)))
+    assert scaled.outside_drop(0.0) == 0.0

@@ -57,6 +57,22 @@ def _square_erode(mask: torch.Tensor) -> torch.Tensor:
     return -F.max_pool2d(-mask, 3, stride=1, padding=1)
 
 
+def _total(values: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1) sums of (B, H, W) maps: by rows, then over the rows (float32 sums of at
+    most max(H, W) terms each, close to the host's float64 sum)."""
+    return values.sum(dim=-1, keepdim=True).sum(dim=-2, keepdim=True)
+
+
+def score_spread(score: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1) spread of (B, H, W) scores, VDE's unit: the standard deviation of the finite
+    values, 0 without any (:func:`anomaly_seg_ros.refine.score_spread` on the host)."""
+    finite = torch.isfinite(score)
+    count = _total(finite.float()).clamp(min=1.0)  # exact up to 2**24 pixels
+    mean = _total(torch.where(finite, score, 0.0)) / count
+    deviation = torch.where(finite, score - mean, 0.0)
+    return torch.sqrt(_total(deviation * deviation) / count)
+
+
 def _sum_3x3(values: torch.Tensor, ones: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) 3×3 sums with replicated borders (OpenCV BORDER_REPLICATE)."""
     return F.conv2d(F.pad(values, (1, 1, 1, 1), mode="replicate"), ones)
@@ -202,7 +218,10 @@ class GraphRefinementModule(nn.Module):
             score = maps.squeeze(1)
         if config.vde:
             region = self.road_region(label, max_logit, logsumexp)
-            score = torch.where(region, score, score - self.road.outside_drop)
+            drop: torch.Tensor | float = self.road.drop_amount
+            if self.road.uses_spread:
+                drop = self.road.drop_amount * score_spread(score)
+            score = torch.where(region, score, score - drop)
         return score
 
 
