@@ -87,7 +87,8 @@ def main() -> None:
                 score = compute_score(score_type, summary, mean, std)
                 score = refine.refine_score(score, summary, unrefined, detector.strip_pool)
                 for name, region in regions.items():
-                    drop = RoadRegion.from_config(config).outside_drop
+                    road = RoadRegion.from_config(config)
+                    drop = road.outside_drop(refine.score_spread(score))
                     final = refine.apply_road_region(score, region, drop)
                     final = preprocess.resize_score(final, label.shape)
                     evaluators[score_type, name].process(final, label)
