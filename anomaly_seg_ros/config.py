@@ -14,12 +14,11 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.refinement_spec import SCORE_TYPES as SCORE_TYPES  # the names, once
+from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
 #: The detector node's name: its private topics are ``/<namespace>/NODE_NAME/...``.
 NODE_NAME = "anomaly_seg_detector"
-
-#: Anomaly scores by name (see :mod:`anomaly_seg_ros.scores`).
-SCORE_TYPES = ("msp", "max_logit", "entropy", "energy", "max_min_logit", "sml")
 
 #: Images the Detector can produce besides labels and score; the mask is always made.
 OUTPUTS = ("labels_color", "overlay")
@@ -42,10 +41,15 @@ class DetectorConfig:
     :param vde: VDE road-region refinement (COCO-DAG paper).
     :param road_class: train ID of the road class.
     :param road_confidence: minimum softmax probability for a pixel to seed the road region.
-    :param vde_inside_boost: the VDE paper's raise of the score inside the road region.
-    :param vde_outside_penalty: the paper's drop outside it. Published is the same ranking
-        minus the constant boost, so that the road keeps its own score values: inside
-        unchanged, outside lowered by ``vde_inside_boost + vde_outside_penalty``.
+    :param vde_inside_boost: the VDE paper's raise of the score inside the road region,
+        in ``vde_units``.
+    :param vde_outside_penalty: the paper's drop outside it, in ``vde_units``. Published
+        is the same ranking minus the constant boost, so that the road keeps its own score
+        values: inside unchanged, outside lowered by ``vde_inside_boost +
+        vde_outside_penalty``.
+    :param vde_units: ``spread``: boost and penalty are multiples of the score's spread
+        over the frame (the standard deviation of the map), so that they mean the same on
+        every score; ``score``: offsets in the score's own units (the form before).
 
     Mask (at the camera resolution):
 
@@ -66,8 +70,10 @@ class DetectorConfig:
     vde: bool = False
     road_class: int = 0
     road_confidence: float = 0.9
-    vde_inside_boost: float = 1.0
-    vde_outside_penalty: float = 1.0
+    # 0.5 + 0.5 spreads: chosen on synthetic settings frames (benchmarks/vde_scale.py).
+    vde_inside_boost: float = 0.5
+    vde_outside_penalty: float = 0.5
+    vde_units: str = "spread"
     threshold: float = 0.0
     min_area: int = 0
     overlay_alpha: float = 0.5
@@ -120,6 +126,8 @@ def _problems(config: DetectorConfig) -> Iterator[str]:
         yield f"road_confidence {config.road_confidence} not in [0, 1]"
     if config.vde_inside_boost < 0 or config.vde_outside_penalty < 0:
         yield "vde_inside_boost and vde_outside_penalty must be >= 0"
+    if config.vde_units not in VDE_UNITS:
+        yield f"vde_units {config.vde_units!r} unknown; valid: {', '.join(VDE_UNITS)}"
     if config.min_area < 0:
         yield f"min_area {config.min_area} must be >= 0"
     if not 0.0 <= config.overlay_alpha <= 1.0:

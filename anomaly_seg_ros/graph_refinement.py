@@ -18,11 +18,7 @@ import numpy as np
 
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
-
-#: Settings each refinement reads, beyond its on/off switch.
-_SUPPRESSION_FIELDS = ("boundary_width", "boundary_iterations")
-_SMOOTHING_FIELDS = ("smoothing_kernel", "smoothing_sigma", "smoothing_dilation")
-_VDE_FIELDS = ("road_class", "road_confidence", "vde_inside_boost", "vde_outside_penalty")
+from anomaly_seg_ros.refinement_spec import REFINEMENTS
 
 
 def refinement_settings(config: DetectorConfig) -> dict[str, Any]:
@@ -32,19 +28,13 @@ def refinement_settings(config: DetectorConfig) -> dict[str, Any]:
 
     :return: field name → value, JSON-safe.
     """
-    settings: dict[str, Any] = {
-        "score_type": config.score_type,
-        "boundary_suppression": config.boundary_suppression,
-        "dilated_smoothing": config.dilated_smoothing,
-        "vde": config.vde,
-    }
-    for switch, names in (
-        ("boundary_suppression", _SUPPRESSION_FIELDS),
-        ("dilated_smoothing", _SMOOTHING_FIELDS),
-        ("vde", _VDE_FIELDS),
-    ):
-        if settings[switch]:
-            settings.update((name, getattr(config, name)) for name in names)
+    settings: dict[str, Any] = {"score_type": config.score_type}
+    settings.update(
+        (refinement.SWITCH, getattr(config, refinement.SWITCH)) for refinement in REFINEMENTS
+    )
+    for refinement in REFINEMENTS:
+        if settings[refinement.SWITCH]:
+            settings.update((name, getattr(config, name)) for name in refinement.parameters())
     return settings
 
 
@@ -118,6 +108,9 @@ class GraphRefinement:
         if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
             raise ModelError(f"{source}: graph_refinement must be an object with 'settings'")
         settings = dict(data["settings"])
+        if settings.get("vde") and "vde_units" not in settings:
+            # Recorded before vde_units existed: the graph drops by fixed score offsets.
+            settings["vde_units"] = "score"
         try:
             config = DetectorConfig().replace(**settings)
         except (ConfigError, TypeError) as error:

@@ -1,7 +1,9 @@
 """Score refinement: SML boundary suppression, dilated smoothing, VDE road region.
 
-All functions are vectorized numpy/OpenCV over whole maps or over lists of pixels (no
-per-pixel or per-row Python loops) and pure: they return new arrays.
+The host form: vectorized numpy/OpenCV over whole maps or over lists of pixels (no
+per-pixel or per-row Python loops), pure (they return new arrays). Each refinement's
+parameters and derived constants (band radii, taps, seed threshold, VDE drop) come from
+:mod:`anomaly_seg_ros.refinement_spec`, which the graph form reads too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,12 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.refinement_spec import (
+    BoundarySuppression,
+    DilatedSmoothing,
+    RoadRegion,
+    log_confidence_threshold,
+)
 from anomaly_seg_ros.strips import StripPool, ThreadScratch
 from anomaly_seg_ros.summary import LogitSummary
 
@@ -43,16 +51,7 @@ def _boundary_mask(labels: np.ndarray) -> np.ndarray:
     return edges.view(np.uint8)
 
 
-def _band_radii(width: int, iterations: int) -> list[int]:
-    """Per iteration, the radius the boundaries are widened by: not increasing, last 0."""
-    step = width // iterations
-    return [
-        0 if (width == 0 or iteration == iterations - 1) else width - step * iteration - 1
-        for iteration in range(iterations)
-    ]
-
-
-def _band_stages(boundaries: np.ndarray, radii: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def _band_stages(boundaries: np.ndarray, radii: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """In how many iterations each pixel lies in the band, and the first iteration's band.
 
     Iteration ``i``'s band is ``boundaries`` widened by the L1 radius ``radii[i]`` (a
@@ -61,7 +60,8 @@ def _band_stages(boundaries: np.ndarray, radii: list[int]) -> tuple[np.ndarray, 
     iteration ``i``'s band is ``stage > i``.
 
     :param boundaries: (H, W) uint8 0/1 class boundaries.
-    :param radii: :func:`_band_radii`.
+    :param radii: ``BoundarySuppression.radii`` (:mod:`~anomaly_seg_ros.refinement_spec`),
+        not empty.
     :return: (H, W) uint8 stages and (H, W) uint8 0/1 widest band, both scratch memory.
     """
     shape = boundaries.shape
@@ -100,9 +100,9 @@ def suppress_boundaries(
     :return: (H, W) float32 refined score.
     """
     out = np.array(score, dtype=np.float32, copy=True)
-    if iterations <= 0:
+    radii = BoundarySuppression(width, iterations).radii
+    if not radii:
         return out
-    radii = _band_radii(width, iterations)
     stage, widest = _band_stages(_boundary_mask(labels), radii)
     band_size = cv2.countNonZero(widest)
     if band_size == 0:
@@ -217,13 +217,6 @@ def _suppress_on_band(
         flat[band_pixels[update]] = total[update] / count[update].astype(np.float32)
 
 
-@functools.lru_cache(maxsize=16)
-def _gaussian_taps(size: int, sigma: float) -> tuple[float, ...]:
-    """``size`` normalized 1-D Gaussian taps (float32 values), centre in the middle."""
-    taps = np.exp(-((np.arange(size) - (size - 1) / 2) ** 2) / (2 * sigma**2))
-    return tuple(float(t) for t in (taps / taps.sum()).astype(np.float32))
-
-
 #: Rows per tile of :func:`dilated_smoothing`: a tile's partial sums stay in the L2 cache.
 _SMOOTHING_TILE_BYTES = 128 * 1024
 
@@ -248,10 +241,10 @@ def dilated_smoothing(
 
     :return: (H, W) float32 smoothed score.
     """
-    taps = _gaussian_taps(kernel_size, float(sigma))
+    spec = DilatedSmoothing(kernel_size, sigma, dilation)
+    taps, reach, offsets = spec.taps, spec.reach, spec.offsets
     source = np.ascontiguousarray(score, dtype=np.float32)
     height, width = source.shape
-    reach = (kernel_size // 2) * dilation
     padded = cv2.copyMakeBorder(source, reach, reach, 0, 0, cv2.BORDER_REPLICATE)
     out = np.empty((height, width), np.float32)
     # Row tiles: the vertical sum of a tile, then its horizontal sum, while it is in cache.
@@ -260,43 +253,10 @@ def dilated_smoothing(
     for top in range(0, height, rows):
         count = min(rows, height - top)
         column_sum = vertical[:count]
-        offsets = range(0, 2 * reach + 1, dilation)
         _tap_sum([padded[top + o : top + o + count] for o in offsets], taps, column_sum)
         wide = cv2.copyMakeBorder(column_sum, 0, 0, reach, reach, cv2.BORDER_REPLICATE)
         _tap_sum([wide[:, o : o + width] for o in offsets], taps, out[top : top + count])
     return out
-
-
-@functools.lru_cache(maxsize=64)
-def log_confidence_threshold(min_confidence: float) -> np.float32:
-    """The least float32 ``x`` with ``float32 exp(x) ≥ float32 min_confidence``.
-
-    ``exp`` is monotone, so ``log_confidence ≥ this`` holds exactly where the softmax
-    test ``exp(log_confidence) ≥ min_confidence`` holds on float32 values: the seed test
-    without a softmax map, and without the rounding of a plain ``ln c``.
-    """
-    target = np.float32(min_confidence)
-    if target <= 0:
-        return np.float32(-np.inf)
-
-    # Ordered int32 keys of the non-positive float32s: key k <-> -(bits k); bisect on them.
-    def value(key: int) -> np.float32:
-        return np.float32(-np.array(key, np.int32).view(np.float32))
-
-    def passes(key: int) -> bool:
-        with np.errstate(over="ignore", under="ignore"):
-            return bool(np.exp(np.array([value(key)], np.float32))[0] >= target)
-
-    if not passes(0):  # not even exp(0) = 1 reaches it (min_confidence > 1)
-        return np.float32(np.inf)
-    low, high = 0, int(np.array(np.inf, np.float32).view(np.int32))  # passes(low), not high
-    while high - low > 1:
-        middle = (low + high) // 2
-        if passes(middle):
-            low = middle
-        else:
-            high = middle
-    return value(low)
 
 
 def road_seeds(
@@ -313,7 +273,7 @@ def road_seeds(
     )
     confident = cv2.compare(  # type: ignore[call-overload]  # scalar src2
         log_confidence,
-        float(log_confidence_threshold(float(min_confidence))),
+        log_confidence_threshold(float(min_confidence)),
         cv2.CMP_GE,
         dst=_SCRATCH.get("confident", shape, np.uint8),
     )
@@ -326,7 +286,6 @@ def road_region(
     confidence: np.ndarray | None,
     road_class: int = 0,
     min_confidence: float = 0.9,
-    column_fill: bool = False,
     seeds: np.ndarray | None = None,
 ) -> np.ndarray:
     """VDE road region (COCO-DAG paper): the road with the objects lying on it.
@@ -339,10 +298,6 @@ def road_region(
 
     :param labels: (H, W) uint8 predicted labels.
     :param confidence: (H, W) float32 max softmax probability (unused with ``seeds``).
-    :param column_fill: the earlier, narrower reading, kept only to compare the two on
-        held-out frames (``benchmarks/vde_reading.py``): additionally require a seed above
-        the pixel in its column (a top-down fill before the row erosion). It puts
-        obstacles at the far or side edge of the road outside the region.
     :param seeds: (H, W) 0/non-zero seeds already found (:func:`road_seeds`), instead of
         ``labels``/``confidence``.
     :return: (H, W) bool road region.
@@ -355,9 +310,9 @@ def road_region(
             cv2.compare(confidence, float(min_confidence), cv2.CMP_GE),  # type: ignore[call-overload]  # scalar src2
         )
     seeds = seeds.view(bool)  # OpenCV masks are 0/255; any non-zero byte reads as True
-    height, width = seeds.shape
+    width = seeds.shape[1]
     # Small integer index grids keep the broadcast comparisons cheap.
-    index = np.int16 if max(height, width) < np.iinfo(np.int16).max else np.int32
+    index = np.int16 if max(seeds.shape) < np.iinfo(np.int16).max else np.int32
     columns = np.arange(width, dtype=index)[None, :]
     # First and last seed column of every row (an empty span where a row has none).
     row_has_seed = seeds.any(axis=1)
@@ -365,32 +320,44 @@ def road_region(
     right = width - 1 - np.argmax(seeds[:, ::-1], axis=1)
     region = columns >= left.astype(index)[:, None]
     region &= columns <= right.astype(index)[:, None]
-    if column_fill:
-        # First seed row of every column (height where a column has none).
-        # argmax along a contiguous axis stops at the first True, so transpose first.
-        by_column = cv2.transpose(seeds.view(np.uint8)).view(bool)
-        top = np.where(by_column.any(axis=1), np.argmax(by_column, axis=1), height)
-        region &= np.arange(height, dtype=index)[:, None] >= top.astype(index)[None, :]
     return region
 
 
-def apply_road_region(
-    score: np.ndarray, region: np.ndarray, inside_boost: float, outside_penalty: float
-) -> np.ndarray:
-    """Keep the score inside the road region, lower it outside by ``inside_boost +
-    outside_penalty``.
+def score_spread(score: np.ndarray) -> float:
+    """The frame's score spread, VDE's unit: the standard deviation of the finite values
+    (0 without any), in float64, rounded to float32
+    (:class:`~anomaly_seg_ros.refinement_spec.RoadRegion`).
 
-    The VDE paper raises the inside by ``inside_boost`` and lowers the outside by
-    ``outside_penalty``; that saturates a heat map over the whole road. This is the same
-    map minus the constant ``inside_boost`` (so the same ranking, AP and FPR95, and a mask
-    threshold ``inside_boost`` lower): the road keeps its own score values, on which an
-    obstacle stands out, and everything outside the region sinks by the sum.
+    :param score: (H, W) float32.
+    """
+    source = np.ascontiguousarray(score, dtype=np.float32)
+    finite = None
+    all_finite, _ = cv2.checkRange(source)
+    if not all_finite:  # a NaN or an infinity: leave it out
+        finite = np.isfinite(source).view(np.uint8)
+        if not finite.any():
+            return 0.0
+    _, std = cv2.meanStdDev(source, mask=finite)  # accumulates in float64
+    return float(np.float32(std[0, 0]))
+
+
+def apply_road_region(score: np.ndarray, region: np.ndarray, drop: float) -> np.ndarray:
+    """Keep the score inside the road region, lower it outside by ``drop``.
+
+    The VDE paper raises the inside by a boost and lowers the outside by a penalty; that
+    saturates a heat map over the whole road. Published is the same map minus the
+    constant boost (so the same ranking, AP and FPR95, and a mask threshold ``boost``
+    lower): the road keeps its own score values, on which an obstacle stands out, and
+    everything outside the region sinks by ``drop``
+    (:meth:`~anomaly_seg_ros.refinement_spec.RoadRegion.outside_drop`: boost + penalty, in
+    score units or in units of the frame's score spread).
 
     :param score: (H, W) float32.
     :param region: (H, W) bool road region.
+    :param drop: how far the outside sinks (as float32).
     :return: (H, W) float32, a new array.
     """
-    lowered = np.subtract(score, np.float32(inside_boost + outside_penalty), dtype=np.float32)
+    lowered = np.subtract(score, np.float32(drop), dtype=np.float32)
     np.copyto(lowered, score, where=region)
     return lowered
 
@@ -401,16 +368,13 @@ def _road_region_of(summary: LogitSummary, config: DetectorConfig) -> np.ndarray
 
 
 def local_refinement_halo(config: DetectorConfig) -> int:
-    """Rows within which boundary suppression + dilated smoothing read their input.
-
-    Suppression: the class-boundary test (1 row), the band (``width - 1``) and one 3×3
-    average per iteration; smoothing: the dilated kernel's half-extent.
-    """
+    """Rows within which boundary suppression + dilated smoothing read their input (the
+    sum of the halos of those switched on)."""
     halo = 0
     if config.boundary_suppression:
-        halo += config.boundary_width + config.boundary_iterations + 1
+        halo += BoundarySuppression.from_config(config).halo
     if config.dilated_smoothing:
-        halo += (config.smoothing_kernel // 2) * config.smoothing_dilation
+        halo += DilatedSmoothing.from_config(config).reach
     return halo
 
 
@@ -455,10 +419,9 @@ def refine_score(
         else:
             score = local(score, summary.label)
     if config.vde:
+        road = RoadRegion.from_config(config)
+        drop = road.outside_drop(score_spread(score) if road.uses_spread else 0.0)
         score = apply_road_region(
-            score,
-            region.result() if region is not None else find_region(),
-            config.vde_inside_boost,
-            config.vde_outside_penalty,
+            score, region.result() if region is not None else find_region(), drop
         )
     return score

@@ -1,8 +1,10 @@
 """Per-pixel OoD scores from the logit summary; higher = more anomalous, always.
 
 Every score is an elementwise formula over the five summary maps the graph emits (see
-:class:`~anomaly_seg_ros.backends.base.LogitSummary`), so switching scores at run time
-needs no new engine. Formulas, for logits ``l_c`` of C classes:
+:class:`~anomaly_seg_ros.summary.LogitSummary`), so switching scores at run time needs no
+new engine. The formulas are written once, in
+:data:`anomaly_seg_ros.refinement_spec.SCORE_FORMULAS` (the graph's refinement runs the
+same functions on torch tensors); for logits ``l_c`` of C classes:
 
 * ``msp``: 1 − max_c softmax(l)_c = 1 − exp(max l − logsumexp l) (Hendrycks & Gimpel)
 * ``max_logit``: −max_c l_c (Hendrycks et al., "Scaling OoD detection")
@@ -15,13 +17,13 @@ needs no new engine. Formulas, for logits ``l_c`` of C classes:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.refinement_spec import SCORE_FORMULAS, SCORE_TYPES
 from anomaly_seg_ros.summary import LogitSummary
 
 __all__ = ["SCORE_TYPES", "compute_score", "max_softmax", "standardized_max_logit"]
@@ -32,6 +34,50 @@ def max_softmax(summary: LogitSummary) -> np.ndarray:
     return np.exp(summary.max_logit - summary.logsumexp)
 
 
+def _class_table(summary: LogitSummary, values: np.ndarray, fill: float) -> np.ndarray:
+    """(H, W) float32 ``values[label]``: a 256-entry lookup table through cv2.LUT, several
+    times faster than numpy fancy indexing on a uint8 map."""
+    table = np.full((1, 256), fill, np.float32)
+    table[0, : len(values)] = values
+    return cv2.LUT(summary.label, table)
+
+
+class _HostMaps:
+    """The summary as :class:`~anomaly_seg_ros.refinement_spec.ScoreMaps` for numpy."""
+
+    def __init__(
+        self,
+        summary: LogitSummary,
+        class_mean: np.ndarray | None = None,
+        class_std: np.ndarray | None = None,
+    ) -> None:
+        self.summary = summary
+        self.max_logit = summary.max_logit
+        self.min_logit = summary.min_logit
+        self.logsumexp = summary.logsumexp
+        self.entropy = summary.entropy
+        self.mean = class_mean
+        self.std = class_std
+
+    def exp(self, values: Any) -> Any:
+        return np.exp(values)
+
+    def class_mean(self) -> np.ndarray:
+        return _class_table(self.summary, self._statistics()[0], 0.0)
+
+    def class_inverse_std(self) -> np.ndarray:
+        inverse_std = 1.0 / np.asarray(self._statistics()[1], np.float32)
+        return _class_table(self.summary, inverse_std, 1.0)
+
+    def _statistics(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.mean is None or self.std is None:
+            raise ModelError(
+                "score 'sml' needs per-class max-logit statistics: pass an SML stats file "
+                "(written by training/calibrate_sml.py) or choose another score"
+            )
+        return self.mean, self.std
+
+
 def standardized_max_logit(
     summary: LogitSummary, class_mean: np.ndarray, class_std: np.ndarray
 ) -> np.ndarray:
@@ -40,45 +86,8 @@ def standardized_max_logit(
     :param class_mean: (C,) float32 per-class mean of the max logit.
     :param class_std: (C,) float32 per-class standard deviation (> 0).
     """
-    # A 256-entry lookup table per statistic turns the per-pixel gather into cv2.LUT,
-    # several times faster than numpy fancy indexing on a uint8 map.
-    mean_table = np.zeros((1, 256), np.float32)
-    inverse_std_table = np.ones((1, 256), np.float32)
-    mean_table[0, : len(class_mean)] = class_mean
-    inverse_std_table[0, : len(class_std)] = 1.0 / np.asarray(class_std, np.float32)
-    sml = cv2.LUT(summary.label, mean_table)
-    np.subtract(summary.max_logit, sml, out=sml)
-    np.multiply(sml, cv2.LUT(summary.label, inverse_std_table), out=sml)
-    return sml
-
-
-def _msp(summary: LogitSummary) -> np.ndarray:
-    return 1.0 - max_softmax(summary)
-
-
-def _max_logit(summary: LogitSummary) -> np.ndarray:
-    return -summary.max_logit
-
-
-def _entropy(summary: LogitSummary) -> np.ndarray:
-    return summary.entropy.copy()
-
-
-def _energy(summary: LogitSummary) -> np.ndarray:
-    return -summary.logsumexp
-
-
-def _max_min_logit(summary: LogitSummary) -> np.ndarray:
-    return summary.min_logit - summary.max_logit
-
-
-_FORMULAS: dict[str, Callable[[LogitSummary], np.ndarray]] = {
-    "msp": _msp,
-    "max_logit": _max_logit,
-    "entropy": _entropy,
-    "energy": _energy,
-    "max_min_logit": _max_min_logit,
-}
+    score: np.ndarray = -SCORE_FORMULAS["sml"](_HostMaps(summary, class_mean, class_std))
+    return score
 
 
 def compute_score(
@@ -93,18 +102,14 @@ def compute_score(
     :param summary: the logit summary of one frame.
     :param sml_mean: (C,) per-class max-logit mean; required for ``sml``.
     :param sml_std: (C,) per-class max-logit standard deviation; required for ``sml``.
-    :return: (H, W) float32, higher = more anomalous.
+    :return: (H, W) float32, higher = more anomalous; a new array.
     :raises ConfigError: unknown score name.
     :raises ModelError: ``sml`` without statistics.
     """
-    if name == "sml":
-        if sml_mean is None or sml_std is None:
-            raise ModelError(
-                "score 'sml' needs per-class max-logit statistics: pass an SML stats file "
-                "(written by training/calibrate_sml.py) or choose another score"
-            )
-        return -standardized_max_logit(summary, sml_mean, sml_std)
-    formula = _FORMULAS.get(name)
+    formula = SCORE_FORMULAS.get(name)
     if formula is None:
         raise ConfigError(f"unknown score {name!r}; valid: {', '.join(SCORE_TYPES)}")
-    return formula(summary).astype(np.float32, copy=False)
+    score = formula(_HostMaps(summary, sml_mean, sml_std))
+    if score is summary.entropy:  # a summary map itself: the caller gets its own array
+        return np.array(score, dtype=np.float32)
+    return np.asarray(score, dtype=np.float32)

@@ -1,7 +1,8 @@
 """VDE road region: the paper's row-span reading against the earlier column-seeded one.
 
 Runs the bundled model (or ``--model``) once per frame of a labelled anomaly folder and
-scores every frame with both readings of :func:`anomaly_seg_ros.refine.road_region`, for
+scores every frame with both readings of the road region (the package's
+:func:`anomaly_seg_ros.refine.road_region`, and :func:`column_seeded_region` here), for
 each ``--score`` with VDE on and the other refinements as in ``--params``; prints AP and
 FPR95 (exact pixel metrics) and the share of anomaly pixels each region leaves outside.
 Use held-out frames (a world of another seed), never the demo drive or the test set:
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from anomaly_seg_ros import preprocess, refine
@@ -24,9 +26,31 @@ from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
 from anomaly_seg_ros.models import default_model_path
+from anomaly_seg_ros.refinement_spec import RoadRegion
 from anomaly_seg_ros.scores import compute_score, max_softmax
 
-READINGS = {"row span (paper)": False, "column-seeded (before)": True}
+
+def column_seeded_region(
+    labels: np.ndarray, confidence: np.ndarray, road_class: int, min_confidence: float
+) -> np.ndarray:
+    """The earlier, narrower reading of the road region: the row span, and a seed above
+    the pixel in its column (a top-down fill before the row erosion). It puts obstacles
+    at the far or side edge of the road outside the region.
+
+    :return: (H, W) bool.
+    """
+    region = refine.road_region(labels, confidence, road_class, min_confidence)
+    seeds = (labels == road_class) & (confidence >= np.float32(min_confidence))
+    height = seeds.shape[0]
+    # First seed row of every column (height where a column has none). argmax along a
+    # contiguous axis stops at the first True, so transpose first.
+    by_column = cv2.transpose(seeds.view(np.uint8)).view(bool)
+    top = np.where(by_column.any(axis=1), np.argmax(by_column, axis=1), height)
+    region &= np.arange(height)[:, None] >= top[None, :]
+    return region
+
+
+READINGS = {"row span (paper)": refine.road_region, "column-seeded (before)": column_seeded_region}
 
 
 def main() -> None:
@@ -51,14 +75,8 @@ def main() -> None:
             summary = detector.detect(frame.load_image()).summary
             confidence = max_softmax(summary)
             regions = {
-                name: refine.road_region(
-                    summary.label,
-                    confidence,
-                    config.road_class,
-                    config.road_confidence,
-                    column_fill=column_fill,
-                )
-                for name, column_fill in READINGS.items()
+                name: reading(summary.label, confidence, config.road_class, config.road_confidence)
+                for name, reading in READINGS.items()
             }
             positive = label == 1
             anomalous += int(positive.sum())
@@ -69,9 +87,9 @@ def main() -> None:
                 score = compute_score(score_type, summary, mean, std)
                 score = refine.refine_score(score, summary, unrefined, detector.strip_pool)
                 for name, region in regions.items():
-                    final = refine.apply_road_region(
-                        score, region, config.vde_inside_boost, config.vde_outside_penalty
-                    )
+                    road = RoadRegion.from_config(config)
+                    drop = road.outside_drop(refine.score_spread(score))
+                    final = refine.apply_road_region(score, region, drop)
                     final = preprocess.resize_score(final, label.shape)
                     evaluators[score_type, name].process(final, label)
     print(f"{len(dataset)} frames of {args.dataset}, model {model}")

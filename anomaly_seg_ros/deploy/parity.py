@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.refinement_spec import SCORES_WITHOUT_STATISTICS
 from anomaly_seg_ros.scores import compute_score
 from anomaly_seg_ros.summary import LogitSummary
 
 #: Float maps of the summary that are compared directly.
 SUMMARY_MAPS = ("max_logit", "min_logit", "logsumexp", "entropy")
 #: Scores compared by default (SML needs statistics and is a rescaled max logit).
-DEFAULT_SCORES = ("msp", "max_logit", "entropy", "energy", "max_min_logit")
+DEFAULT_SCORES = SCORES_WITHOUT_STATISTICS
 #: Reported percentiles of the absolute error.
 PERCENTILES = (50.0, 99.0, 99.9)
 

@@ -2,10 +2,12 @@
 
 :class:`GraphRefinementModule` takes the anomaly head's logit summary and computes one
 chosen score with the chosen refinements, as the host does in
-:func:`anomaly_seg_ros.scores.compute_score` and :func:`anomaly_seg_ros.refine.refine_score`,
-with operators that ONNX, ONNX Runtime and TensorRT run on whole maps (no loops over
-pixels): MaxPool for the label morphology, Pad(edge) + Conv for the replicated-border
-filters, ReduceMin/ReduceMax over column indices for the road region.
+:func:`anomaly_seg_ros.scores.compute_score` and :func:`anomaly_seg_ros.refine.refine_score`
+(the same score formulas, parameters and derived constants, both read from
+:mod:`anomaly_seg_ros.refinement_spec`), with operators that ONNX, ONNX Runtime and
+TensorRT run on whole maps (no loops over pixels): MaxPool for the label morphology,
+Pad(edge) + Conv for the replicated-border filters, ReduceMin/ReduceMax over column indices
+for the road region.
 :func:`append_refinement` appends it to an exported model as the extra output
 :data:`~anomaly_seg_ros.model_info.REFINED_SCORE_NAME`.
 
@@ -31,13 +33,16 @@ from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.graph_refinement import GraphRefinement
 from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.refine import _gaussian_taps, log_confidence_threshold
+from anomaly_seg_ros.refinement_spec import (
+    SCORE_FORMULAS,
+    SCORE_TYPES,
+    BoundarySuppression,
+    DilatedSmoothing,
+    RoadRegion,
+)
 from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
 
 LOGGER = logging.getLogger(__name__)
-
-#: Graph scores: the elementwise formulas of :mod:`anomaly_seg_ros.scores`.
-GRAPH_SCORES = ("msp", "max_logit", "entropy", "energy", "max_min_logit", "sml")
 
 
 def _cross_dilate(mask: torch.Tensor) -> torch.Tensor:
@@ -52,9 +57,42 @@ def _square_erode(mask: torch.Tensor) -> torch.Tensor:
     return -F.max_pool2d(-mask, 3, stride=1, padding=1)
 
 
+def _total(values: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1) sums of (B, H, W) maps: by rows, then over the rows (float32 sums of at
+    most max(H, W) terms each, close to the host's float64 sum)."""
+    return values.sum(dim=-1, keepdim=True).sum(dim=-2, keepdim=True)
+
+
+def score_spread(score: torch.Tensor) -> torch.Tensor:
+    """(B, 1, 1) spread of (B, H, W) scores, VDE's unit: the standard deviation of the finite
+    values, 0 without any (:func:`anomaly_seg_ros.refine.score_spread` on the host)."""
+    finite = torch.isfinite(score)
+    count = _total(finite.float()).clamp(min=1.0)  # exact up to 2**24 pixels
+    mean = _total(torch.where(finite, score, 0.0)) / count
+    deviation = torch.where(finite, score - mean, 0.0)
+    return torch.sqrt(_total(deviation * deviation) / count)
+
+
 def _sum_3x3(values: torch.Tensor, ones: torch.Tensor) -> torch.Tensor:
     """(B, 1, H, W) 3×3 sums with replicated borders (OpenCV BORDER_REPLICATE)."""
     return F.conv2d(F.pad(values, (1, 1, 1, 1), mode="replicate"), ones)
+
+
+class _GraphMaps:
+    """The summary as :class:`~anomaly_seg_ros.refinement_spec.ScoreMaps` for torch."""
+
+    def __init__(self, module: GraphRefinementModule, summary: tuple[torch.Tensor, ...]) -> None:
+        self.module = module
+        self.label, self.max_logit, self.min_logit, self.logsumexp, self.entropy = summary
+
+    def exp(self, values: torch.Tensor) -> torch.Tensor:
+        return torch.exp(values)
+
+    def class_mean(self) -> torch.Tensor:
+        return self.module.sml_mean[self.label.long()]
+
+    def class_inverse_std(self) -> torch.Tensor:
+        return self.module.sml_inverse_std[self.label.long()]
 
 
 class GraphRefinementModule(nn.Module):
@@ -74,9 +112,9 @@ class GraphRefinementModule(nn.Module):
         super().__init__()
         config = refinement.config
         self.config = config
-        if config.score_type not in GRAPH_SCORES:
+        if config.score_type not in SCORE_TYPES:
             raise ModelError(
-                f"score {config.score_type!r} has no graph form; valid: {', '.join(GRAPH_SCORES)}"
+                f"score {config.score_type!r} unknown; valid: {', '.join(SCORE_TYPES)}"
             )
         if config.score_type == "sml":
             if refinement.sml_mean is None or refinement.sml_std is None:
@@ -87,16 +125,12 @@ class GraphRefinementModule(nn.Module):
             self.register_buffer("sml_mean", torch.from_numpy(mean))
             self.register_buffer("sml_inverse_std", torch.from_numpy(inverse_std))
         self.register_buffer("ones_3x3", torch.ones(1, 1, 3, 3))
-        self.radii = _band_radii(config.boundary_width, config.boundary_iterations)
-        taps = np.asarray(
-            _gaussian_taps(config.smoothing_kernel, float(config.smoothing_sigma)), np.float32
-        )
+        self.suppression = BoundarySuppression.from_config(config)
+        self.smoothing = DilatedSmoothing.from_config(config)
+        self.road = RoadRegion.from_config(config)
+        taps = np.asarray(self.smoothing.taps, np.float32)
         self.register_buffer("row_taps", torch.from_numpy(taps).view(1, 1, 1, -1))
         self.register_buffer("column_taps", torch.from_numpy(taps).view(1, 1, -1, 1))
-        # As the host: its float32 threshold of the log-space seed test (exactly the
-        # pixels with float32 softmax ≥ c), and float32(boost + penalty).
-        self.log_confidence = float(log_confidence_threshold(float(config.road_confidence)))
-        self.vde_drop = float(np.float32(config.vde_inside_boost + config.vde_outside_penalty))
 
     def score(
         self,
@@ -107,23 +141,14 @@ class GraphRefinementModule(nn.Module):
         entropy: torch.Tensor,
     ) -> torch.Tensor:
         """The chosen score, (B, H, W) float32, higher = more anomalous."""
-        name = self.config.score_type
-        if name == "msp":
-            return 1.0 - torch.exp(max_logit - logsumexp)
-        if name == "max_logit":
-            return -max_logit
-        if name == "entropy":
-            return entropy
-        if name == "energy":
-            return -logsumexp
-        if name == "max_min_logit":
-            return min_logit - max_logit
-        index = label.long()
-        return -((max_logit - self.sml_mean[index]) * self.sml_inverse_std[index])
+        maps = _GraphMaps(self, (label, max_logit, min_logit, logsumexp, entropy))
+        score: torch.Tensor = SCORE_FORMULAS[self.config.score_type](maps)
+        return score
 
     def suppress_boundaries(self, score: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """:func:`anomaly_seg_ros.refine.suppress_boundaries` on (B, 1, H, W) maps."""
-        if not self.radii:
+        radii = self.suppression.radii
+        if not radii:
             return score
         classes = label.float()
         boundaries = (_cross_dilate(classes) != _square_erode(classes)).float()
@@ -131,11 +156,11 @@ class GraphRefinementModule(nn.Module):
         # radius r is r cross dilations, also at the image edge).
         bands = {0: boundaries}
         band = boundaries
-        for radius in range(1, max(self.radii) + 1):
+        for radius in range(1, max(radii) + 1):
             band = _cross_dilate(band)
             bands[radius] = band
         out = score
-        for radius in self.radii:
+        for radius in radii:
             band = bands[radius]
             inside = 1.0 - band
             masked = torch.where(band > 0, torch.zeros_like(out), out)
@@ -148,8 +173,7 @@ class GraphRefinementModule(nn.Module):
     def dilated_smoothing(self, score: torch.Tensor) -> torch.Tensor:
         """:func:`anomaly_seg_ros.refine.dilated_smoothing`: the non-zero taps, columns then
         rows (the host's order), replicated borders."""
-        dilation = self.config.smoothing_dilation
-        reach = (self.config.smoothing_kernel // 2) * dilation
+        dilation, reach = self.smoothing.smoothing_dilation, self.smoothing.reach
         columns = F.conv2d(
             F.pad(score, (0, 0, reach, reach), mode="replicate"),
             self.column_taps,
@@ -167,8 +191,10 @@ class GraphRefinementModule(nn.Module):
         """VDE road region, (B, H, W) bool: a pixel whose row holds a seed at or left of it
         and one at or right of it (seed: predicted road with softmax ≥ road_confidence,
         tested as ``max_logit − logsumexp ≥ ln c``)."""
-        seeds = (label == self.config.road_class) & (
-            (max_logit - logsumexp) >= self.log_confidence
+        # The host's float32 threshold of the log-space seed test (exactly the pixels
+        # with float32 softmax ≥ c).
+        seeds = (label == self.road.road_class) & (
+            (max_logit - logsumexp) >= self.road.log_confidence
         )
         width = seeds.shape[-1]
         columns = torch.arange(width, dtype=torch.float32, device=seeds.device)
@@ -192,20 +218,11 @@ class GraphRefinementModule(nn.Module):
             score = maps.squeeze(1)
         if config.vde:
             region = self.road_region(label, max_logit, logsumexp)
-            score = torch.where(region, score, score - self.vde_drop)
+            drop: torch.Tensor | float = self.road.drop_amount
+            if self.road.uses_spread:
+                drop = self.road.drop_amount * score_spread(score)
+            score = torch.where(region, score, score - drop)
         return score
-
-
-def _band_radii(width: int, iterations: int) -> tuple[int, ...]:
-    """The band radius of each suppression iteration, as the host schedules them: from
-    ``width - 1`` down by ``width // iterations`` per iteration, 0 in the last."""
-    if iterations <= 0:
-        return ()
-    step = width // iterations
-    return tuple(
-        0 if (width == 0 or index == iterations - 1) else width - step * index - 1
-        for index in range(iterations)
-    )
 
 
 #: Largest |graph − host| refined score accepted after an export, per unit of score

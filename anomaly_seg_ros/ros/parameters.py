@@ -35,6 +35,7 @@ from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.node_settings import QOS_PROFILES, NodeSettings
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
+from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
 __all__ = ["BACKEND_CHOICES", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
 
@@ -95,6 +96,7 @@ SPECS: dict[str, ParameterSpec] = {
     "road_confidence": ParameterSpec("softmax probability seeding the road region", 0.0, 1.0),
     "vde_inside_boost": ParameterSpec("VDE: off-road, score - boost - penalty", 0.0, 1000.0),
     "vde_outside_penalty": ParameterSpec("VDE: see vde_inside_boost (inside: as is)", 0.0, 1000.0),
+    "vde_units": ParameterSpec(f"VDE boost/penalty unit: {', '.join(VDE_UNITS)}"),
     "threshold": ParameterSpec("anomaly mask threshold on the final score"),
     "min_area": ParameterSpec("smallest kept mask component, camera pixels", 0, 2**31 - 1, 1),
     "overlay_alpha": ParameterSpec("opacity of label colours in the overlay", 0.0, 1.0),
@@ -190,7 +192,12 @@ def descriptor(name: str, default: Any) -> ParameterDescriptor:
                     from_value=float(spec.minimum), to_value=float(spec.maximum), step=spec.step
                 )
             ]
-    choices = {"backend": BACKEND_CHOICES, "qos_profile": QOS_PROFILES, "score_type": SCORE_TYPES}
+    choices = {
+        "backend": BACKEND_CHOICES,
+        "qos_profile": QOS_PROFILES,
+        "score_type": SCORE_TYPES,
+        "vde_units": VDE_UNITS,
+    }
     if name in choices:
         result.additional_constraints = "one of: " + ", ".join(choices[name])
     return result

@@ -128,6 +128,29 @@ def test_other_refinement_parameters_equal_host(real_summaries, tmp_path):
     assert_equal_to_host(config, real_summaries, tmp_path)
 
 
+def test_vde_in_score_units_and_from_an_old_sidecar_equals_host(real_summaries, tmp_path):
+    config = DetectorConfig(score_type="entropy", vde=True, vde_units="score")
+    assert_equal_to_host(config, real_summaries, tmp_path)
+    # A record written before vde_units existed means score units, as the graph computed.
+    old = GraphRefinement.from_config(config).to_json()
+    del old["settings"]["vde_units"]
+    assert GraphRefinement.from_json(old).matches(config, None)
+
+
+def test_the_graph_score_spread_equals_the_host_one(real_summaries):
+    from anomaly_seg_ros.networks.refine_graph import score_spread
+    from anomaly_seg_ros.refine import score_spread as host_spread
+
+    for summary in real_summaries:
+        for score_type in ("msp", "entropy", "max_logit", "energy"):
+            score = compute_score(score_type, summary)
+            graph = float(score_spread(torch.from_numpy(score)[None])[0, 0, 0])
+            assert graph == pytest.approx(host_spread(score), rel=1e-6)
+            score[10, 10] = np.nan
+            graph = float(score_spread(torch.from_numpy(score)[None])[0, 0, 0])
+            assert graph == pytest.approx(host_spread(score), rel=1e-6)
+
+
 @pytest.mark.parametrize("road_confidence", [0.0, 1.0])
 def test_road_confidence_extremes_equal_host(road_confidence, real_summaries, tmp_path):
     config = DetectorConfig(vde=True, road_confidence=road_confidence)
