@@ -1,0 +1,490 @@
+"""Fleet evaluation: many bags on Ray, merged into one report (``anomaly-seg fleet evaluate``).
+
+The driver (this module) starts or joins a Ray cluster, creates one actor per worker
+(:class:`~anomaly_seg_ros.evaluation.fleet_worker.BagWorker`: the model is shipped through
+the object store as bytes and loaded once per actor), and runs two passes over the bags:
+
+1. every bag's mergeable state (pixel scores or histograms, object-level counts, per-frame
+   AP); merged on the driver, they give the pixel metrics over all frames and so the
+   best-F1 threshold at which the SMIYC component metrics are taken;
+2. every bag's component state at that threshold, and the gallery panels of the fleet's
+   worst and best frames.
+
+The merged figures equal those of one ``anomaly-seg bag evaluate`` over the same frames:
+the exact pixel metrics come from the sorted scores (frame order does not matter); object
+and component figures are counts and means over the frames in bag-name order, then bag
+order, which is also the frame order of one bag recorded in that order.
+
+Nothing is lost: a bag that fails (unreadable, missing topic, no ground truth, frames in
+an encoding the decoder refuses, a worker killed under it) is listed with its reason and
+the others go on; the report says ``N of M bags evaluated``. Each bag's results are cached
+(:mod:`~anomaly_seg_ros.evaluation.fleet_inputs`) as soon as they arrive, so a rerun after
+a kill evaluates only the bags not yet done. Ray is imported here only, inside functions:
+it is a dependency of this tool, never of the node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from anomaly_seg_ros.errors import ConfigError, InputError
+from anomaly_seg_ros.evaluation.component_metrics import ComponentEvaluator
+from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, ScoreResult
+from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
+from anomaly_seg_ros.evaluation.fleet_inputs import ResultCache, cache_key
+from anomaly_seg_ros.evaluation.fleet_worker import (
+    BagDetails,
+    BagFailure,
+    BagState,
+    BagWorker,
+    FleetSettings,
+    ModelPackage,
+)
+from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator
+
+LOGGER = logging.getLogger(__name__)
+
+#: The Ray release the tool is tested with (requirements.txt pins it).
+RAY_REQUIREMENT = "ray==2.60.0"
+#: A replaced worker per this many bags at most, so a bag that kills every worker it
+#: meets cannot loop.
+MAX_REPLACEMENTS = 8
+
+
+@dataclass
+class FleetResult:
+    """The merged evaluation, with what each bag gave and what failed.
+
+    :param result: the merged result (None when no bag was evaluated).
+    :param states: pass-1 state per evaluated bag, by name.
+    :param failures: bags not evaluated, with reasons.
+    :param bags: every bag asked for, by name.
+    :param seconds: wall time of the run.
+    :param workers: each worker's ``host:pid`` and backend.
+    :param cached: bags whose results came from the cache.
+    """
+
+    result: EvaluationResult | None
+    states: dict[str, BagState]
+    failures: list[BagFailure]
+    bags: dict[str, Path]
+    seconds: float
+    workers: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    details: dict[str, BagDetails] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every bag was evaluated."""
+        return not self.failures and len(self.states) == len(self.bags)
+
+
+def import_ray() -> Any:
+    """The ``ray`` module.
+
+    :raises ConfigError: Ray is not installed (the message says how to install it).
+    """
+    try:
+        import ray
+    except ImportError as error:
+        raise ConfigError(
+            f"fleet evaluation needs Ray: .venv/bin/pip install '{RAY_REQUIREMENT}'"
+        ) from error
+    return ray
+
+
+def check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast when nothing listens at a Ray address (``host:port`` or ``ray://…``).
+
+    :raises InputError: the host does not resolve or refuses / ignores the connection.
+    """
+    if address == "auto":
+        return
+    text = address.removeprefix("ray://")
+    host, _, port = text.rpartition(":")
+    if not host:
+        host, port = text, "10001" if address.startswith("ray://") else "6379"
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except (OSError, ValueError) as error:
+        raise InputError(
+            f"cannot reach the Ray cluster at {address}: {error}; start one with "
+            "`ray start --head` (see docs/fleet.md) or leave out --address for a local one"
+        ) from error
+
+
+def start_ray(address: str | None, workers: int | None) -> tuple[Any, bool]:
+    """Join the cluster at ``address``, or start a local one with ``workers`` CPUs.
+
+    An already initialised Ray (a test's cluster, a notebook's) is used as it is.
+
+    :return: (the ray module, whether this call started it and must shut it down).
+    :raises ConfigError: Ray is missing.
+    :raises InputError: the address is unreachable.
+    """
+    ray = import_ray()
+    if address:
+        check_reachable(address)
+    if ray.is_initialized():
+        return ray, False
+    if address:
+        package = Path(__file__).resolve().parents[1]
+        try:
+            # The package travels with the job; its dependencies must be on the workers.
+            ray.init(
+                address=address,
+                runtime_env={"py_modules": [str(package)]},
+                log_to_driver=False,
+            )
+        except (ConnectionError, RuntimeError) as error:
+            raise InputError(f"cannot join the Ray cluster at {address}: {error}") from error
+    else:
+        cpus = workers or os.cpu_count() or 1
+        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    return ray, True
+
+
+def _reason(error: BaseException) -> str:
+    """One line for a worker that died or a task that raised."""
+    line = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {line[-1] if line else ''}"[:300]
+
+
+class _Pool:
+    """Ray actors running :class:`BagWorker`; replaces the ones that die."""
+
+    def __init__(
+        self,
+        ray: Any,
+        count: int,
+        settings: FleetSettings,
+        model: ModelPackage | None,
+        gpus: float,
+        progress: Any,
+    ) -> None:
+        self.ray = ray
+        self._actor_class = ray.remote(_RayWorker).options(
+            num_cpus=1, num_gpus=gpus, max_restarts=0, max_task_retries=0
+        )
+        self._args = (settings, ray.put(model) if model else None, gpus > 0, progress)
+        self.actors = [self._new() for _ in range(count)]
+        self.replaced = 0
+
+    def _new(self) -> Any:
+        return self._actor_class.remote(*self._args)
+
+    def replace(self, index: int) -> None:
+        """A fresh actor in the dead one's place."""
+        self.ray.kill(self.actors[index], no_restart=True)
+        self.actors[index] = self._new()
+        self.replaced += 1
+
+    def describe(self) -> list[str]:
+        return list(self.ray.get([actor.describe.remote() for actor in self.actors]))
+
+
+class _RayWorker:
+    """The actor: a :class:`BagWorker` whose progress goes to the driver's counter."""
+
+    def __init__(
+        self, settings: FleetSettings, model: Any, gpu: bool, progress: Any | None
+    ) -> None:
+        import ray
+
+        package = ray.get(model) if isinstance(model, ray.ObjectRef) else model
+        context: Any = ray.get_runtime_context()
+        threads = max(1, int(context.get_assigned_resources().get("CPU", 1)))
+        tell = (lambda n: progress.add.remote(n)) if progress is not None else None
+        self.worker = BagWorker(settings, package, threads, gpu, tell)
+
+    def describe(self) -> str:
+        return self.worker.describe()
+
+    def read(self, name: str, bag: str) -> BagState | BagFailure:
+        return self.worker.read(name, bag)
+
+    def details(
+        self, name: str, bag: str, threshold: float, wanted: list[int]
+    ) -> BagDetails | BagFailure:
+        return self.worker.details(name, bag, threshold, wanted)
+
+
+class _Counter:
+    """Frames done, told by the workers (a Ray actor of no CPU)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, count: int) -> None:
+        self.count += count
+
+    def value(self) -> int:
+        return self.count
+
+
+def _run_tasks(
+    pool: _Pool,
+    jobs: Sequence[tuple[str, str, tuple[Any, ...]]],
+    on_done: Callable[[str, Any], None],
+    poll: Callable[[], None],
+) -> None:
+    """Run ``(bag name, actor method, args)`` jobs, one in flight per actor.
+
+    ``on_done(name, result)`` gets the method's return value, or a :class:`BagFailure`
+    when the actor died under the job (it is then replaced).
+    """
+    ray = pool.ray
+    pending = deque(jobs)
+    running: dict[Any, tuple[int, str, tuple[Any, ...]]] = {}
+    idle = deque(range(len(pool.actors)))
+    while pending or running:
+        while pending and idle:
+            index = idle.popleft()
+            name, method, args = pending.popleft()
+            ref = getattr(pool.actors[index], method).remote(name, *args)
+            running[ref] = (index, name, args)
+        done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+        poll()
+        for ref in done:
+            index, name, args = running.pop(ref)
+            try:
+                on_done(name, ray.get(ref))
+            except ray.exceptions.RayActorError as error:
+                LOGGER.error("worker died evaluating %s: %s", name, _reason(error))
+                on_done(name, BagFailure(name, str(args[0]), f"worker died: {_reason(error)}"))
+                if pool.replaced >= MAX_REPLACEMENTS:
+                    raise InputError(
+                        f"{pool.replaced} workers died; stopping (the last on bag {name})"
+                    ) from error
+                pool.replace(index)
+            except ray.exceptions.RayError as error:  # not an AnomalySegError: a bug
+                on_done(name, BagFailure(name, str(args[0]), _reason(error)))
+            idle.append(index)
+
+
+def evaluate_fleet(
+    bags: Sequence[Path],
+    out_dir: Path,
+    settings: FleetSettings,
+    model: ModelPackage | None = None,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    gpus_per_worker: float | None = None,
+    cache_dir: Path | None = None,
+    gallery_size: int = 4,
+    progress: bool = True,
+) -> FleetResult:
+    """Evaluate ``bags`` on Ray and write the merged report to ``out_dir``.
+
+    :param bags: the bags (:func:`~anomaly_seg_ros.evaluation.fleet_inputs.find_bags`).
+    :param out_dir: report folder to create (written under a temporary name).
+    :param model: run it on the camera images; None evaluates recorded scores.
+    :param address: an existing cluster; None starts a local one.
+    :param workers: actors (default: the cluster's CPUs, or its GPUs with a model).
+    :param gpus_per_worker: GPUs per actor (default 1 when the cluster has GPUs and a
+        model runs, else 0).
+    :param cache_dir: per-bag result cache (default ``<out_dir>.cache``).
+    :return: what was evaluated and what failed.
+    :raises InputError: ``out_dir`` exists, no bag, an unreachable address, or no bag
+        could be evaluated (each failure is logged with its reason first).
+    """
+    from tqdm import tqdm
+
+    from anomaly_seg_ros.evaluation.fleet_report import write_fleet_report
+
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        raise InputError(f"report folder {out_dir} already exists; choose a new path")
+    if not bags:
+        raise InputError("no bag to evaluate")
+    names = {bag.name: Path(bag) for bag in bags}
+    cache = ResultCache(
+        cache_dir if cache_dir is not None else out_dir.with_name(f"{out_dir.name}.cache")
+    )
+    model_digest = model.digest() if model else "recorded scores"
+    keys = {
+        name: cache_key(bag, model_digest, settings.fingerprint()) for name, bag in names.items()
+    }
+    states: dict[str, BagState] = {}
+    cached: list[str] = []
+    for name in names:
+        value = cache.load(name, keys[name], "read")
+        if isinstance(value, BagState):
+            states[name] = value
+            cached.append(name)
+    failures: dict[str, BagFailure] = {}
+    details: dict[str, BagDetails] = {}
+    todo = [name for name in names if name not in states]
+    ray, started = start_ray(address, workers)
+    try:
+        resources = ray.cluster_resources()
+        if gpus_per_worker is None:
+            gpus_per_worker = 1.0 if model is not None and resources.get("GPU", 0) >= 1 else 0.0
+        count = workers or int(
+            resources.get("GPU", 1) // gpus_per_worker if gpus_per_worker else resources["CPU"]
+        )
+        count = max(1, min(count, len(names)))
+        counter = ray.remote(_Counter).options(num_cpus=0).remote() if progress else None
+        pool = _Pool(ray, count, settings, model, gpus_per_worker, counter)
+        worker_lines = pool.describe()
+        LOGGER.info(
+            "%d bags (%d cached) on %d workers: %s", len(names), len(cached), count,
+            ", ".join(worker_lines),
+        )  # fmt: skip
+        bag_bar = tqdm(total=len(names), initial=len(cached), desc="bags", unit="bag",
+                       disable=not progress, position=0)  # fmt: skip
+        frame_bar = tqdm(desc="frames", unit="frame", disable=not progress, position=1)
+
+        def poll() -> None:
+            if counter is not None:
+                frame_bar.update(ray.get(counter.value.remote()) - frame_bar.n)
+
+        def read_done(name: str, value: Any) -> None:
+            bag_bar.update(1)
+            if isinstance(value, BagFailure):
+                failures[name] = value
+                LOGGER.error("bag %s not evaluated: %s", name, value.reason)
+                return
+            states[name] = value
+            cache.save(name, keys[name], "read", value)
+
+        jobs: list[tuple[str, str, tuple[Any, ...]]]
+        jobs = [(name, "read", (str(names[name]),)) for name in todo]
+        _run_tasks(pool, jobs, read_done, poll)
+        bag_bar.close()
+        if not states:
+            raise InputError(
+                f"none of the {len(names)} bags was evaluated (the reasons are listed above)"
+            )
+        # Pass 2 at the fleet's threshold: component state and the gallery's frames.
+        merged = merge_states([states[name] for name in sorted(states)], settings)
+        threshold = merged.scores[next(iter(merged.scores))].pixel.best_f1_threshold
+        wanted = _gallery_wanted(merged, states, gallery_size)
+        detail_key = f"{threshold!r}:{sorted(wanted.items())}"
+
+        def details_done(name: str, value: Any) -> None:
+            if isinstance(value, BagFailure):
+                failures[name] = value
+                LOGGER.error("bag %s: component pass failed: %s", name, value.reason)
+                return
+            details[name] = value
+            cache.save(name, keys[name] + _short(detail_key), "details", value)
+
+        jobs = []
+        if math.isfinite(threshold):
+            for name in sorted(states):
+                value = cache.load(name, keys[name] + _short(detail_key), "details")
+                if isinstance(value, BagDetails):
+                    details[name] = value
+                else:
+                    jobs.append(
+                        (name, "details", (str(names[name]), threshold, wanted.get(name, [])))
+                    )
+            _run_tasks(pool, jobs, details_done, poll)
+        frame_bar.close()
+    finally:
+        if started:
+            ray.shutdown()
+    for name in failures:
+        states.pop(name, None)
+    fleet = FleetResult(
+        result=None,
+        states=states,
+        failures=[failures[name] for name in sorted(failures)],
+        bags=names,
+        seconds=time.perf_counter() - start,
+        workers=worker_lines,
+        cached=cached,
+        details=details,
+    )
+    if not states:
+        raise InputError(f"none of the {len(names)} bags was evaluated")
+    fleet.result = merge_states(
+        [states[name] for name in sorted(states)],
+        settings,
+        [details[name] for name in sorted(states) if name in details],
+        threshold,
+    )
+    write_fleet_report(fleet, out_dir, gallery_size)
+    return fleet
+
+
+def _short(text: str) -> str:
+    import hashlib
+
+    return "-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def merge_states(
+    states: Sequence[BagState],
+    settings: FleetSettings,
+    details: Sequence[BagDetails] = (),
+    component_threshold: float | None = None,
+) -> EvaluationResult:
+    """One result over the bags' frames, in the given order (frames ``bag:stamp``).
+
+    :param details: the bags' pass-2 state, same order (component metrics); empty: none.
+    """
+    first = states[0]
+    name = first.score_name
+    pixel = create_pixel_evaluator(settings.mode)
+    objects = ObjectEvaluator(
+        first.objects.threshold, first.objects.min_area, first.objects.min_instance_size
+    )
+    frames = []
+    for state in states:
+        pixel.merge(state.pixel)
+        objects.merge(state.objects)
+        frames += [replace(f, frame=f"{state.name}:{f.frame}") for f in state.frames]
+    component = None
+    if details and component_threshold is not None:
+        components = ComponentEvaluator(component_threshold, *settings.component_sizes)
+        for item in details:
+            components.merge(item.components)
+        component = components.evaluate()
+    score = ScoreResult(
+        name=name,
+        pixel=pixel.evaluate(),
+        curve=pixel.operating_points().downsample(512),
+        frames=frames,
+        component=component,
+        component_threshold=component_threshold if component else None,
+        objects=objects.evaluate(),
+    )
+    counts = {key: sum(s.counts[key] for s in states) for key in first.counts}
+    return EvaluationResult(
+        dataset=f"fleet of {len(states)} bags",
+        mode=settings.mode,
+        frame_names=[frame.frame for frame in frames],
+        scores={name: score},
+        settings=dict(counts),
+    )
+
+
+def _gallery_wanted(
+    merged: EvaluationResult, states: dict[str, BagState], size: int
+) -> dict[str, list[int]]:
+    """Bag name -> indices of its frames in the fleet's gallery (worst and best by AP)."""
+    from anomaly_seg_ros.evaluation.report import gallery_frames
+
+    wanted: dict[str, list[int]] = {}
+    starts, offset = {}, 0
+    for name in sorted(states):
+        starts[name] = offset
+        offset += len(states[name].frames)
+    for _, _, _, index in gallery_frames(merged, None, size):
+        bag = merged.frame_names[index].rpartition(":")[0]
+        wanted.setdefault(bag, []).append(index - starts[bag])
+    return {bag: sorted(set(items)) for bag, items in wanted.items()}
