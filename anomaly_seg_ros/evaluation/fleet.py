@@ -206,6 +206,7 @@ class _RayWorker:
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1)))
         tell = (lambda n: progress.add.remote(n)) if progress is not None else None
         self.worker = BagWorker(settings, package, threads, gpu, tell)
+        self.worker.label += f" node {context.get_node_id()[:8]}"
 
     def describe(self) -> str:
         return self.worker.describe()

@@ -229,11 +229,13 @@ class BagWorker:
         self.detector = model.load(self._root / "model", threads, gpu) if model else None
         self._on_frames = on_frames
         self._work: dict[str, Path] = {}
+        #: How the per-bag rows name this worker (``host:pid``; Ray adds the node).
+        self.label = worker_name()
 
     def describe(self) -> str:
         """``host:pid`` and the backend."""
         backend = self.detector.backend.describe() if self.detector else "recorded scores"
-        return f"{worker_name()} {backend}"
+        return f"{self.label} {backend}"
 
     def close(self) -> None:
         """Close the detector and remove the local caches."""
@@ -345,7 +347,7 @@ class BagWorker:
             seconds=time.perf_counter() - start,
             cpu_seconds=time.process_time() - cpu_start,
             peak_rss_mb=peak_rss_mb(),
-            worker=worker_name(),
+            worker=self.label,
             metrics=result.scores[score_name].pixel,
         )
 
