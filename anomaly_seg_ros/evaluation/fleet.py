@@ -50,6 +50,7 @@ from anomaly_seg_ros.evaluation.fleet_worker import (
     ModelPackage,
 )
 from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator
+from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class FleetResult:
     workers: list[str] = field(default_factory=list)
     cached: list[str] = field(default_factory=list)
     details: dict[str, BagDetails] = field(default_factory=dict)
+    #: Wall seconds per phase: ``workers`` (actors started, model loaded), ``read``
+    #: (pass 1), ``details`` (pass 2), ``report``.
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -320,10 +324,18 @@ def evaluate_fleet(
     }
     states: dict[str, BagState] = {}
     cached: list[str] = []
+    # Pixel state is merged as it arrives and dropped from the bag's state (a binned
+    # evaluator is 16 MB a bag); the cache keeps it whole.
+    pixel = create_pixel_evaluator(settings.mode)
+
+    def keep(name: str, state: BagState) -> None:
+        pixel.merge(state.pixel)
+        states[name] = replace(state, pixel=create_pixel_evaluator(settings.mode))
+
     for name in names:
         value = cache.load(name, keys[name], "read")
         if isinstance(value, BagState):
-            states[name] = value
+            keep(name, value)
             cached.append(name)
     failures: dict[str, BagFailure] = {}
     details: dict[str, BagDetails] = {}
@@ -338,8 +350,11 @@ def evaluate_fleet(
         )
         count = max(1, min(count, len(names)))
         counter = ray.remote(_Counter).options(num_cpus=0).remote() if progress else None
+        timings: dict[str, float] = {}
+        mark = time.perf_counter()
         pool = _Pool(ray, count, settings, model, gpus_per_worker, counter)
         worker_lines = pool.describe()
+        timings["workers"], mark = time.perf_counter() - mark, time.perf_counter()
         LOGGER.info(
             "%d bags (%d cached) on %d workers: %s", len(names), len(cached), count,
             ", ".join(worker_lines),
@@ -358,19 +373,20 @@ def evaluate_fleet(
                 failures[name] = value
                 LOGGER.error("bag %s not evaluated: %s", name, value.reason)
                 return
-            states[name] = value
             cache.save(name, keys[name], "read", value)
+            keep(name, value)
 
         jobs: list[tuple[str, str, tuple[Any, ...]]]
         jobs = [(name, "read", (str(names[name]),)) for name in todo]
         _run_tasks(pool, jobs, read_done, poll)
         bag_bar.close()
+        timings["read"], mark = time.perf_counter() - mark, time.perf_counter()
         if not states:
             raise InputError(
                 f"none of the {len(names)} bags was evaluated (the reasons are listed above)"
             )
         # Pass 2 at the fleet's threshold: component state and the gallery's frames.
-        merged = merge_states([states[name] for name in sorted(states)], settings)
+        merged = merge_states([states[name] for name in sorted(states)], settings, pixel=pixel)
         threshold = merged.scores[next(iter(merged.scores))].pixel.best_f1_threshold
         wanted = _gallery_wanted(merged, states, gallery_size)
         detail_key = f"{threshold!r}:{sorted(wanted.items())}"
@@ -395,11 +411,18 @@ def evaluate_fleet(
                     )
             _run_tasks(pool, jobs, details_done, poll)
         frame_bar.close()
+        timings["details"], mark = time.perf_counter() - mark, time.perf_counter()
     finally:
         if started:
             ray.shutdown()
-    for name in failures:
-        states.pop(name, None)
+    if any(states.pop(name, None) for name in list(failures)) and states:
+        # A bag failed in pass 2: its pixels leave the totals (read back from the cache).
+        pixel = create_pixel_evaluator(settings.mode)
+        for name in sorted(states):
+            full = cache.load(name, keys[name], "read")
+            if not isinstance(full, BagState):
+                raise InputError(f"the cached pass-1 state of bag {name} cannot be read back")
+            pixel.merge(full.pixel)
     fleet = FleetResult(
         result=None,
         states=states,
@@ -409,6 +432,7 @@ def evaluate_fleet(
         workers=worker_lines,
         cached=cached,
         details=details,
+        timings=timings,
     )
     if not states:
         raise InputError(f"none of the {len(names)} bags was evaluated")
@@ -417,8 +441,10 @@ def evaluate_fleet(
         settings,
         [details[name] for name in sorted(states) if name in details],
         threshold,
+        pixel,
     )
     write_fleet_report(fleet, out_dir, gallery_size)
+    timings["report"] = time.perf_counter() - mark
     return fleet
 
 
@@ -433,20 +459,24 @@ def merge_states(
     settings: FleetSettings,
     details: Sequence[BagDetails] = (),
     component_threshold: float | None = None,
+    pixel: PixelEvaluator | None = None,
 ) -> EvaluationResult:
     """One result over the bags' frames, in the given order (frames ``bag:stamp``).
 
     :param details: the bags' pass-2 state, same order (component metrics); empty: none.
+    :param pixel: the bags' pixel state, already merged (else merged from ``states``).
     """
     first = states[0]
     name = first.score_name
-    pixel = create_pixel_evaluator(settings.mode)
+    merge_pixels = pixel is None
+    pixel = pixel or create_pixel_evaluator(settings.mode)
     objects = ObjectEvaluator(
         first.objects.threshold, first.objects.min_area, first.objects.min_instance_size
     )
     frames = []
     for state in states:
-        pixel.merge(state.pixel)
+        if merge_pixels:
+            pixel.merge(state.pixel)
         objects.merge(state.objects)
         frames += [replace(f, frame=f"{state.name}:{f.frame}") for f in state.frames]
     component = None

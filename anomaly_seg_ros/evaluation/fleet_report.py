@@ -163,6 +163,7 @@ def write_fleet_report(fleet: FleetResult, out_dir: Path, gallery_size: int) -> 
                 "bags": rows,
                 "workers": fleet.workers,
                 "seconds": fleet.seconds,
+                "timings": fleet.timings,
             }
             text = json.dumps(_plain(document), indent=2, sort_keys=True)
             (partial / "fleet.json").write_text(text + "\n")

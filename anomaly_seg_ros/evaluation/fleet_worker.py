@@ -184,6 +184,7 @@ class BagDetails:
     components: ComponentEvaluator
     panels: dict[int, np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ class BagWorker:
 
         :param wanted: indices into the bag's paired frames (bag order).
         """
-        start = time.perf_counter()
+        start = time.perf_counter(), time.process_time()
         try:
             if name not in self._work:
                 state = self.read(name, bag)
@@ -373,7 +374,7 @@ class BagWorker:
         folder: Path,
         threshold: float,
         wanted: list[int],
-        start: float,
+        start: tuple[float, float],
     ) -> BagDetails:
         from anomaly_seg_ros.evaluation.report import frame_panel
 
@@ -399,4 +400,5 @@ class BagWorker:
                 if picture is None:
                     picture = np.full((*label.shape, 3), 64, np.uint8)
                 panels[number] = frame_panel(picture, label, score, threshold)
-        return BagDetails(name, components, panels, time.perf_counter() - start)
+        seconds = time.perf_counter() - start[0]
+        return BagDetails(name, components, panels, seconds, time.process_time() - start[1])
