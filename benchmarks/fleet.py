@@ -97,8 +97,9 @@ def run(bags: list[Path], workers: int, model: ModelPackage, work: Path) -> dict
     finally:
         ray.shutdown()
     frames = sum(state.counts["frames"] for state in fleet.states.values())
-    worker_cpu = sum(state.cpu_seconds for state in fleet.states.values())
-    worker_cpu += sum(details.cpu_seconds for details in fleet.details.values())
+    read_cpu = sum(state.cpu_seconds for state in fleet.states.values())
+    details_cpu = sum(details.cpu_seconds for details in fleet.details.values())
+    worker_cpu = read_cpu + details_cpu
     peaks: dict[str, float] = {}
     for state in fleet.states.values():
         peaks[state.worker] = max(peaks.get(state.worker, 0.0), state.peak_rss_mb)
@@ -112,6 +113,10 @@ def run(bags: list[Path], workers: int, model: ModelPackage, work: Path) -> dict
         "frames": frames,
         "frames_per_s": frames / wall,
         "worker_cpu_s": worker_cpu,
+        "read_cpu_s": read_cpu,
+        "details_cpu_s": details_cpu,
+        "read_s": fleet.timings["read"],
+        "details_s": fleet.timings["details"],
         "machine_busy_cpu_s": busy,
         "peak_mb_per_worker": max(peaks.values()),
         "load_before": before,  # type: ignore[dict-item]
@@ -143,7 +148,9 @@ def main() -> None:
                 row = rows[-1]
                 print(
                     f"workers {workers}: {row['frames']:.0f} frames in {row['wall_s']:.1f} s = "
-                    f"{row['frames_per_s']:.2f} frames/s; worker CPU {row['worker_cpu_s']:.1f} s, "
+                    f"{row['frames_per_s']:.2f} frames/s (pass 1 {row['read_s']:.1f} s, CPU "
+                    f"{row['read_cpu_s']:.1f} s; pass 2 {row['details_s']:.1f} s, CPU "
+                    f"{row['details_cpu_s']:.1f} s); worker CPU {row['worker_cpu_s']:.1f} s, "
                     f"machine busy CPU {row['machine_busy_cpu_s']:.1f} s; peak "
                     f"{row['peak_mb_per_worker']:.0f} MB/worker; Ray start "
                     f"{row['ray_start_s']:.1f} s, workers + model {row['workers_s']:.1f} s, "

@@ -208,6 +208,11 @@ class _RayWorker:
         package = ray.get(model) if isinstance(model, ray.ObjectRef) else model
         context: Any = ray.get_runtime_context()
         threads = max(1, int(context.get_assigned_resources().get("CPU", 1)))
+        import cv2
+
+        # This process is one worker of several on the node: OpenCV's pool (resizes,
+        # components, PNG) gets the worker's CPUs, not every core.
+        cv2.setNumThreads(threads)
         tell = (lambda n: progress.add.remote(n)) if progress is not None else None
         self.worker = BagWorker(settings, package, threads, gpu, tell)
         self.worker.label += f" node {context.get_node_id()[:8]}"
@@ -237,25 +242,36 @@ class _Counter:
         return self.count
 
 
+#: One job: (bag name, actor method, its arguments after the name, the actor to run it
+#: on or None for any).
+Job = tuple[str, str, tuple[Any, ...], "int | None"]
+
+
 def _run_tasks(
     pool: _Pool,
-    jobs: Sequence[tuple[str, str, tuple[Any, ...]]],
-    on_done: Callable[[str, Any], None],
+    jobs: Sequence[Job],
+    on_done: Callable[[str, Any, int], None],
     poll: Callable[[], None],
 ) -> None:
-    """Run ``(bag name, actor method, args)`` jobs, one in flight per actor.
+    """Run jobs, one in flight per actor; a job with an actor waits for that actor.
 
-    ``on_done(name, result)`` gets the method's return value, or a :class:`BagFailure`
-    when the actor died under the job (it is then replaced).
+    ``on_done(name, result, actor index)`` gets the method's return value, or a
+    :class:`BagFailure` when the actor died under the job (it is then replaced).
     """
     ray = pool.ray
-    pending = deque(jobs)
+    pending = list(jobs)
     running: dict[Any, tuple[int, str, tuple[Any, ...]]] = {}
     idle = deque(range(len(pool.actors)))
     while pending or running:
-        while pending and idle:
-            index = idle.popleft()
-            name, method, args = pending.popleft()
+        for index in list(idle):
+            job = next((j for j in pending if j[3] in (None, index)), None)
+            if job is None and not running and index == idle[-1]:
+                job = pending[0]  # no job for any idle actor: this one (reads the bag again)
+            if job is None:
+                continue
+            pending.remove(job)
+            idle.remove(index)
+            name, method, args, _ = job
             ref = getattr(pool.actors[index], method).remote(name, *args)
             running[ref] = (index, name, args)
         done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
@@ -263,17 +279,18 @@ def _run_tasks(
         for ref in done:
             index, name, args = running.pop(ref)
             try:
-                on_done(name, ray.get(ref))
+                on_done(name, ray.get(ref), index)
             except ray.exceptions.RayActorError as error:
                 LOGGER.error("worker died evaluating %s: %s", name, _reason(error))
-                on_done(name, BagFailure(name, str(args[0]), f"worker died: {_reason(error)}"))
+                reason = f"worker died: {_reason(error)}"
+                on_done(name, BagFailure(name, str(args[0]), reason), index)
                 if pool.replaced >= MAX_REPLACEMENTS:
                     raise InputError(
                         f"{pool.replaced} workers died; stopping (the last on bag {name})"
                     ) from error
                 pool.replace(index)
             except ray.exceptions.RayError as error:  # not an AnomalySegError: a bug
-                on_done(name, BagFailure(name, str(args[0]), _reason(error)))
+                on_done(name, BagFailure(name, str(args[0]), _reason(error)), index)
             idle.append(index)
 
 
@@ -367,8 +384,11 @@ def evaluate_fleet(
             if counter is not None:
                 frame_bar.update(ray.get(counter.value.remote()) - frame_bar.n)
 
-        def read_done(name: str, value: Any) -> None:
+        read_by: dict[str, int] = {}  # bag -> the actor that holds its cached maps
+
+        def read_done(name: str, value: Any, index: int) -> None:
             bag_bar.update(1)
+            read_by[name] = index
             if isinstance(value, BagFailure):
                 failures[name] = value
                 LOGGER.error("bag %s not evaluated: %s", name, value.reason)
@@ -376,8 +396,7 @@ def evaluate_fleet(
             cache.save(name, keys[name], "read", value)
             keep(name, value)
 
-        jobs: list[tuple[str, str, tuple[Any, ...]]]
-        jobs = [(name, "read", (str(names[name]),)) for name in todo]
+        jobs: list[Job] = [(name, "read", (str(names[name]),), None) for name in todo]
         _run_tasks(pool, jobs, read_done, poll)
         bag_bar.close()
         timings["read"], mark = time.perf_counter() - mark, time.perf_counter()
@@ -391,7 +410,7 @@ def evaluate_fleet(
         wanted = _gallery_wanted(merged, states, gallery_size)
         detail_key = f"{threshold!r}:{sorted(wanted.items())}"
 
-        def details_done(name: str, value: Any) -> None:
+        def details_done(name: str, value: Any, index: int) -> None:
             if isinstance(value, BagFailure):
                 failures[name] = value
                 LOGGER.error("bag %s: component pass failed: %s", name, value.reason)
@@ -406,9 +425,8 @@ def evaluate_fleet(
                 if isinstance(value, BagDetails):
                     details[name] = value
                 else:
-                    jobs.append(
-                        (name, "details", (str(names[name]), threshold, wanted.get(name, [])))
-                    )
+                    arguments = (str(names[name]), threshold, wanted.get(name, []))
+                    jobs.append((name, "details", arguments, read_by.get(name)))
             _run_tasks(pool, jobs, details_done, poll)
         frame_bar.close()
         timings["details"], mark = time.perf_counter() - mark, time.perf_counter()

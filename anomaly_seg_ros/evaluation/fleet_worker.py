@@ -185,6 +185,8 @@ class BagDetails:
     panels: dict[int, np.ndarray] = field(default_factory=dict)
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    #: The worker had no cached maps of the bag and read it again.
+    read_again: bool = False
 
 
 @dataclass(frozen=True)
@@ -267,13 +269,16 @@ class BagWorker:
         """
         start = time.perf_counter(), time.process_time()
         try:
-            if name not in self._work:
+            read_again = name not in self._work
+            if read_again:
                 state = self.read(name, bag)
                 if isinstance(state, BagFailure):
                     return state
             folder = self._work[name]
             with open_bags([bag]) as reader:
-                return self._details(name, reader, folder, threshold, wanted, start)
+                details = self._details(name, reader, folder, threshold, wanted, start)
+            details.read_again = read_again
+            return details
         except (AnomalySegError, OSError) as error:
             return BagFailure(name, bag, str(error))
         finally:

@@ -134,11 +134,17 @@ def test_merged_figures_equal_one_bag_evaluate_and_failures_are_listed(
     worst = next(f for f in got.frames if f.average_precision == worst_ap).frame
     assert f"worst_01_{worst.replace(':', '_')}.png" in gallery
 
-    # Resume: the good bags come from the cache, the figures are the same.
-    again = evaluate_fleet(bags, tmp_path / "report2", settings, cache_dir=cache, progress=False)
-    assert sorted(again.cached) == ["drive_a", "drive_b", "drive_c"]
-    assert again.result.scores["anomaly_score"].pixel == want.pixel
-    assert again.result.scores["anomaly_score"].component == want.component
+    # Resume through the command: the good bags come from the cache, the same figures;
+    # exit 3 as two bags still fail.
+    code = main([
+        "fleet", "evaluate", str(fleet_bags / "fleet" / "drive_*"), str(tmp_path / "report2"),
+        "--label-topic", LABEL, "--threshold", "1.0", "--cache", str(cache), "--no-progress",
+    ])  # fmt: skip
+    assert code == 3
+    again = json.loads((tmp_path / "report2" / "fleet.json").read_text())
+    assert [row["cached"] for row in again["bags"]] == [True, True, True]
+    again_results = json.loads((tmp_path / "report2" / "results.json").read_text())
+    assert again_results["scores"] == results["scores"]
     assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no partial files
 
 
@@ -146,15 +152,29 @@ def test_a_killed_worker_fails_its_bag_and_the_run_goes_on(local_cluster, fleet_
     from anomaly_seg_ros.evaluation.fleet import _Pool, _run_tasks
 
     settings = FleetSettings(label_topic=LABEL, threshold=1.0)
-    pool = _Pool(ray, 1, settings, None, 0.0, None)
+    pool = _Pool(ray, 2, settings, None, 0.0, None)
     pid = ray.get(pool.actors[0].describe.remote()).split()[0].split(":")[1]
     os.kill(int(pid), 9)  # the worker process dies, as under the OOM killer
-    results = {}
-    jobs = [(n, "read", (str(fleet_bags / "fleet" / n),)) for n in ("drive_a", "drive_b")]
-    _run_tasks(pool, jobs, results.__setitem__, lambda: None)
+    results, read_by = {}, {}
+
+    def done(name, value, index):
+        results[name], read_by[name] = value, index
+
+    paths = {n: str(fleet_bags / "fleet" / n) for n in ("drive_a", "drive_b", "drive_c")}
+    _run_tasks(pool, [(n, "read", (p,), None) for n, p in paths.items()], done, lambda: None)
     assert "worker died" in results["drive_a"].reason
     assert results["drive_b"].counts["frames_with_label"] == 3
+    assert results["drive_c"].counts["frames_with_label"] == 6
     assert pool.replaced == 1
+    # Pass 2 goes to the worker holding the bag's maps; elsewhere the bag is read again.
+    other = 1 - read_by["drive_c"]
+    jobs = [
+        ("drive_b", "details", (paths["drive_b"], 1.0, [0]), read_by["drive_b"]),
+        ("drive_c", "details", (paths["drive_c"], 1.0, []), other),
+    ]
+    _run_tasks(pool, jobs, done, lambda: None)
+    assert results["drive_b"].read_again is False and list(results["drive_b"].panels) == [0]
+    assert results["drive_c"].read_again is True and read_by["drive_c"] == other
 
 
 def test_bad_inputs_say_one_line_and_exit_non_zero(fleet_bags, tmp_path, caplog):
