@@ -32,7 +32,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from anomaly_seg_ros.evaluation.component_metrics import ComponentEvaluator
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, ScoreResult
 from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.fleet_inputs import ResultCache, cache_key
+from anomaly_seg_ros.evaluation.fleet_report import FleetResult, write_fleet_report
 from anomaly_seg_ros.evaluation.fleet_worker import (
     BagDetails,
     BagFailure,
@@ -59,37 +60,6 @@ RAY_REQUIREMENT = "ray==2.60.0"
 #: A replaced worker per this many bags at most, so a bag that kills every worker it
 #: meets cannot loop.
 MAX_REPLACEMENTS = 8
-
-
-@dataclass
-class FleetResult:
-    """The merged evaluation, with what each bag gave and what failed.
-
-    :param result: the merged result (None when no bag was evaluated).
-    :param states: pass-1 state per evaluated bag, by name.
-    :param failures: bags not evaluated, with reasons.
-    :param bags: every bag asked for, by name.
-    :param seconds: wall time of the run.
-    :param workers: each worker's ``host:pid`` and backend.
-    :param cached: bags whose results came from the cache.
-    """
-
-    result: EvaluationResult | None
-    states: dict[str, BagState]
-    failures: list[BagFailure]
-    bags: dict[str, Path]
-    seconds: float
-    workers: list[str] = field(default_factory=list)
-    cached: list[str] = field(default_factory=list)
-    details: dict[str, BagDetails] = field(default_factory=dict)
-    #: Wall seconds per phase: ``workers`` (actors started, model loaded), ``read``
-    #: (pass 1), ``details`` (pass 2), ``report``.
-    timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        """Whether every bag was evaluated."""
-        return not self.failures and len(self.states) == len(self.bags)
 
 
 def import_ray() -> Any:
@@ -322,8 +292,6 @@ def evaluate_fleet(
         could be evaluated (each failure is logged with its reason first).
     """
     from tqdm import tqdm
-
-    from anomaly_seg_ros.evaluation.fleet_report import write_fleet_report
 
     start = time.perf_counter()
     out_dir = Path(out_dir)

@@ -17,17 +17,48 @@ import csv
 import io
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from anomaly_seg_ros.deploy.atomic import atomic_folder
+from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult
+from anomaly_seg_ros.evaluation.fleet_worker import BagDetails, BagFailure, BagState
 from anomaly_seg_ros.io.bags import output_error
-
-if TYPE_CHECKING:
-    from anomaly_seg_ros.evaluation.fleet import FleetResult
 
 #: Bags listed as the worst (lowest AP).
 WORST_BAGS = 5
+
+
+@dataclass
+class FleetResult:
+    """The merged evaluation, with what each bag gave and what failed.
+
+    :param result: the merged result (None when no bag was evaluated).
+    :param states: pass-1 state per evaluated bag, by name.
+    :param failures: bags not evaluated, with reasons.
+    :param bags: every bag asked for, by name.
+    :param seconds: wall time of the run.
+    :param workers: each worker's ``host:pid`` and backend.
+    :param cached: bags whose results came from the cache.
+    """
+
+    result: EvaluationResult | None
+    states: dict[str, BagState]
+    failures: list[BagFailure]
+    bags: dict[str, Path]
+    seconds: float
+    workers: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    details: dict[str, BagDetails] = field(default_factory=dict)
+    #: Wall seconds per phase: ``workers`` (actors started, model loaded), ``read``
+    #: (pass 1), ``details`` (pass 2), ``report``.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every bag was evaluated."""
+        return not self.failures and len(self.states) == len(self.bags)
 
 
 def bag_rows(fleet: FleetResult) -> list[dict[str, Any]]:
