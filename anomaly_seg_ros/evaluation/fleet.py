@@ -43,6 +43,7 @@ from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.fleet_inputs import ResultCache, cache_key
 from anomaly_seg_ros.evaluation.fleet_report import FleetResult, write_fleet_report
 from anomaly_seg_ros.evaluation.fleet_worker import (
+    MASK_CLASSES,
     BagDetails,
     BagFailure,
     BagState,
@@ -52,6 +53,7 @@ from anomaly_seg_ros.evaluation.fleet_worker import (
 )
 from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator
 from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator
+from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 
 LOGGER = logging.getLogger(__name__)
 
@@ -429,6 +431,11 @@ def evaluate_fleet(
         threshold,
         pixel,
     )
+    confusion = SegmentationEvaluator(MASK_CLASSES)
+    for state in states.values():
+        if state.confusion is not None:
+            confusion.merge(state.confusion)
+    fleet.mask = confusion.evaluate()
     write_fleet_report(fleet, out_dir, gallery_size)
     timings["report"] = time.perf_counter() - mark
     return fleet

@@ -24,6 +24,7 @@ from typing import Any
 from anomaly_seg_ros.deploy.atomic import atomic_folder
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult
 from anomaly_seg_ros.evaluation.fleet_worker import BagDetails, BagFailure, BagState
+from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationMetrics
 from anomaly_seg_ros.io.bags import output_error
 
 #: Bags listed as the worst (lowest AP).
@@ -54,6 +55,8 @@ class FleetResult:
     #: Wall seconds per phase: ``workers`` (actors started, model loaded), ``read``
     #: (pass 1), ``details`` (pass 2), ``report``.
     timings: dict[str, float] = field(default_factory=dict)
+    #: The node's mask against the ground truth over all frames (2-class confusion).
+    mask: SegmentationMetrics | None = None
 
     @property
     def complete(self) -> bool:
@@ -154,6 +157,19 @@ def fleet_markdown(fleet: FleetResult, rows: list[dict[str, Any]]) -> list[str]:
             row["worker"],
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    if fleet.mask is not None:
+        iou = dict(zip(fleet.mask.class_names, fleet.mask.iou))
+        lines += [
+            "",
+            "## The node's mask against the ground truth",
+            "",
+            f"At the node's operating point, over every paired frame (void ignored): IoU "
+            f"anomaly {_number(iou['anomaly'], True)} %, in-distribution "
+            f"{_number(iou['in-distribution'], True)} %, pixel accuracy "
+            f"{_number(fleet.mask.pixel_accuracy, True)} %; confusion (rows ground truth "
+            f"ID / anomaly, columns mask ID / anomaly): "
+            f"{fleet.mask.confusion[:2, :2].tolist()}.",
+        ]
     return [*lines, "", "# Over all evaluated frames", ""]
 
 
@@ -195,6 +211,9 @@ def write_fleet_report(fleet: FleetResult, out_dir: Path, gallery_size: int) -> 
                 "workers": fleet.workers,
                 "seconds": fleet.seconds,
                 "timings": fleet.timings,
+                "mask": {**fleet.mask.to_dict(), "confusion": fleet.mask.confusion.tolist()}
+                if fleet.mask
+                else None,
             }
             text = json.dumps(_plain(document), indent=2, sort_keys=True)
             (partial / "fleet.json").write_text(text + "\n")

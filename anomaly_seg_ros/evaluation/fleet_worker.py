@@ -55,10 +55,14 @@ from anomaly_seg_ros.evaluation.frames import FrameScores
 from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator
 from anomaly_seg_ros.evaluation.pairing import LabelIndex
 from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator, PixelMetrics
+from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.io.bags import open_bags, topics_of
+from anomaly_seg_ros.postprocess import anomaly_mask
 
 #: Score name of an output bag's recorded scores (as ``bag evaluate`` names it).
 RECORDED_SCORE = "anomaly_score"
+#: Classes of the mask confusion: label 0 and 1 (255 = void falls in the ignore bucket).
+MASK_CLASSES = ("in-distribution", "anomaly")
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,8 @@ class BagState:
     peak_rss_mb: float
     worker: str
     metrics: PixelMetrics | None = None
+    #: The node's mask against the ground truth (in-distribution / anomaly; void ignored).
+    confusion: SegmentationEvaluator | None = None
 
 
 @dataclass
@@ -317,8 +323,9 @@ class BagWorker:
             )
             pixel = create_pixel_evaluator(settings.mode)
             objects = ObjectEvaluator(threshold, min_area)
+            confusion = SegmentationEvaluator(MASK_CLASSES)
             result = evaluate_frames(
-                self._cached(frames, folder, score_name),
+                self._cached(frames, folder, score_name, (threshold, min_area), confusion),
                 [score_name],
                 dataset=name,
                 mode=settings.mode,
@@ -355,15 +362,24 @@ class BagWorker:
             peak_rss_mb=peak_rss_mb(),
             worker=self.label,
             metrics=result.scores[score_name].pixel,
+            confusion=confusion,
         )
 
     def _cached(
-        self, frames: Iterator[FrameScores], folder: Path, score_name: str
+        self,
+        frames: Iterator[FrameScores],
+        folder: Path,
+        score_name: str,
+        mask_settings: tuple[float, int],
+        confusion: SegmentationEvaluator,
     ) -> Iterator[FrameScores]:
-        """Each frame cached for pass 2 (as the single-bag evaluation does), progress told."""
+        """Each frame cached for pass 2 (as the single-bag evaluation does), its mask into
+        ``confusion``, progress told."""
         done, told = 0, time.monotonic()
         for number, frame in enumerate(frames):
             _cache_frame(folder, number, frame, [score_name])
+            mask = anomaly_mask(frame.scores[score_name], *mask_settings)
+            confusion.process(mask.astype(np.uint8), frame.label)
             yield frame
             done += 1
             if self._on_frames is not None and time.monotonic() - told > 0.3:

@@ -20,6 +20,9 @@ from anomaly_seg_ros.evaluation.bag import evaluate_bag
 from anomaly_seg_ros.evaluation.fleet import check_reachable, evaluate_fleet
 from anomaly_seg_ros.evaluation.fleet_inputs import find_bags
 from anomaly_seg_ros.evaluation.fleet_worker import FleetSettings
+from anomaly_seg_ros.io.bags import open_bag, read_topics
+from anomaly_seg_ros.io.messages import float_image, label_image, stamp_ns
+from anomaly_seg_ros.postprocess import anomaly_mask
 
 ray = pytest.importorskip("ray")
 
@@ -116,11 +119,26 @@ def test_merged_figures_equal_one_bag_evaluate_and_failures_are_listed(
     assert got.component.num_gt_instances == 14
     assert [f.average_precision for f in got.frames] == [f.average_precision for f in want.frames]
     assert fleet.result.settings["frames_with_label"] == 14
+    # The node's mask against the ground truth: the confusion of every paired frame.
+    expected_confusion = np.zeros((3, 3), np.int64)
+    with open_bag(fleet_bags / "all_frames") as reader:
+        messages = {
+            (topic, stamp_ns(message)): message
+            for topic, _, message in read_topics(reader, [SCORE, LABEL])
+        }
+    for (topic, stamp), message in messages.items():
+        if topic == SCORE:
+            mask = anomaly_mask(float_image(message), 1.0, 0)
+            label = label_image(messages[(LABEL, stamp)])
+            truth = np.where(label == 255, 2, label)
+            np.add.at(expected_confusion, (truth, mask.astype(int)), 1)
+    assert np.array_equal(fleet.mask.confusion, expected_confusion)
 
     report = tmp_path / "report"
     text = (report / "results.md").read_text()
     assert text.startswith("# Fleet evaluation: 3 of 5 bags evaluated (**INCOMPLETE**)")
     assert "drive_d_16bit" in text and "## Worst bags (AP)" in text
+    assert "## The node's mask against the ground truth" in text
     document = json.loads((report / "fleet.json").read_text())
     assert document["bags_evaluated"] == 3 and document["bags_total"] == 5
     assert [row["bag"] for row in document["bags"]] == ["drive_a", "drive_b", "drive_c"]
