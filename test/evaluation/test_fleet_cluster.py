@@ -1,7 +1,8 @@
 """Fleet evaluation with a model on a simulated two-node Ray cluster (``ray.cluster_utils``).
 
-Two nodes of one CPU each on this machine: the two workers land on different nodes, the
-model reaches them through the object store, and the merged figures equal one
+Two nodes of one CPU each on this machine, joined as an existing cluster (``--address``,
+the package shipped as a runtime-env module): the two workers land on different nodes,
+the model reaches them through the object store, and the merged figures equal one
 ``bag evaluate`` with the same model over the same frames.
 """
 
@@ -27,8 +28,7 @@ def two_nodes():
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
-    ray.init(address=cluster.address, log_to_driver=False)
-    yield cluster
+    yield cluster  # joined by the command itself, through --address
     ray.shutdown()
     cluster.shutdown()
 
@@ -62,7 +62,7 @@ def test_two_nodes_with_a_model_equal_one_bag_evaluate(two_nodes, tiny_model, da
     code = main([
         "fleet", "evaluate", str(tmp_path / "bags"), str(tmp_path / "report"),
         "--label-topic", "/gt", "--model", str(tiny_model), "--params", str(params),
-        "--workers", "2", "--no-progress",
+        "--workers", "2", "--no-progress", "--address", two_nodes.address,
     ])  # fmt: skip
     assert code == 0
     results = json.loads((tmp_path / "report" / "results.json").read_text())
