@@ -195,6 +195,20 @@ def test_a_killed_worker_fails_its_bag_and_the_run_goes_on(local_cluster, fleet_
     assert results["drive_c"].read_again is True and read_by["drive_c"] == other
 
 
+def test_nothing_evaluated_exits_1_and_writes_no_report(
+    local_cluster, fleet_bags, tmp_path, caplog
+):
+    code = main([
+        "fleet", "evaluate", str(fleet_bags / "fleet" / "drive_d_16bit"), str(tmp_path / "r"),
+        "--label-topic", LABEL, "--no-progress",
+    ])  # fmt: skip
+    assert code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "drive_d_16bit not evaluated" in errors[0] and "32FC1" in errors[0]
+    assert errors[-1] == "none of the 1 bags was evaluated (the reasons are listed above)"
+    assert not (tmp_path / "r").exists()
+
+
 def test_bad_inputs_say_one_line_and_exit_non_zero(fleet_bags, tmp_path, caplog):
     empty = tmp_path / "empty"
     empty.mkdir()
