@@ -166,7 +166,14 @@ class _Pool:
         self.replaced += 1
 
     def describe(self) -> list[str]:
-        return list(self.ray.get([actor.describe.remote() for actor in self.actors]))
+        """Each actor's ``host:pid`` and backend, once all have loaded the model.
+
+        :raises InputError: an actor could not start (e.g. the model does not load).
+        """
+        try:
+            return list(self.ray.get([actor.describe.remote() for actor in self.actors]))
+        except self.ray.exceptions.RayError as error:
+            raise InputError(f"the workers could not start: {_reason(error)}") from error
 
 
 class _RayWorker:

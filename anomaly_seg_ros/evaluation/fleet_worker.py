@@ -121,12 +121,16 @@ class ModelPackage:
         """Read the model, its sidecar and statistics files.
 
         :raises InputError: the model file does not exist.
+        :raises ModelError: an ``.onnx`` model's sidecar is missing or invalid (checked
+            here, so that the message names the user's file, not a worker's copy).
         """
         from anomaly_seg_ros.detector import default_sml_stats_path
-        from anomaly_seg_ros.model_info import sidecar_path
+        from anomaly_seg_ros.model_info import load_model_info, sidecar_path
 
         if not model.is_file():
             raise InputError(f"model {model} does not exist")
+        if model.suffix == ".onnx":
+            load_model_info(model)
         paths = [model, sidecar_path(model), Path(sml_stats or default_sml_stats_path(model))]
         files = {path.name: path.read_bytes() for path in paths if path.is_file()}
         stats = Path(sml_stats).name if sml_stats else None

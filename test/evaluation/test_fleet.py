@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -196,7 +197,7 @@ def test_a_killed_worker_fails_its_bag_and_the_run_goes_on(local_cluster, fleet_
 
 
 def test_nothing_evaluated_exits_1_and_writes_no_report(
-    local_cluster, fleet_bags, tmp_path, caplog
+    local_cluster, fleet_bags, tiny_model, tmp_path, caplog
 ):
     code = main([
         "fleet", "evaluate", str(fleet_bags / "fleet" / "drive_d_16bit"), str(tmp_path / "r"),
@@ -206,6 +207,18 @@ def test_nothing_evaluated_exits_1_and_writes_no_report(
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert "drive_d_16bit not evaluated" in errors[0] and "32FC1" in errors[0]
     assert errors[-1] == "none of the 1 bags was evaluated (the reasons are listed above)"
+    assert not (tmp_path / "r").exists()
+    # A model the workers cannot load: one line, before any bag.
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    shutil.copy(tiny_model.with_suffix(".json"), tmp_path / "broken.json")
+    caplog.clear()
+    code = main([
+        "fleet", "evaluate", str(fleet_bags / "fleet" / "drive_a"), str(tmp_path / "r"),
+        "--label-topic", LABEL, "--model", str(tmp_path / "broken.onnx"), "--no-progress",
+    ])  # fmt: skip
+    assert code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].startswith("the workers could not start:"), errors
     assert not (tmp_path / "r").exists()
 
 
