@@ -89,6 +89,10 @@ def fleet_bags(tmp_path_factory):
     write_bag(root / "fleet" / "drive_d_16bit", frame_messages(rng, 20, 2, "16UC1"))
     # no ground-truth topic at all
     write_bag(root / "fleet" / "drive_e_no_truth", frame_messages(rng, 30, 2)[::2])
+    # a recording cut short: its storage file truncated to half
+    write_bag(root / "fleet" / "drive_f_cut", frame_messages(rng, 40, 3))
+    storage = next((root / "fleet" / "drive_f_cut").glob("*.db3"))
+    storage.write_bytes(storage.read_bytes()[: storage.stat().st_size // 2])
     return root
 
 
@@ -102,7 +106,7 @@ def test_merged_figures_equal_one_bag_evaluate_and_failures_are_listed(
     settings = FleetSettings(label_topic=LABEL, threshold=1.0)
     bags = find_bags([fleet_bags / "fleet"])
     assert [bag.name for bag in bags] == [
-        "drive_a", "drive_b", "drive_c", "drive_d_16bit", "drive_e_no_truth"
+        "drive_a", "drive_b", "drive_c", "drive_d_16bit", "drive_e_no_truth", "drive_f_cut"
     ]  # fmt: skip
     cache = tmp_path / "cache"
     fleet = evaluate_fleet(bags, tmp_path / "report", settings, cache_dir=cache, progress=False)
@@ -111,6 +115,7 @@ def test_merged_figures_equal_one_bag_evaluate_and_failures_are_listed(
     reasons = {failure.name: failure.reason for failure in fleet.failures}
     assert "32FC1" in reasons["drive_d_16bit"] and "no frame paired" in reasons["drive_d_16bit"]
     assert LABEL in reasons["drive_e_no_truth"]
+    assert "cannot read bag" in reasons["drive_f_cut"]
     assert not fleet.complete
     got, want = fleet.result.scores["anomaly_score"], expected.scores["anomaly_score"]
     assert got.pixel == want.pixel  # exact metrics: every digit
@@ -137,11 +142,11 @@ def test_merged_figures_equal_one_bag_evaluate_and_failures_are_listed(
 
     report = tmp_path / "report"
     text = (report / "results.md").read_text()
-    assert text.startswith("# Fleet evaluation: 3 of 5 bags evaluated (**INCOMPLETE**)")
+    assert text.startswith("# Fleet evaluation: 3 of 6 bags evaluated (**INCOMPLETE**)")
     assert "drive_d_16bit" in text and "## Worst bags (AP)" in text
     assert "## The node's mask against the ground truth" in text
     document = json.loads((report / "fleet.json").read_text())
-    assert document["bags_evaluated"] == 3 and document["bags_total"] == 5
+    assert document["bags_evaluated"] == 3 and document["bags_total"] == 6
     assert [row["bag"] for row in document["bags"]] == ["drive_a", "drive_b", "drive_c"]
     assert all(row["seconds"] > 0 and row["peak_rss_mb"] > 0 for row in document["bags"])
     results = json.loads((report / "results.json").read_text())
