@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "anomaly_seg_ros.commands.evaluate",
     "calibrate": "anomaly_seg_ros.commands.calibrate",
     "demo": "anomaly_seg_ros.commands.demo",
+    "fleet": "anomaly_seg_ros.commands.fleet",
 }
 
 

@@ -7,9 +7,11 @@
 * only ``backends/tensorrt.py`` and ``deploy/`` import tensorrt;
 * no module outside ``ros/`` imports ``anomaly_seg_ros.ros`` (or a torch-only module) at
   module level, so nothing pulls rclpy or torch in by the back door;
+* ``ray`` (fleet evaluation) only inside functions of ``evaluation/fleet.py``;
 * checked twice: statically (the imports of every module, walked with ``ast``) and for
   real (subprocesses that import every core module, and run ``anomaly-seg bag run`` and
-  ``bag evaluate``, with an import blocker installed for rclpy, ROS messages and torch).
+  ``bag evaluate``, with an import blocker installed for rclpy, ROS messages, torch and
+  ray).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ LAZY_TORCH_MODULES = frozenset(
     {"anomaly_seg_ros.commands.export", "anomaly_seg_ros.evaluation.oodmc"}
 )
 TENSORRT_MODULES = ("anomaly_seg_ros.backends.tensorrt", "anomaly_seg_ros.deploy")
+#: Ray is a dependency of the fleet evaluation only, imported inside its functions.
+RAY_MODULES = frozenset({"anomaly_seg_ros.evaluation.fleet"})
 ROS_PACKAGE = "anomaly_seg_ros.ros"
 
 
@@ -166,6 +170,15 @@ def test_tensorrt_only_in_its_backend_and_deploy():
     assert _violations(rule) == []
 
 
+def test_ray_only_inside_the_fleet_evaluation_functions():
+    def rule(module: str, imp: Import) -> bool:
+        if imp.module.split(".")[0] != "ray":
+            return False
+        return imp.module_level or module not in RAY_MODULES
+
+    assert _violations(rule) == []
+
+
 def _loads_torch_or_ros(module: str) -> bool:
     return within(module, ROS_PACKAGE, TORCH_MODULES)
 
@@ -204,7 +217,7 @@ sys.meta_path.insert(0, Blocked())
 
 #: tensorrt is left to the static rule: blocking it would make the backend probe's
 #: ``find_spec`` raise, where a machine without TensorRT answers None.
-BLOCKED = sorted(ROS_TOPS | TORCH_TOPS)
+BLOCKED = sorted(ROS_TOPS | TORCH_TOPS | {"ray"})
 
 
 def run_blocked(
@@ -301,3 +314,15 @@ def test_bag_run_and_bag_evaluate_with_rclpy_blocked(tiny_model, tmp_path):
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     assert (tmp_path / "report_model" / "results.json").is_file()
+
+
+def test_fleet_evaluate_without_ray_says_how_to_install_it(tmp_path):
+    _write_input_bag(tmp_path / "in", 1)
+    completed = run_blocked(
+        tmp_path, "-m", "anomaly_seg_ros.cli", "fleet", "evaluate", "in", "report",
+        "--label-topic", "/ground_truth", "--no-progress",
+    )  # fmt: skip
+    assert completed.returncode == 1
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "pip install 'ray==" in errors[0], completed.stderr
+    assert not (tmp_path / "report").exists()

@@ -120,20 +120,14 @@ def evaluate_bag(
         with ExitStack() as stack:
             reader = stack.enter_context(open_bags(bags))
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-")))
-            topics = topics_of(reader)
-            image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
-            if label_topic is not None:
-                label_topic = pick_topic(topics, label_topic, (IMAGE_TYPE,))
-            # Camera candidates: anything but the ground truth and the node's own outputs.
-            not_camera = [t for t in topics if t == label_topic or t.endswith(OUTPUT_SUFFIXES)]
+            label_topic, score_topic, image_topic = choose_topics(
+                topics_of(reader), label_topic, score_topic, image_topic, detector is not None
+            )
             if detector is not None:
-                image_topic = pick_topic(topics, image_topic, image_types, exclude=not_camera)
-                frame_topic, score_name = image_topic, detector.config.score_type
+                frame_topic, score_name = str(image_topic), detector.config.score_type
                 threshold, min_area = detector.config.threshold, detector.config.min_area
             else:
-                score_topic = pick_topic(topics, score_topic, (IMAGE_TYPE,), "anomaly_score")
-                image_topic = _gallery_topic(topics, image_topic, image_types, not_camera)
-                frame_topic, score_name = score_topic, "anomaly_score"
+                frame_topic, score_name = str(score_topic), "anomaly_score"
             index: LabelIndex[Path] = LabelIndex(tolerance_ns=round(stamp_tolerance * 1e9))
             if label_topic is not None:
                 _index_labels(reader, label_topic, work / "_truth", index, skipped)
@@ -224,6 +218,34 @@ def _check_evaluated(
         f"no frame of {frame_topic} paired with ground truth on {label_topic}: "
         f"{len(timeline)} frames, {why}; no report written"
     )
+
+
+def choose_topics(
+    topics: dict[str, str],
+    label_topic: str | None,
+    score_topic: str | None,
+    image_topic: str | None,
+    with_detector: bool,
+) -> tuple[str | None, str | None, str | None]:
+    """(ground truth, score, camera) topics of a bag, each checked or chosen.
+
+    With a detector the camera topic is the frames' source (required) and there is no
+    score topic; without one the score topic is, and the camera topic only feeds the
+    gallery (None when not unambiguous).
+
+    :param topics: topic -> message type of the bag (:func:`topics_of`).
+    :raises InputError: a named topic is missing or of another type, or a required
+        choice is ambiguous.
+    """
+    image_types = (IMAGE_TYPE, COMPRESSED_TYPE)
+    if label_topic is not None:
+        label_topic = pick_topic(topics, label_topic, (IMAGE_TYPE,))
+    # Camera candidates: anything but the ground truth and the node's own outputs.
+    not_camera = [t for t in topics if t == label_topic or t.endswith(OUTPUT_SUFFIXES)]
+    if with_detector:
+        return label_topic, None, pick_topic(topics, image_topic, image_types, exclude=not_camera)
+    score_topic = pick_topic(topics, score_topic, (IMAGE_TYPE,), "anomaly_score")
+    return label_topic, score_topic, _gallery_topic(topics, image_topic, image_types, not_camera)
 
 
 def _write(

@@ -26,8 +26,9 @@ import logging
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.evaluator import Evaluator
 from anomaly_seg_ros.evaluation.operating_points import OperatingPoints, mann_whitney_auroc
-from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator, split_by_label
+from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator, PixelMetrics, split_by_label
 
 LOGGER = logging.getLogger(__name__)
 
@@ -125,6 +126,16 @@ class BinnedPixelEvaluator(PixelEvaluator):
         self._negative_hist += np.bincount(self.bin_index(negatives), minlength=self.num_bins)
         self.num_ignored += num_void
         self.num_frames += 1
+
+    def merge(self, other: Evaluator[PixelMetrics]) -> None:
+        """Add ``other``'s histograms (same binning required)."""
+        self._check_mergeable(other, "score_range", "num_bins")
+        assert isinstance(other, BinnedPixelEvaluator)
+        self._positive_hist += other._positive_hist
+        self._negative_hist += other._negative_hist
+        self.num_ignored += other.num_ignored
+        self.num_frames += other.num_frames
+        self.num_clipped += other.num_clipped
 
     def _before_evaluate(self) -> None:
         if self.num_clipped:

@@ -180,6 +180,12 @@ class ComponentEvaluator(Evaluator[ComponentMetrics]):
         self.frames.append(frame)
         return frame
 
+    def merge(self, other: Evaluator[ComponentMetrics]) -> None:
+        """Add ``other``'s frames after this one's (same threshold and sizes required)."""
+        self._check_mergeable(other, "threshold", "min_prediction_size", "min_instance_size")
+        assert isinstance(other, ComponentEvaluator)
+        self.frames.extend(other.frames)
+
     def evaluate(self) -> ComponentMetrics:
         """sIoU, PPV and F1 over every frame processed since :meth:`reset`."""
         siou_gt = _joined([frame.siou_gt for frame in self.frames])

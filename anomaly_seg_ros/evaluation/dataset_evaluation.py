@@ -22,7 +22,7 @@ from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator, pixel_met
 from anomaly_seg_ros.evaluation.frames import FrameScores
 from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator, ObjectMetrics
 from anomaly_seg_ros.evaluation.operating_points import OperatingPoints
-from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics
+from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator, PixelMetrics
 
 LOGGER = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ def evaluate_frames(
     total: int | None = None,
     progress: bool = True,
     objects: Mapping[str, ObjectEvaluator] | None = None,
+    pixel_evaluators: Mapping[str, PixelEvaluator] | None = None,
 ) -> EvaluationResult:
     """Run both passes over ``frames``.
 
@@ -82,11 +83,14 @@ def evaluate_frames(
     :param total: number of frames, for the progress bar.
     :param objects: score name -> object-level evaluator at that score's operating point
         (the node's threshold and ``min_area``); fed in pass 1, no cache needed.
+    :param pixel_evaluators: score name -> pixel evaluator to feed (default: new ones of
+        ``mode``); a caller that keeps them can merge their state later (fleet evaluation).
     :raises InputError: invalid score maps or labels.
     """
     from tqdm import tqdm
 
-    evaluators = {name: create_pixel_evaluator(mode) for name in score_names}
+    given = pixel_evaluators or {}
+    evaluators = {name: given.get(name) or create_pixel_evaluator(mode) for name in score_names}
     pixels = EvaluatorGroup(evaluators)
     per_frame: dict[str, list[FrameMetrics]] = {name: [] for name in score_names}
     frame_names: list[str] = []

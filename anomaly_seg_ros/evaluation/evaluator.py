@@ -42,6 +42,25 @@ class Evaluator(abc.ABC, Generic[ResultT]):
     def evaluate(self) -> ResultT:
         """The metric over every frame processed since :meth:`reset`."""
 
+    def merge(self, other: Evaluator[ResultT]) -> None:
+        """Add every frame ``other`` processed, as if this evaluator had processed them.
+
+        Evaluators that keep mergeable state (e.g. one per bag on a worker) override this;
+        frames of ``other`` count after this evaluator's own.
+
+        :raises InputError: ``other`` is of another kind or was set up differently.
+        """
+        raise InputError(f"{type(self).__name__} cannot merge another evaluator's frames")
+
+    def _check_mergeable(self, other: Evaluator[ResultT], *settings: str) -> None:
+        """:raises InputError: ``other`` is not of this type or differs in ``settings``."""
+        if type(other) is not type(self):
+            raise InputError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
+        for name in settings:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if not np.array_equal(mine, theirs):
+                raise InputError(f"cannot merge evaluators with {name} {theirs!r} and {mine!r}")
+
 
 class EvaluatorGroup(Evaluator[dict[str, ResultT]]):
     """Named evaluators fed together; ``evaluate`` returns their results by name.

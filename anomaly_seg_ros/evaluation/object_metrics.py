@@ -162,6 +162,16 @@ class ObjectEvaluator(Evaluator[ObjectMetrics]):
         self.predicted += len(components.ppv_pred)
         self.false_components += int(np.count_nonzero(components.ppv_pred < FOUND_SIOU))
 
+    def merge(self, other: Evaluator[ObjectMetrics]) -> None:
+        """Add ``other``'s frames after this one's (same operating point required)."""
+        self._check_mergeable(other, "threshold", "min_area", "min_instance_size")
+        assert isinstance(other, ObjectEvaluator)
+        self.frames += other.frames
+        self.areas.extend(other.areas)
+        self.found.extend(other.found)
+        self.predicted += other.predicted
+        self.false_components += other.false_components
+
     def evaluate(self) -> ObjectMetrics:
         """The figures over every frame since :meth:`reset`."""
         areas = np.concatenate(self.areas) if self.areas else np.zeros(0)

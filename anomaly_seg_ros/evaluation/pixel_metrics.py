@@ -170,6 +170,18 @@ class ExactPixelEvaluator(PixelEvaluator):
         self.num_ignored += num_void
         self.num_frames += 1
 
+    def merge(self, other: Evaluator[PixelMetrics]) -> None:
+        """Add ``other``'s kept scores: the metrics equal one evaluator's over all frames
+        (they come from the sorted scores, so the order of the frames does not matter).
+        """
+        self._check_mergeable(other)
+        assert isinstance(other, ExactPixelEvaluator)
+        self._positive_parts.extend(other._positive_parts)
+        self._negative_parts.extend(other._negative_parts)
+        self._sorted = None
+        self.num_ignored += other.num_ignored
+        self.num_frames += other.num_frames
+
     def sorted_scores(self) -> tuple[np.ndarray, np.ndarray]:
         """Ascending scores of all anomalous and all in-distribution pixels (cached)."""
         if self._sorted is None:

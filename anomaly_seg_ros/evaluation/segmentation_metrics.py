@@ -87,6 +87,12 @@ class SegmentationEvaluator(Evaluator[SegmentationMetrics]):
         counts = np.bincount(encoded.ravel(), minlength=(bucket + 1) ** 2)
         self.confusion += counts.reshape(bucket + 1, bucket + 1)
 
+    def merge(self, other: Evaluator[SegmentationMetrics]) -> None:
+        """Add ``other``'s confusion matrix (same classes required)."""
+        self._check_mergeable(other, "class_names")
+        assert isinstance(other, SegmentationEvaluator)
+        self.confusion += other.confusion
+
     def evaluate(self) -> SegmentationMetrics:
         """IoU per class and mIoU over every frame processed since :meth:`reset`."""
         classes = self.num_classes
