@@ -344,7 +344,11 @@ def wrap_onnx(
     del body.graph.output[:]  # only the logits leave the body
     body.graph.output.append(kept_output)
     probe = np.zeros((1, 3, *size), np.float32)
-    logits = _session(body).run([logits_name], {input_name: probe})[0]
+    try:
+        logits = _session(body).run([logits_name], {input_name: probe})[0]
+    except Exception as error:  # ONNX Runtime's own exception types
+        first = str(error).strip().splitlines()[-1] if str(error).strip() else repr(error)
+        raise ModelError(f"ONNX Runtime cannot run {source}: {first}") from error
     if logits.ndim != 4 or logits.shape[0] != 1:
         raise ModelError(
             f"{source}: output {logits_name!r} has shape {logits.shape}; expected (1, C, h, w) "
