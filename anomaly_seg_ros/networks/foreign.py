@@ -33,6 +33,7 @@ from anomaly_seg_ros.classes import default_class_colors
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model_info import NORMALIZATION_PRESETS, ModelInfo, save_model_info
 from anomaly_seg_ros.networks.head import summarize
+from anomaly_seg_ros.networks.refine_graph import _opset
 from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 LOGGER = logging.getLogger(__name__)
@@ -215,13 +216,6 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
         for attribute in node.attribute:
             for subgraph in (attribute.g, *attribute.graphs):
                 _rename(subgraph, old, new)
-
-
-def _opset(model: onnx.ModelProto) -> int:
-    for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return int(entry.version)
-    raise ModelError("the ONNX model imports no default opset")
 
 
 def _fix_input(
