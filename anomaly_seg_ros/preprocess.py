@@ -187,7 +187,7 @@ def to_camera(
     network_map: np.ndarray,
     size: tuple[int, int],
     aspect: str,
-    fill: float | int | tuple[int, ...],
+    fill: float | int | tuple[int, ...] | None,
     nearest: bool,
 ) -> np.ndarray:
     """A network-size map → camera size through :func:`view_geometry` (the inverse of the
@@ -196,6 +196,7 @@ def to_camera(
 
     :param network_map: (h, w[, C]) map at the network input size.
     :param size: (H, W) camera (or label) size.
+    :param fill: the value of unseen pixels; None = the lowest value of the seen ones.
     :param nearest: nearest neighbour (labels, colours) instead of :func:`resize_smooth`.
     """
     geometry = view_geometry(size, network_map.shape[:2], aspect)
@@ -214,7 +215,7 @@ def to_camera(
     if seen == tuple(size):
         return shown
     result = np.empty((*size, *network_map.shape[2:]), network_map.dtype)
-    result[...] = fill
+    result[...] = np.min(shown) if fill is None else fill
     _crop(result, geometry.camera_box)[...] = shown
     return result
 
@@ -251,4 +252,4 @@ def resize_score(score: np.ndarray, size: tuple[int, int], aspect: str = "stretc
     """
     if score.shape == tuple(size) and aspect == "stretch":
         return score
-    return to_camera(score, size, aspect, float(np.min(score)), nearest=False)
+    return to_camera(score, size, aspect, None, nearest=False)

@@ -104,3 +104,27 @@ def test_mixed_axes_shrink_one_and_enlarge_the_other(rng):
     assert resized.shape == (50, 80)
     # Each output row is the average of two source rows (then interpolated across)
     assert resized.mean() == pytest.approx(image.mean(), rel=0.02)
+
+
+@pytest.mark.parametrize("aspect", ["letterbox", "center_crop"])
+def test_detector_outputs_at_camera_size_for_each_policy(tiny_model, rng, aspect):
+    """The whole Detector: a 16:9 frame into the 2:1 tiny model, every output at camera
+    size; the unseen bands of center_crop are void, lowest-scored, unmasked, void-coloured."""
+    from anomaly_seg_ros.detector import Detector
+
+    frame = rng.integers(0, 256, (*CAMERA, 3), dtype=np.uint8)
+    config = DetectorConfig(threshold=-1e9, aspect=aspect)  # every seen pixel is masked
+    with Detector.from_path(tiny_model, config, "onnxruntime") as detector:
+        result = detector.detect(frame, outputs=("labels_color", "overlay"))
+        void_colour = detector.palette[255]
+    for image in (result.labels, result.score, result.mask, result.labels_color, result.overlay):
+        assert image.shape[:2] == CAMERA
+    if aspect == "letterbox":
+        assert result.mask.all() and result.labels.max() < 19
+    else:
+        unseen = np.ones(CAMERA, bool)
+        unseen[5:85] = False
+        assert np.all(result.labels[unseen] == 255) and not result.mask[unseen].any()
+        assert result.mask[~unseen].all()
+        assert np.all(result.score[unseen] == result.score[~unseen].min())
+        assert np.all(result.labels_color[unseen] == void_colour)
