@@ -253,3 +253,23 @@ def test_sidecar_written_with_the_model_only(tmp_path, rng):
     data = json.loads(out.with_suffix(".json").read_text())
     assert data["class_names"] == [f"k{i}" for i in range(7)]
     assert data["std"] == pytest.approx([1 / 255] * 3) and data["mean"] == [0.0, 0.0, 0.0]
+
+
+def test_module_errors_are_one_line_each(tmp_path, nets, caplog):
+    out = tmp_path / "m.onnx"
+    base = ["export", "--normalization", "imagenet", "--input-size", "64", "128"]
+    weights = tmp_path / "other.pth"
+    torch.save(nets.unpool().state_dict(), weights)  # weights of another network
+    cases = {
+        ("--module", "my_nets"): "expected PKG.MODULE:FACTORY",
+        ("--module", "no_such_module:f"): "No module named 'no_such_module'",
+        ("--module", "my_nets:missing"): "has no attribute 'missing'",
+        ("--module", "my_nets:twenty", "--weights", str(weights)): "does not fit my_nets:twenty",
+        ("--random-init", "--weights", str(weights)): "--weights goes with --module",
+    }
+    for arguments, expected in cases.items():
+        caplog.clear()
+        with caplog.at_level("ERROR"):
+            assert main([*base, *arguments, "--out", str(out)]) == 1, arguments
+        assert expected in caplog.text, (arguments, caplog.text)
+        assert len(caplog.records) == 1 and not out.exists()
