@@ -21,14 +21,14 @@ NODE_NAME = "anomaly_seg_detector"
 #: Anomaly scores by name (see :mod:`anomaly_seg_ros.scores`).
 SCORE_TYPES = ("msp", "max_logit", "entropy", "energy", "max_min_logit", "sml")
 
+#: Images the Detector can produce besides labels and score; the mask is always made.
+OUTPUTS = ("labels_color", "overlay")
+
 #: How a frame whose aspect differs from the network input's reaches the network (see
 #: :func:`anomaly_seg_ros.preprocess.view_geometry`): ``stretch`` scales each axis on its
 #: own; ``letterbox`` scales to fit and pads the rest of the input with the normalisation
 #: mean; ``center_crop`` scales to fill and leaves the camera's outer bands unseen.
 ASPECT_POLICIES = ("stretch", "letterbox", "center_crop")
-
-#: Images the Detector can produce besides labels and score; the mask is always made.
-OUTPUTS = ("labels_color", "overlay")
 
 
 @dataclass(frozen=True)
