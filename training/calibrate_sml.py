@@ -61,7 +61,8 @@ def calibrate(
     extra = {} if mean is None else {"mean": mean, "std": std}
     for image in images:
         if input_size is not None and image.shape[:2] != tuple(input_size):
-            image = resize_smooth(image, tuple(input_size))  # as the Detector resizes
+            height, width = input_size
+            image = resize_smooth(image, (height, width))  # as the Detector resizes
         batch = to_tensor(image, **extra)[None]
         logits = network(batch)
         logits = F.interpolate(
