@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "bag": "anomaly_seg_ros.commands.bag",
     "evaluate": "anomaly_seg_ros.commands.evaluate",
     "calibrate": "anomaly_seg_ros.commands.calibrate",
+    "calibrate-sml": "anomaly_seg_ros.commands.calibrate_sml",
     "demo": "anomaly_seg_ros.commands.demo",
     "fleet": "anomaly_seg_ros.commands.fleet",
 }

@@ -23,6 +23,12 @@ NODE_NAME = "anomaly_seg_detector"
 #: Images the Detector can produce besides labels and score; the mask is always made.
 OUTPUTS = ("labels_color", "overlay")
 
+#: How a frame whose aspect differs from the network input's reaches the network (see
+#: :func:`anomaly_seg_ros.preprocess.view_geometry`): ``stretch`` scales each axis on its
+#: own; ``letterbox`` scales to fit and pads the rest of the input with the normalisation
+#: mean; ``center_crop`` scales to fill and leaves the camera's outer bands unseen.
+ASPECT_POLICIES = ("stretch", "letterbox", "center_crop")
+
 
 @dataclass(frozen=True)
 class DetectorConfig:
@@ -57,6 +63,11 @@ class DetectorConfig:
     :param min_area: connected components (8-connectivity) smaller than this, in camera
         pixels, are removed from the mask.
     :param overlay_alpha: opacity of the label colours in the overlay.
+
+    Geometry:
+
+    :param aspect: one of :data:`ASPECT_POLICIES`. With ``center_crop`` the camera pixels
+        the network never saw get label 255 (void), the view's lowest score and no mask.
     """
 
     score_type: str = "max_logit"
@@ -77,6 +88,7 @@ class DetectorConfig:
     threshold: float = 0.0
     min_area: int = 0
     overlay_alpha: float = 0.5
+    aspect: str = "stretch"
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -132,6 +144,8 @@ def _problems(config: DetectorConfig) -> Iterator[str]:
         yield f"min_area {config.min_area} must be >= 0"
     if not 0.0 <= config.overlay_alpha <= 1.0:
         yield f"overlay_alpha {config.overlay_alpha} not in [0, 1]"
+    if config.aspect not in ASPECT_POLICIES:
+        yield f"aspect {config.aspect!r} unknown; valid: {', '.join(ASPECT_POLICIES)}"
 
 
 def config_from_params_file(

@@ -177,7 +177,7 @@ class Detector:
 
         buffer, lock = self._input_target()
         with lock:
-            network_input = preprocess.to_network_input(rgb, self.info, buffer)
+            network_input = preprocess.to_network_input(rgb, self.info, buffer, config.aspect)
             lap("preprocess")
             summary = self.backend.infer(network_input)
             lap("inference")
@@ -235,7 +235,13 @@ class Detector:
         if labels_color is None:
             # Colours at the network size, then the nearest resize: the same picture.
             labels_color = visualize.colorize_labels(result.summary.label, self.palette)
-            labels_color = preprocess.resize_labels(labels_color, result.labels.shape)
+            labels_color = preprocess.to_camera(
+                labels_color,
+                result.labels.shape,
+                config.aspect,
+                tuple(int(v) for v in self.palette[255]),  # the colour of void
+                nearest=True,
+            )
         overlay = None
         if "overlay" in wanted:
             overlay = visualize.overlay(

@@ -66,7 +66,7 @@ class GraphRefinement:
         if sml_stats is None:
             raise ModelError(
                 "score 'sml' in the graph needs the per-class statistics: pass the model's "
-                "SML stats file (written by training/calibrate_sml.py)"
+                "SML stats file (written by anomaly-seg calibrate-sml)"
             )
         mean, std = (tuple(float(v) for v in np.asarray(a, np.float32)) for a in sml_stats)
         return cls(refinement_settings(config), mean, std)

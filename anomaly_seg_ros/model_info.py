@@ -24,6 +24,15 @@ SIDECAR_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+#: Named input normalisations, (mean, std) on RGB scaled to [0, 1]: the network sees
+#: ``(x/255 − mean) / std``. ``imagenet``: ImageNet mean/std (torchvision, VainF, NVIDIA);
+#: ``unit``: RGB in [0, 1] as it is; ``raw``: RGB in 0 … 255 (std 1/255).
+NORMALIZATION_PRESETS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
+    "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+    "raw": ((0.0, 0.0, 0.0), (1.0 / 255.0, 1.0 / 255.0, 1.0 / 255.0)),
+}
+
 
 @dataclass(frozen=True)
 class ModelInfo:

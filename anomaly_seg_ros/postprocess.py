@@ -35,6 +35,9 @@ class Postprocessed:
     :param labels: (H, W) uint8 train IDs.
     :param score: (H, W) float32 anomaly score, higher = more anomalous.
     :param mask: (H, W) bool anomaly mask.
+
+    Camera pixels outside the network's view (``aspect: center_crop``) have label 255,
+    the view's lowest score and mask False.
     """
 
     labels: np.ndarray
@@ -88,7 +91,7 @@ def anomaly_score(
         clock("score")
         score = refine.refine_score(score, summary, config, pool)
     clock("refine")
-    return preprocess.resize_score(score, output_size)
+    return preprocess.resize_score(score, output_size, config.aspect)
 
 
 def postprocess(
@@ -105,8 +108,11 @@ def postprocess(
     Parameters as :func:`anomaly_score`; ``clock`` is also told ``resize`` and ``mask``.
     """
     score = anomaly_score(summary, config, output_size, sml_stats, pool, clock, graph)
-    labels = preprocess.resize_labels(summary.label, output_size)
+    labels = preprocess.resize_labels(summary.label, output_size, config.aspect)
     clock("resize")
     mask = anomaly_mask(score, config.threshold, config.min_area)
+    seen = preprocess.camera_view_mask(summary.shape, output_size, config.aspect)
+    if seen is not None:  # camera pixels the network never saw are never anomalous
+        mask &= seen
     clock("mask")
     return Postprocessed(labels, score, mask)

@@ -5,7 +5,10 @@ Format::
     {"format": "anomaly_seg_ros/sml_stats", "version": 1,
      "class_names": [...], "mean": [...], "std": [...], "num_pixels": [...]}
 
-Written by ``training/calibrate_sml.py``; read by the Detector for ``score_type: sml``.
+The statistics are gathered per *predicted* class (Jung et al., ICCV 2021) by
+:class:`MaxLogitStatistics`, which ``anomaly-seg calibrate-sml`` (any exported model, any
+backend, frames without labels) and ``training/calibrate_sml.py`` (a torch checkpoint)
+both use; the Detector reads the file for ``score_type: sml``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def load_sml_stats(path: str | Path, class_names: Sequence[str]) -> tuple[np.nda
     if not isinstance(data, dict):
         raise ModelError(
             f"{path}: not an SML stats file (a JSON {type(data).__name__}, expected an object "
-            f"with format {SML_FORMAT!r}); recalibrate with training/calibrate_sml.py"
+            f"with format {SML_FORMAT!r}); recalibrate with anomaly-seg calibrate-sml"
         )
     if data.get("format") != SML_FORMAT or data.get("version") != SML_VERSION:
         raise ModelError(
@@ -67,6 +70,40 @@ def load_sml_stats(path: str | Path, class_names: Sequence[str]) -> tuple[np.nda
     return mean, std
 
 
+class MaxLogitStatistics:
+    """Running per-class count, sum and sum of squares of the max logit (float64).
+
+    :param num_classes: number of classes.
+    """
+
+    def __init__(self, num_classes: int) -> None:
+        self.count = np.zeros(num_classes, np.int64)
+        self.total = np.zeros(num_classes, np.float64)
+        self.total_sq = np.zeros(num_classes, np.float64)
+
+    def add(self, max_logit: np.ndarray, predicted: np.ndarray) -> None:
+        """Add pixels: their max logit and predicted class (argmax), arrays of one shape."""
+        classes = len(self.count)
+        predicted = np.asarray(predicted).ravel().astype(np.intp)
+        values = np.asarray(max_logit, np.float64).ravel()
+        self.count += np.bincount(predicted, minlength=classes)[:classes]
+        self.total += np.bincount(predicted, values, minlength=classes)[:classes]
+        self.total_sq += np.bincount(predicted, values * values, minlength=classes)[:classes]
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(mean, std, count)``, (C,) each; mean 0 / std 1 for classes never predicted."""
+        seen = self.count > 0
+        mean = np.zeros_like(self.total)
+        std = np.ones_like(self.total)
+        mean[seen] = self.total[seen] / self.count[seen]
+        variance = np.zeros_like(self.total)
+        variance[seen] = self.total_sq[seen] / self.count[seen] - mean[seen] ** 2
+        # A class seen on a handful of identical pixels has no spread; keep std usable.
+        std[seen] = np.sqrt(np.maximum(variance[seen], 1e-12))
+        std = np.maximum(std, 1e-6)
+        return mean.astype(np.float32), std.astype(np.float32), self.count.copy()
+
+
 def save_sml_stats(
     path: str | Path,
     class_names: Sequence[str],
@@ -74,7 +111,10 @@ def save_sml_stats(
     std: np.ndarray,
     num_pixels: np.ndarray | None = None,
 ) -> Path:
-    """Write per-class statistics; classes never seen should carry mean 0, std 1."""
+    """Write per-class statistics atomically (complete or not at all); classes never seen
+    should carry mean 0, std 1."""
+    from anomaly_seg_ros.deploy.atomic import atomic_write_json
+
     path = Path(path)
     counts = np.zeros(len(class_names), np.int64) if num_pixels is None else num_pixels
     data = {
@@ -85,5 +125,4 @@ def save_sml_stats(
         "std": [float(v) for v in std],
         "num_pixels": [int(v) for v in counts],
     }
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    return path
+    return atomic_write_json(path, data)

@@ -81,7 +81,10 @@ def test_score_is_resized_bilinearly_and_labels_nearest(detector, frame):
     network_score = compute_score("max_logit", result.summary)
     expected = cv2.resize(network_score, (200, 90), interpolation=cv2.INTER_LINEAR)
     np.testing.assert_allclose(result.score, expected, atol=1e-5)
-    expected_labels = cv2.resize(result.summary.label, (200, 90), interpolation=cv2.INTER_NEAREST)
+    # Nearest pixel centre (INTER_NEAREST is half a pixel off; see preprocess.to_camera)
+    expected_labels = cv2.resize(
+        result.summary.label, (200, 90), interpolation=cv2.INTER_NEAREST_EXACT
+    )
     np.testing.assert_array_equal(result.labels, expected_labels)
 
 

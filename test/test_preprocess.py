@@ -16,7 +16,7 @@ def split_then_resize(rgb: np.ndarray, info: ModelInfo) -> np.ndarray:
     for index, source in enumerate(order):
         channel = np.ascontiguousarray(rgb[..., source])
         if channel.shape != (height, width):
-            channel = cv2.resize(channel, (width, height), interpolation=cv2.INTER_LINEAR)
+            channel = preprocess.resize_smooth(channel, (height, width))
         scale = 1.0 / (255.0 * info.std[index])
         offset = -info.mean[index] / info.std[index]
         cv2.addWeighted(channel, scale, channel, 0.0, offset, dst=out[0, index], dtype=cv2.CV_32F)

@@ -109,6 +109,8 @@ def test_every_readme_command_is_covered(workspace, tmp_path):
             completed = cli(*arguments)
         elif words[:2] == ["anomaly-seg", "export"]:
             completed = run_export(words[1:], tmp_path)
+        elif words[:2] in (["anomaly-seg", "calibrate-sml"], ["anomaly-seg", "evaluate"]):
+            completed = run_on_folder(words[1:], workspace, tmp_path)
         elif words[0] == "detector_node":
             completed = subprocess.run(
                 [
@@ -134,8 +136,62 @@ def test_every_readme_command_is_covered(workspace, tmp_path):
     assert ran >= 5
 
 
+def run_on_folder(
+    arguments: list[str], workspace: dict, tmp_path: Path
+) -> subprocess.CompletedProcess:
+    """`calibrate-sml --model X.onnx FRAMES` / `evaluate DATASET --model X.onnx --out D`:
+    a copy of the tiny model, the generated images and a generated anomaly folder (the
+    Fishyscapes processed layout, original/ + labels/) stand in."""
+    model = tmp_path / "own.onnx"
+    shutil.copy(workspace["model"], model)
+    shutil.copy(workspace["model"].with_suffix(".json"), model.with_suffix(".json"))
+    dataset = tmp_path / "anomaly_set"
+    for folder in ("original", "labels"):
+        (dataset / folder).mkdir(parents=True, exist_ok=True)
+    for path in workspace["images"].iterdir():
+        shutil.copy(path, dataset / "original" / path.name)
+        label = np.zeros((60, 120), np.uint8)
+        label[20:40, 50:70] = 1
+        cv2.imwrite(str(dataset / "labels" / path.name), label)
+    replaced = []
+    for word in arguments:
+        if word.endswith(".onnx"):
+            word = str(model)
+        elif replaced[-1:] == ["--out"]:
+            word = str(tmp_path / Path(word).name)
+        elif replaced and not word.startswith("-") and not replaced[-1].startswith("-"):
+            # a positional argument after the command: the frames / dataset folder
+            word = str(workspace["images"] if arguments[0] == "calibrate-sml" else dataset)
+        replaced.append(word)
+    return cli(*replaced)
+
+
+def foreign_onnx(path: Path, channels: int) -> Path:
+    """An ONNX-only network (1×1 convolution at stride 2) emitting ``channels`` logits."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["rgb", "w"], ["logits"], strides=[2, 2])],
+        "foreign",
+        [helper.make_tensor_value_info("rgb", TensorProto.FLOAT, [1, 3, 64, 128])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(rng.standard_normal((channels, 3, 1, 1), np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # what exporters write; ONNX Runtime may not read the newest yet
+    onnx.save(model, path)
+    return path
+
+
 def run_export(arguments: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    """`export --checkpoint X.pth ...`: a small checkpoint of our format stands in for X."""
+    """`export --checkpoint X.pth ...`: a small checkpoint of our format stands in for X;
+    `export --onnx X.onnx`: a small ONNX-only network emitting 20 channels."""
+    if "--onnx" in arguments:
+        source = foreign_onnx(tmp_path / "foreign.onnx", 20)
+        at = arguments.index("--onnx")
+        arguments = [*arguments[: at + 1], str(source), *arguments[at + 2 :]]
     torch = pytest.importorskip("torch")
     from anomaly_seg_ros.networks import create_network
     from anomaly_seg_ros.networks.checkpoint import save_checkpoint

@@ -1,4 +1,6 @@
-"""SML calibration: per-class mean and std of the max logit on training images.
+"""SML calibration of a torch checkpoint: per-class mean and std of the max logit on
+training images (the statistics themselves: :class:`anomaly_seg_ros.sml_stats.MaxLogitStatistics`,
+which ``anomaly-seg calibrate-sml`` uses for exported models).
 
 For every pixel the class with the largest logit is the prediction and that logit the
 max logit; statistics are gathered per *predicted* class (Jung et al., ICCV 2021) over
@@ -28,51 +30,10 @@ from tqdm import tqdm
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
 from anomaly_seg_ros.errors import AnomalySegError
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint
-from anomaly_seg_ros.sml_stats import save_sml_stats
+from anomaly_seg_ros.sml_stats import MaxLogitStatistics, save_sml_stats
 from training.seg_dataset import to_tensor
 
 LOGGER = logging.getLogger("training.calibrate_sml")
-
-
-class MaxLogitStatistics:
-    """Running per-class count, sum and sum of squares of the max logit (float64).
-
-    :param num_classes: number of classes.
-    """
-
-    def __init__(self, num_classes: int) -> None:
-        self.count = np.zeros(num_classes, np.int64)
-        self.total = np.zeros(num_classes, np.float64)
-        self.total_sq = np.zeros(num_classes, np.float64)
-
-    def add(self, logits: torch.Tensor) -> None:
-        """Add a (B, C, H, W) batch of logits."""
-        max_logit, predicted = logits.max(dim=1)
-        predicted = predicted.reshape(-1)
-        values = max_logit.reshape(-1).double()
-        classes = len(self.count)
-        self.count += torch.bincount(predicted, minlength=classes).cpu().numpy()
-        self.total += (
-            torch.zeros(classes, dtype=torch.float64).index_add_(0, predicted, values).numpy()
-        )
-        self.total_sq += (
-            torch.zeros(classes, dtype=torch.float64)
-            .index_add_(0, predicted, values * values)
-            .numpy()
-        )
-
-    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(mean, std, count)``; mean 0 / std 1 for classes never predicted."""
-        seen = self.count > 0
-        mean = np.zeros_like(self.total)
-        std = np.ones_like(self.total)
-        mean[seen] = self.total[seen] / self.count[seen]
-        variance = np.zeros_like(self.total)
-        variance[seen] = self.total_sq[seen] / self.count[seen] - mean[seen] ** 2
-        # A class seen on a handful of identical pixels has no spread; keep std usable.
-        std[seen] = np.sqrt(np.maximum(variance[seen], 1e-12))
-        std = np.maximum(std, 1e-6)
-        return mean.astype(np.float32), std.astype(np.float32), self.count.copy()
 
 
 @torch.inference_mode()
@@ -93,7 +54,7 @@ def calibrate(
     :param input_size: resize frames to (height, width) first (the model's input size).
     :return: ``(mean, std, count)`` per class, (C,) each.
     """
-    import cv2
+    from anomaly_seg_ros.preprocess import resize_smooth
 
     network.eval()
     statistics = None
@@ -102,9 +63,8 @@ def calibrate(
         extra = {"mean": mean, "std": std}
     for image in images:
         if input_size is not None and image.shape[:2] != tuple(input_size):
-            image = cv2.resize(
-                image, (input_size[1], input_size[0]), interpolation=cv2.INTER_LINEAR
-            )
+            height, width = input_size
+            image = resize_smooth(image, (height, width))  # as the Detector resizes
         batch = to_tensor(image, **extra)[None]
         logits = network(batch)
         logits = F.interpolate(
@@ -115,7 +75,8 @@ def calibrate(
         )
         if statistics is None:
             statistics = MaxLogitStatistics(logits.shape[1])
-        statistics.add(logits)
+        max_logit, predicted = logits.max(dim=1)
+        statistics.add(max_logit.numpy(), predicted.numpy())
     if statistics is None:
         raise ValueError("no images to calibrate on")
     return statistics.result()

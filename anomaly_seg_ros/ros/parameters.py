@@ -31,7 +31,7 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_service import ParameterService
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
-from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
+from anomaly_seg_ros.config import ASPECT_POLICIES, SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.node_settings import QOS_PROFILES, NodeSettings
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
@@ -100,6 +100,7 @@ SPECS: dict[str, ParameterSpec] = {
     "threshold": ParameterSpec("anomaly mask threshold on the final score"),
     "min_area": ParameterSpec("smallest kept mask component, camera pixels", 0, 2**31 - 1, 1),
     "overlay_alpha": ParameterSpec("opacity of label colours in the overlay", 0.0, 1.0),
+    "aspect": ParameterSpec(f"frame vs network aspect: {', '.join(ASPECT_POLICIES)}"),
 }
 
 

@@ -10,8 +10,8 @@ from torch import nn
 from anomaly_seg_ros.errors import ModelError
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import save_checkpoint
-from anomaly_seg_ros.sml_stats import load_sml_stats
-from training.calibrate_sml import MaxLogitStatistics, calibrate
+from anomaly_seg_ros.sml_stats import MaxLogitStatistics, load_sml_stats
+from training.calibrate_sml import calibrate
 from training.calibrate_sml import main as calibrate_main
 from training.synthetic.generate import generate
 
@@ -66,10 +66,11 @@ def test_statistics_match_a_direct_computation():
 
 def test_running_statistics_are_independent_of_batching():
     logits = torch.randn(4, 5, 6, 7)
+    max_logit, predicted = (t.numpy() for t in logits.max(dim=1))
     whole, split = MaxLogitStatistics(5), MaxLogitStatistics(5)
-    whole.add(logits)
-    split.add(logits[:1])
-    split.add(logits[1:])
+    whole.add(max_logit, predicted)
+    split.add(max_logit[:1], predicted[:1])
+    split.add(max_logit[1:], predicted[1:])
     for a, b in zip(whole.result(), split.result()):
         np.testing.assert_allclose(a, b, rtol=1e-5)
 
