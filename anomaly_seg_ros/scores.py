@@ -73,7 +73,7 @@ class _HostMaps:
         if self.mean is None or self.std is None:
             raise ModelError(
                 "score 'sml' needs per-class max-logit statistics: pass an SML stats file "
-                "(written by training/calibrate_sml.py) or choose another score"
+                "(written by anomaly-seg calibrate-sml) or choose another score"
             )
         return self.mean, self.std
 

@@ -44,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from anomaly_seg_ros.commands.detect import list_images
-    from anomaly_seg_ros.datasets.anomaly import read_rgb
     from anomaly_seg_ros.commands.options import detector_from_args, model_from_args
+    from anomaly_seg_ros.datasets.anomaly import read_rgb
     from anomaly_seg_ros.detector import default_sml_stats_path
     from anomaly_seg_ros.preprocess import view_geometry
     from anomaly_seg_ros.sml_stats import MaxLogitStatistics, save_sml_stats

@@ -52,6 +52,13 @@ def detector_frames(
     """
     base = base_config or detector.config  # type: ignore[attr-defined]
     network_size = tuple(detector.info.input_size)  # type: ignore[attr-defined]
+    if protocol is not None and protocol.eval_size == "network" and base.aspect != "stretch":
+        # The network's view is then a letterboxed or cropped part of the frame, not the
+        # whole label resized: scoring it against a resized label would misalign them.
+        raise InputError(
+            f"--eval-size network needs aspect 'stretch' (the model's settings say "
+            f"{base.aspect!r}); use --eval-size label or set aspect: stretch"
+        )
     for index, frame in enumerate(dataset):
         rgb, label = dataset.read(index)
         label = _protocol_label(label, network_size, protocol)

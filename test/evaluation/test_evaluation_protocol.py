@@ -173,6 +173,18 @@ def test_network_size_with_the_detector(tiny_model, dataset, tmp_path):
     assert "scored at network size 64×128" in (out / "results.md").read_text()
 
 
+def test_network_size_needs_the_stretched_view(tiny_model, dataset, tmp_path):
+    """A letterboxed or cropped view is not the whole label resized: refused, not misaligned."""
+    params = tmp_path / "letterbox.yaml"
+    params.write_text("/**:\n  ros__parameters:\n    aspect: letterbox\n")
+    argv = [str(dataset), "--out", str(tmp_path / "report"), "--model", str(tiny_model)]
+    argv += ["--backend", "onnxruntime", "--scores", "max_logit", "--eval-size", "network"]
+    argv += ["--params", str(params), "--no-progress"]
+    with pytest.raises(InputError, match="--eval-size network needs aspect 'stretch'"):
+        evaluate.run(_parse(argv))
+    assert not (tmp_path / "report").exists()
+
+
 def test_ambiguous_folder_and_nothing_left(validation_set, colour_scores, tmp_path):
     mixed = tmp_path / "mixed"
     (mixed / "original").mkdir(parents=True)
