@@ -142,7 +142,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     :raises ConfigError: bad options, or the node's topics never appeared.
     """
     try:
-        from anomaly_seg_ros.demo.drive import DriveSpec, render_drive
+        from anomaly_seg_ros.demo.drive import DriveSpec, drive_description, render_drive
     except ImportError as error:
         raise ConfigError(
             f"the demo drive comes from the synthetic world in the source checkout's "
@@ -176,7 +176,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     started = time.monotonic()
     LOGGER.info("rendering a %d-frame drive at %dx%d", spec.frames, height, width)
     frames = save_pngs(render_drive(spec), files["drive_frames"], options.png_every)
-    drive = write_drive_bag(frames, files["drive_bag"])
+    drive = write_drive_bag(frames, files["drive_bag"], description=drive_description(spec))
     phases["drive"] = time.monotonic() - started
 
     # Our own rclpy context reads the discovery range from the environment at init.
