@@ -88,6 +88,7 @@ def object_array_message(
             age=track.age,
             hits=track.hits,
             confirmed=track.confirmed,
+            misses=track.misses,
             box=RegionOfInterest(
                 x_offset=x_min, y_offset=y_min, width=x_max - x_min + 1, height=y_max - y_min + 1
             ),
@@ -107,6 +108,9 @@ def object_array_message(
             nan = math.nan
             message.position = Point(x=nan, y=nan, z=nan)
             message.range_m = message.lateral_extent_m = message.range_sigma_m = nan
+        if track.velocity is not None:
+            message.has_velocity = True
+            message.velocity = Vector3(x=float(track.velocity[0]), y=float(track.velocity[1]))
         objects.append(message)
     return module.AnomalyObjectArray(
         header=with_frame(header, vehicle_frame),

@@ -14,6 +14,7 @@ import time
 from collections import defaultdict
 
 import numpy as np
+import pytest
 from builtin_interfaces.msg import Time
 from ros_harness import NodeUnderTest, camera_frame
 from sensor_msgs.msg import CameraInfo, PointCloud2
@@ -22,6 +23,7 @@ from test_node_behaviour import set_parameters
 from visualization_msgs.msg import Marker, MarkerArray
 
 from anomaly_seg_ros.ros.messages import array_to_message
+from anomaly_seg_ros.ros.object_messages import optional_message_module
 from anomaly_seg_ros.ros.session import output_qos
 
 HEIGHT, WIDTH = 48, 80
@@ -60,7 +62,11 @@ class ObjectTopics:
     """The test's subscriptions to a node's object outputs and its CameraInfo publisher."""
 
     def __init__(self, node: NodeUnderTest, names: tuple[str, ...]) -> None:
-        classes = {"obstacle_points": PointCloud2, "object_markers": MarkerArray}
+        classes: dict[str, type] = {"obstacle_points": PointCloud2, "object_markers": MarkerArray}
+        if "detections" in names:
+            from vision_msgs.msg import Detection2DArray
+
+            classes["detections"] = Detection2DArray
         self.node = node
         self.lock = threading.Lock()
         self.messages: dict[str, list[object]] = defaultdict(list)
@@ -248,3 +254,18 @@ def test_bad_camera_info_and_mount_warn_once_and_frames_still_come(tiny_model, s
     assert sum("160" in line and "80" in line for line in warnings) == 1, warnings  # size
     assert sum("ground" in line and "objects:" in line for line in warnings) >= 1, warnings
     assert sum("sky" in line for line in warnings) == 1, warnings
+
+
+def test_detections_over_dds_when_vision_msgs_is_installed(tiny_model, start_node) -> None:
+    module, why = optional_message_module("vision_msgs.msg")
+    if module is None:
+        pytest.skip(f"vision_msgs is not installed here (no PyPI wheel): {why}")
+    node = start_node({"model_path": tiny_model, **PARAMETERS}, outputs=())
+    topics = ObjectTopics(node, ("detections",))
+    for index in range(2):
+        topics.send(index, camera_info(), "detections")
+    message = topics.last("detections")
+    assert (message.header.stamp.sec, message.header.frame_id) == (101, "cam")
+    (detection,) = message.detections
+    assert (detection.bbox.size_x, detection.bbox.size_y) == (80.0, 48.0)
+    topics.close()

@@ -142,7 +142,11 @@ def test_typed_object_list_over_dds(tiny_model, start_node, sourced_messages) ->
     assert messages[0]["objects"] == []  # seen once: not confirmed yet
     (item,) = messages[-1]["objects"]
     assert item["confirmed"] and item["hits"] == frames and item["age"] == frames - 1
-    assert item["has_position"]
+    assert item["has_position"] and item["misses"] == 0
+    # The same place in every frame: a still object (if the track estimates a velocity).
+    assert (
+        not item["has_velocity"] or math.hypot(item["velocity"]["x"], item["velocity"]["y"]) < 0.5
+    )
     box = item["box"]
     assert (box["x_offset"], box["y_offset"], box["width"], box["height"]) == (0, 0, 80, 48)
     assert item["touches_border"] and item["area_px"] == 80 * 48
