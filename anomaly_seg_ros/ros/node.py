@@ -402,8 +402,11 @@ class DetectorParts:
         computed = [name for name in wanted if name not in ON_REQUEST]
         road_region = bool(objects) and settings.objects.on_road_only
         result = detector.detect(rgb, road_region=road_region)
+        objects_seconds = 0.0
         if objects:
+            objects_started = time.perf_counter()
             self._objects.process(result, header, stamp_ns(message), settings, objects)
+            objects_seconds = time.perf_counter() - objects_started
         # Each output goes to the sender thread as soon as it exists: labels, score and mask
         # are published while the colours are drawn here (OpenCV releases the GIL), the
         # colours while the overlay is drawn (from them), and only the last one is waited for.
@@ -420,6 +423,8 @@ class DetectorParts:
         published = time.perf_counter()
         timings = {"queue": started - frame.received_at, "decode": decoded - started}
         timings.update(result.timings)
+        if objects:  # components + tracks + ground + messages + publish (docs/objects_ros.md)
+            timings["objects"] = objects_seconds
         # What publishing adds after the last picture is drawn (not hidden behind drawing)
         timings["publish"] = published - drawn_at
         timings["total"] = published - frame.received_at

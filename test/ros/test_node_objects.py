@@ -179,6 +179,9 @@ def test_points_and_markers_with_the_camera_stamp_and_deletes(tiny_model, start_
     assert labels[track_id].text.startswith(f"#{track_id} ") and " m " in labels[track_id].text
     assert abs(marker.pose.position.x - expected) < 0.5
 
+    # The object stage's time is in /diagnostics beside the others.
+    assert float(node.recorder.latest_diagnostics()["latency_objects_p50_ms"]) > 0.0
+
     # Nothing anomalous any more: the track misses a frame, is dropped, its markers deleted.
     assert set_parameters(node, threshold=1e9) == [(True, "")]
     for index in range(3, 6):
