@@ -126,21 +126,19 @@ def detection_array_message(module: Any, confirmed: Sequence[Track], header: Hea
     Each detection: ``id`` = the track id, one hypothesis ``class_id`` "anomaly" with the
     peak score; the header is the camera image's (the boxes are its pixels).
 
-    :param module: the imported ``vision_msgs.msg`` (3.x: center is a geometry Pose2D;
-        4.x and later: ``center.position``).
+    :param module: the imported ``vision_msgs.msg``, 4.x (Humble and later: the box centre
+        is ``center.position``, the hypothesis ``hypothesis.class_id``).
     """
     detections = []
     for track in confirmed:
         center_x, center_y, width, height = box_center_size(track.object.box)
         detection = module.Detection2D(header=header, id=str(track.id))
-        center = detection.bbox.center
-        position = center.position if hasattr(center, "position") else center
-        position.x, position.y = center_x, center_y
+        detection.bbox.center.position.x = center_x
+        detection.bbox.center.position.y = center_y
         detection.bbox.size_x, detection.bbox.size_y = width, height
         hypothesis = module.ObjectHypothesisWithPose()
-        target = hypothesis.hypothesis if hasattr(hypothesis, "hypothesis") else hypothesis
-        target.class_id = ANOMALY_CLASS_ID
-        target.score = float(track.object.peak_score)
+        hypothesis.hypothesis.class_id = ANOMALY_CLASS_ID
+        hypothesis.hypothesis.score = float(track.object.peak_score)
         detection.results = [hypothesis]
         detections.append(detection)
     return module.Detection2DArray(header=header, detections=detections)

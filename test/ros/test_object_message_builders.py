@@ -79,10 +79,8 @@ def test_detections_when_vision_msgs_is_installed() -> None:
     back = deserialize_message(serialize_message(message), module.Detection2DArray)
     (detection,) = back.detections
     assert detection.id == "5" and detection.header.stamp.sec == 12
-    center = detection.bbox.center
-    position = center.position if hasattr(center, "position") else center
+    position = detection.bbox.center.position
     assert (position.x, position.y) == (8.5, 15.5)
     assert (detection.bbox.size_x, detection.bbox.size_y) == (10.0, 20.0)
-    hypothesis = detection.results[0]
-    target = hypothesis.hypothesis if hasattr(hypothesis, "hypothesis") else hypothesis
+    target = detection.results[0].hypothesis
     assert target.class_id == "anomaly" and target.score == pytest.approx(3.5)
