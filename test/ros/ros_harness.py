@@ -146,8 +146,15 @@ class NodeProcess:
         environment = {
             **os.environ,
             **(environment or {}),
+            # This checkout first; then message packages built beside it (sourced setups).
             "PYTHONPATH": os.pathsep.join(
-                part for part in (str(REPO), (environment or {}).get("PYTHONPATH", "")) if part
+                part
+                for part in (
+                    str(REPO),
+                    (environment or {}).get("PYTHONPATH", ""),
+                    os.environ.get("PYTHONPATH", ""),
+                )
+                if part
             ),
             "PYTHONUNBUFFERED": "1",
         }
