@@ -74,7 +74,7 @@ def _labelled(mask: np.ndarray, pooled: bool) -> tuple[np.ndarray, np.ndarray]:
 
     :return: ``(labels, stats)`` of ``cv2.connectedComponentsWithStats`` at that size.
     """
-    source = mask.view(np.uint8)
+    source: np.ndarray = mask.view(np.uint8)
     if pooled:
         if mask.shape[0] % 2 or mask.shape[1] % 2:
             source = cv2.copyMakeBorder(
