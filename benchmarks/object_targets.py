@@ -189,6 +189,9 @@ def main() -> None:
                 "found_rate_40m": c["found_rate_within_40m"],
                 "detected_rate_40m": _detected(c),
                 "false_per_frame": c["false_confirmed_per_frame"],
+                "error_percent_40m_median": c["position_error_percent_within_40m"]["median"],
+                "error_percent_40m_p90": c["position_error_percent_within_40m"]["p90"],
+                "matched_40m": c["position_error_percent_within_40m"]["count"],
             }
             for o, c in zip(OFFSETS, curve, strict=True)
         ]

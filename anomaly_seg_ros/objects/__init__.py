@@ -115,6 +115,8 @@ class ObjectLayer:
                 "on-road fractions are NaN"
             )
             road_region = None
+        if road_region is not None and not road_region.any():
+            road_region = None  # no road seen: nothing to be on or off
         height, width = mask.shape
         kept_rows = height - int(settings.ignore_bottom_fraction * height)
         components, total = mask_components(

@@ -8,6 +8,7 @@ at most ``max_components`` (the largest) are examined.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -41,6 +42,28 @@ class AnomalyObject:
     on_road_fraction: float
     touches_border: bool
     ground: GroundPosition | None
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain JSON values (``anomaly-seg detect``'s objects file); NaN → None."""
+        ground = self.ground
+        road = None if math.isnan(self.on_road_fraction) else self.on_road_fraction
+        return {
+            "box": list(self.box),
+            "area_px": self.area_px,
+            "peak_score": self.peak_score,
+            "mean_score": self.mean_score,
+            "on_road_fraction": road,
+            "touches_border": self.touches_border,
+            "ground": None
+            if ground is None
+            else {
+                "forward_m": ground.forward_m,
+                "left_m": ground.left_m,
+                "range_m": ground.range_m,
+                "lateral_extent_m": ground.lateral_extent_m,
+                "range_sigma_m": ground.range_sigma_m,
+            },
+        }
 
     @property
     def centre(self) -> tuple[float, float]:
