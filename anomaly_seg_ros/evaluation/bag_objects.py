@@ -143,16 +143,15 @@ class BagObjects:
     def write(self, folder: Path, title: str) -> dict[str, Any]:
         """``objects.json``, ``objects.md`` and ``birds_eye.png`` into ``folder``.
 
-        :return: the figures (``objects.json``'s content).
+        :return: the figures (``objects.json``'s content: NaN as None).
         """
         figures = self.evaluator.evaluate()
         figures["settings"] = {
             key: getattr(self.layer.settings, key)
             for key in self.layer.settings.__dataclass_fields__
         }
-        (folder / "objects.json").write_text(
-            json.dumps(_finite(figures), indent=2, sort_keys=True) + "\n"
-        )
+        figures = dict(_finite(figures))
+        (folder / "objects.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
         (folder / "objects.md").write_text("\n".join(objects_markdown(figures)) + "\n")
         plot_birds_eye(self.evaluator.positions, folder / "birds_eye.png", title)
         return figures
