@@ -1,9 +1,12 @@
-"""``anomaly-seg detect``: run the Detector on image files and write PNGs."""
+"""``anomaly-seg detect``: run the Detector on image files and write PNGs, and each image's
+anomaly objects as JSON (``<stem>_objects.json``; ground positions with ``--camera-info``
+and ``--mount``)."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 from pathlib import Path
 
@@ -17,8 +20,15 @@ from anomaly_seg_ros.commands.options import (
     model_from_args,
 )
 from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
-from anomaly_seg_ros.errors import InputError, OutputError
+from anomaly_seg_ros.errors import ConfigError, InputError, OutputError
 from anomaly_seg_ros.io.compressed import compressed_size
+from anomaly_seg_ros.objects import (
+    CameraInfoError,
+    CameraMount,
+    ObjectLayer,
+    ObjectSettings,
+)
+from anomaly_seg_ros.objects.camera import load_camera_info
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
@@ -36,6 +46,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_detector_options(parser)
     parser.add_argument("--save-raw", action="store_true", help="also write the score as .npy")
+    parser.add_argument(
+        "--camera-info",
+        type=Path,
+        help="camera calibration (ROS calibration YAML, or a drive's description.json) "
+        "for the objects' ground positions",
+    )
+    parser.add_argument(
+        "--mount",
+        type=float,
+        nargs=6,
+        metavar=("X", "Y", "Z", "ROLL", "PITCH", "YAW"),
+        help="camera pose in the vehicle frame (m, rad; tf2 rpy) for ground positions",
+    )
     parser.set_defaults(func=run)
 
 
@@ -112,17 +135,37 @@ def write_file(path: Path, content: bytes) -> None:
         raise OutputError(f"{path}: cannot write ({error.strerror or error})") from error
 
 
+def object_layer(args: argparse.Namespace) -> ObjectLayer:
+    """The object layer of ``--camera-info``/``--mount`` (positions need both).
+
+    :raises ConfigError: an unreadable calibration, or only one of the two.
+    """
+    if (args.camera_info is None) != (args.mount is None):
+        raise ConfigError("ground positions need both --camera-info and --mount")
+    mount = CameraMount(*args.mount) if args.mount is not None else None
+    layer = ObjectLayer(ObjectSettings(), mount)
+    if args.camera_info is not None:
+        try:
+            layer.set_camera(load_camera_info(args.camera_info))
+        except CameraInfoError as error:
+            raise ConfigError(f"--camera-info {args.camera_info}: {error}") from error
+    return layer
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     config = config_from_args(args, model_from_args(args))  # bad settings: before any work
+    layer = object_layer(args)
     images = list_images(args.images)
     if args.out.exists() and not args.out.is_dir():
         raise OutputError(f"--out {args.out} exists and is not a folder")
     args.out.mkdir(parents=True, exist_ok=True)
     with detector_from_args(args, config) as detector:
         for path in tqdm(images, desc="detect", unit="img"):
-            result = detector.detect(read_rgb(path), outputs=("labels_color", "overlay"))
+            result = detector.detect(
+                read_rgb(path), outputs=("labels_color", "overlay"), road_region=True
+            )
             if result.labels_color is None or result.overlay is None:
                 raise RuntimeError("the Detector left out the requested labels_color/overlay")
             stem = args.out / path.stem
@@ -132,9 +175,20 @@ def run(args: argparse.Namespace) -> int:
             write_png(Path(f"{stem}_score.png"), heat_colors(result.score, low, high)[..., ::-1])
             write_png(Path(f"{stem}_mask.png"), result.mask.astype(np.uint8) * 255)
             write_png(Path(f"{stem}_overlay.png"), result.overlay[..., ::-1])
+            layer.reset()  # separate images: no tracks across them
+            frame = layer.process(result.mask, result.score, result.road_region, 0)
+            for line in frame.warnings:
+                LOGGER.warning("%s: %s", path, line)
+            document = {
+                "image": path.name,
+                "height": result.mask.shape[0],
+                "width": result.mask.shape[1],
+                "objects": [item.to_dict() for item in frame.objects],
+            }
+            write_file(Path(f"{stem}_objects.json"), json.dumps(document, indent=1).encode())
             if args.save_raw:
                 buffer = io.BytesIO()
                 np.save(buffer, result.score)
                 write_file(Path(f"{stem}_score.npy"), buffer.getvalue())
-    print(f"wrote {len(images)} × 5 images to {args.out}")
+    print(f"wrote {len(images)} × 5 images and objects JSON to {args.out}")
     return 0

@@ -72,7 +72,7 @@ class DriveBagSummary:
     mount: dict[str, Any] | None = None
 
 
-def _header(store: Typestore, stamp_ns: int) -> object:
+def _header(store: Typestore, stamp_ns: int) -> Any:
     time_class = store.types["builtin_interfaces/msg/Time"]
     header_class = store.types["std_msgs/msg/Header"]
     seconds, nanoseconds = divmod(stamp_ns, 1_000_000_000)

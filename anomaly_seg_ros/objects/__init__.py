@@ -115,9 +115,12 @@ class ObjectLayer:
                 "on-road fractions are NaN"
             )
             road_region = None
+        if road_region is not None and not road_region.any():
+            road_region = None  # no road seen: nothing to be on or off
         height, width = mask.shape
+        kept_rows = height - int(settings.ignore_bottom_fraction * height)
         components, total = mask_components(
-            np.asarray(mask, bool),
+            np.asarray(mask, bool)[:kept_rows],
             score,
             road_region,
             settings.min_area_px,
@@ -142,7 +145,8 @@ class ObjectLayer:
                 peak_score=component.peak_score,
                 mean_score=component.mean_score,
                 on_road_fraction=component.on_road_fraction,
-                touches_border=component.touches_border(height, width),
+                # the ignored bottom rows cut an object off like the border does
+                touches_border=component.touches_border(kept_rows, width),
                 ground=ground,
             )
             if self._kept(item, projector):

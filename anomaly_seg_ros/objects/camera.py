@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -113,6 +114,39 @@ def pinhole(focal: float, cx: float, cy: float, width: int, height: int) -> Came
     """An undistorted camera with square pixels (tests, the synthetic world)."""
     k = [focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0]
     return camera_model_from_info(k, (), width, height, "")
+
+
+def load_camera_info(path: str | Path) -> CameraModel:
+    """Intrinsics from a file: a ROS calibration YAML (``camera_calibration_parsers``:
+    ``image_width``, ``image_height``, ``camera_matrix.data``, ``distortion_model``,
+    ``distortion_coefficients.data``) or a drive's ``description.json`` (its ``camera``).
+
+    :raises ConfigError: unreadable, or missing fields.
+    :raises CameraInfoError: the values cannot give positions.
+    """
+    from anomaly_seg_ros.config_files import read_yaml_mapping
+    from anomaly_seg_ros.errors import ConfigError
+
+    document = read_yaml_mapping(path, "camera calibration")  # JSON is YAML too
+    try:
+        if "camera" in document:
+            camera = document["camera"]
+            return camera_model_from_info(
+                camera["k"],
+                camera["d"],
+                camera["width"],
+                camera["height"],
+                camera["distortion_model"],
+            )
+        return camera_model_from_info(
+            document["camera_matrix"]["data"],
+            document.get("distortion_coefficients", {}).get("data", []),
+            document["image_width"],
+            document["image_height"],
+            document.get("distortion_model", ""),
+        )
+    except (KeyError, TypeError) as error:
+        raise ConfigError(f"{path}: not a camera calibration (missing {error})") from error
 
 
 def camera_size_problem(camera: CameraModel, width: int, height: int) -> str | None:

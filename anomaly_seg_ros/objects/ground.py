@@ -24,7 +24,7 @@ MIN_DOWNWARD = 1e-6
 class GroundPosition:
     """Where an object touches the ground, in the vehicle frame (metres).
 
-    :param forward_m: x of its nearest contact (10th percentile of the contact points).
+    :param forward_m: x of its nearest contact (the contact points' 10th percentile).
     :param left_m: y of the middle of its contact's lateral extent.
     :param range_m: ``hypot(forward_m, left_m)``, from the vehicle frame's origin.
     :param lateral_extent_m: width of its contact along y.
@@ -114,7 +114,9 @@ class GroundProjector:
         if not valid[lowest]:
             return None
         points = points[valid]
-        forward = float(np.percentile(points[:, 0], 10))
+        # The nearest-rank 10th percentile: the near edge, robust to a stray low pixel.
+        nearest = int(0.1 * (len(points) - 1))
+        forward = float(np.partition(points[:, 0], nearest)[nearest])
         left_min, left_max = float(points[:, 1].min()), float(points[:, 1].max())
         left = 0.5 * (left_min + left_max)
         centre = np.array([[forward, left, 0.0]])

@@ -33,6 +33,8 @@ class ObjectSettings:
     :param pitch_sigma_deg: standard deviation of the camera pitch, degrees (range
         uncertainty: the car pitches under braking; the mount is not exact).
     :param max_points: ground contact points kept per object (point cloud size).
+    :param ignore_bottom_fraction: the bottom share of the image rows holds no objects (the
+        car's own bonnet: a hood mask, measured once per vehicle); 0 = off.
     """
 
     min_area_px: int = 20
@@ -51,6 +53,7 @@ class ObjectSettings:
     pixel_sigma: float = 1.0
     pitch_sigma_deg: float = 0.3
     max_points: int = 32
+    ignore_bottom_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         problem = self._problem()
@@ -87,6 +90,8 @@ class ObjectSettings:
         for name in ("min_area_m2", "gate_m", "gate_range_fraction", "pixel_sigma"):
             if getattr(self, name) < 0:
                 return f"{name} must be >= 0, got {getattr(self, name)}"
+        if not 0.0 <= self.ignore_bottom_fraction < 1.0:
+            return f"ignore_bottom_fraction must be in [0, 1), got {self.ignore_bottom_fraction}"
         if self.pitch_sigma_deg < 0 or self.max_range_m <= 0:
             return "pitch_sigma_deg must be >= 0 and max_range_m > 0"
         return None

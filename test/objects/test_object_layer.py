@@ -179,3 +179,19 @@ def test_bad_camera_and_mount_give_one_warning_and_no_position():
 def test_settings_refuse_impossible_values(values):
     with pytest.raises(ConfigError, match="object settings"):
         ObjectSettings(**values)
+
+
+def test_large_masks_are_labelled_pooled_but_measured_exactly():
+    mask = np.zeros((1025, 1025), bool)  # odd: the pooled grid is padded
+    boxes = [(3, 5, 40, 61), (45, 5, 45, 6), (1000, 1019, 1024, 1024), (501, 300, 700, 333)]
+    for x0, y0, x1, y1 in boxes:
+        mask[y0 : y1 + 1, x0 : x1 + 1] = True
+    score = np.where(mask, np.float32(1.0), np.float32(0.0))
+    layer = ObjectLayer(ObjectSettings(on_road_only=False, min_area_px=1), None)
+    objects = layer.process(mask, score, None, 0).objects
+    found = sorted((o.box, o.area_px) for o in objects)
+    areas = [(x1 - x0 + 1) * (y1 - y0 + 1) for x0, y0, x1, y1 in boxes]
+    # the blocks of (40, ·) and (45, ·) are two apart: separate components still
+    assert found == sorted(zip(boxes, areas, strict=True))
+    bottom = next(o for o in objects if o.box == boxes[0])
+    assert bottom.touches_border is False
