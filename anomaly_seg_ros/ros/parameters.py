@@ -126,6 +126,7 @@ _OBJECT_SPECS: dict[str, ParameterSpec] = {
     "pixel_sigma": ParameterSpec("ground: contact row sigma, pixels (range sigma)", 0.0, 100.0),
     "pitch_sigma_deg": ParameterSpec("ground: camera pitch sigma, deg (range sigma)", 0.0, 90.0),
     "max_points": ParameterSpec("ground: contact points kept per object", 0, 100000, 1),
+    "ignore_bottom_fraction": ParameterSpec("objects: none in this bottom share (hood)", 0.0, 1.0),
     "min_on_road_fraction": ParameterSpec(
         "objects: contact share that counts as on road", 0.0, 1.0
     ),
