@@ -73,7 +73,7 @@ def main() -> None:
     builds: dict[str, Callable[[], object]] = {
         "obstacle_points": lambda: point_cloud_message(tracks, header),
         "object_markers": lambda: marker_array_message(
-            object_markers(tracks, tracks, dropped, 0.0), header
+            object_markers(tracks, dropped, 0.0), header
         ),
     }
     module, why = optional_message_module("anomaly_seg_msgs.msg")

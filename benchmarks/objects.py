@@ -9,6 +9,9 @@ the masks hold the model's real components. Per frame the script times
   host maps, road region);
 * the object stage: ``ObjectLayer.process`` (components, ground projection, filters,
   association) on that frame's mask, score and road region, with the drive's camera;
+* the node's messages of that frame (where rclpy imports): building and serialising
+  ``~/obstacle_points``, ``~/object_markers`` and, when ``anomaly_seg_msgs`` is built and
+  sourced, ``~/objects`` (benchmarks/object_messages.py times them per message);
 * a bad case: 1/16 of all pixels set as isolated specks (``max_components`` bounds it).
 
 Wall and CPU (process) time side by side, with the load average, since the machine is
@@ -50,6 +53,28 @@ def _timed(function, repeat: int) -> tuple[float, float, object]:
     return statistics.median(walls), statistics.median(cpus), value
 
 
+def message_builder():
+    """``build(frame)``: build and serialise the node's object messages of ``frame``;
+    None without rclpy (the ROS outputs are then not part of the stage)."""
+    try:
+        from builtin_interfaces.msg import Time
+        from rclpy.serialization import serialize_message
+        from std_msgs.msg import Header
+
+        from anomaly_seg_ros.ros.object_messages import object_message, optional_message_module
+    except ImportError:
+        return None
+    header = Header(stamp=Time(sec=1), frame_id="camera")
+    module, _ = optional_message_module("anomaly_seg_msgs.msg")
+    names = ["obstacle_points", "object_markers"] + (["objects"] if module else [])
+
+    def build(frame):
+        for name in names:
+            serialize_message(object_message(name, frame, header, "base_link", 0.0, module))
+
+    return build
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=6)
@@ -62,6 +87,7 @@ def main() -> None:
     model = default_model_path()
     rows: dict[str, list[tuple[float, float]]] = {"whole frame": [], "object stage": []}
     counts = []
+    build_messages = message_builder()
     with Detector.from_path(model, calibrated_config(model), backend="onnxruntime") as detector:
         layer = ObjectLayer(ObjectSettings(), camera_mount(camera))
         layer.set_camera(camera_model(camera))
@@ -79,6 +105,9 @@ def main() -> None:
             wall, cpu, output = _timed(objects, args.repeat)
             rows["object stage"].append((wall, cpu))
             counts.append(len(output.objects))
+            if build_messages is not None:
+                wall, cpu, _ = _timed(lambda o=output: build_messages(o), args.repeat)
+                rows.setdefault("messages (ROS)", []).append((wall, cpu))
         specks = np.zeros((height, width), bool)
         specks[::4, ::4] = True
         score = specks.astype(np.float32)
@@ -95,11 +124,13 @@ def main() -> None:
         cpu = statistics.median(v[1] for v in values)
         print(f"{name:24s} {wall:9.2f} {cpu:9.2f}")
     whole = statistics.median(v[0] for v in rows["whole frame"])
-    stage = statistics.median(v[0] for v in rows["object stage"])
+    stages = [name for name in ("object stage", "messages (ROS)") if name in rows]
+    stage = sum(statistics.median(v[0] for v in rows[name]) for name in stages)
     whole_cpu = statistics.median(v[1] for v in rows["whole frame"])
-    stage_cpu = statistics.median(v[1] for v in rows["object stage"])
+    stage_cpu = sum(statistics.median(v[1] for v in rows[name]) for name in stages)
     print(
-        f"object stage share of the frame: {100 * stage / whole:.1f} % wall, "
+        f"{' + '.join(stages)}: {stage:.2f} ms wall; share of the frame "
+        f"{100 * stage / whole:.1f} % wall, "
         f"{100 * stage_cpu / whole_cpu:.1f} % CPU"
     )
 

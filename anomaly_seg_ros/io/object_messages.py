@@ -125,20 +125,19 @@ def score_color(score: float, low: float, high: float) -> tuple[float, float, fl
 
 def object_markers(
     confirmed: Sequence[Track],
-    live: Iterable[Track],
     dropped_ids: Iterable[int],
     threshold: float,
 ) -> list[MarkerSpec]:
     """RViz markers of one frame.
 
     Each confirmed track with a ground position gets a footprint cylinder (as wide as the
-    object's lateral extent) and a text label, both with the track id as marker id. Every
-    other id that may have a marker (dropped this frame, or live but unconfirmed / without
-    position) gets DELETE in both namespaces, so that nothing stale stays on the screen;
-    deleting a marker RViz does not have is harmless.
+    object's lateral extent) and a text label, both with the track id as marker id. The
+    ids that may still have a marker on the screen get DELETE in both namespaces: tracks
+    dropped this frame, and confirmed ones without a position now (a track stays confirmed
+    until it is dropped, so tentative ones never had a marker and cost nothing). Deleting a
+    marker RViz does not have is harmless.
 
     :param confirmed: the confirmed tracks.
-    :param live: all live tracks.
     :param dropped_ids: the tracks dropped this frame.
     :param threshold: the mask threshold (the colour scale starts there).
     :return: the markers, adds first.
@@ -172,7 +171,7 @@ def object_markers(
             )
         )
     drawn = {track.id for track, _ in shown}
-    stale = sorted({*dropped_ids, *(track.id for track in live)} - drawn)
+    stale = sorted({*dropped_ids, *(track.id for track in confirmed)} - drawn)
     for marker_id in stale:
         markers.extend(MarkerSpec(namespace, marker_id, False) for namespace in MARKER_NAMESPACES)
     return markers

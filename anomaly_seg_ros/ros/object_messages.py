@@ -27,9 +27,10 @@ from anomaly_seg_ros.io.object_messages import (
     CLOUD_OFFSETS,
     MarkerSpec,
     box_center_size,
+    object_markers,
     obstacle_points,
 )
-from anomaly_seg_ros.objects import Track
+from anomaly_seg_ros.objects import ObjectFrame, Track
 
 #: Optional message packages: module -> what is missing without it.
 OPTIONAL_PACKAGES = {
@@ -197,3 +198,40 @@ def marker_array_message(specs: Sequence[MarkerSpec], header: Header) -> MarkerA
     """``visualization_msgs/MarkerArray`` of :func:`object_markers`' specs, all with
     ``header`` (camera stamp, vehicle frame)."""
     return MarkerArray(markers=[marker_message(spec, header) for spec in specs])
+
+
+def object_message(
+    name: str,
+    frame: ObjectFrame,
+    header: Header,
+    vehicle_frame: str,
+    threshold: float,
+    module: Any | None = None,
+) -> Any:
+    """One object output of one frame (see
+    :data:`~anomaly_seg_ros.io.object_messages.OBJECT_TOPICS`).
+
+    :param name: ``objects``, ``detections``, ``obstacle_points`` or ``object_markers``.
+    :param frame: the object layer's frame.
+    :param header: the camera image's header (its stamp goes on every message).
+    :param vehicle_frame: frame of positions, points and markers.
+    :param threshold: the mask threshold (the markers' colour scale starts there).
+    :param module: the message module of ``objects`` (``anomaly_seg_msgs.msg``) or
+        ``detections`` (``vision_msgs.msg``).
+    :raises ValueError: an unknown name, or ``objects``/``detections`` without module.
+    """
+    if name in ("objects", "detections") and module is None:
+        raise ValueError(f"~/{name} needs its message module: {OPTIONAL_PACKAGES}")
+    if name == "objects":
+        return object_array_message(
+            module, frame.confirmed, frame.dropped_ids, header, vehicle_frame
+        )
+    if name == "detections":
+        return detection_array_message(module, frame.confirmed, header)
+    vehicle = with_frame(header, vehicle_frame)
+    if name == "obstacle_points":
+        return point_cloud_message(frame.confirmed, vehicle)
+    if name == "object_markers":
+        specs = object_markers(frame.confirmed, frame.dropped_ids, threshold)
+        return marker_array_message(specs, vehicle)
+    raise ValueError(f"unknown object output {name!r}")

@@ -21,7 +21,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from anomaly_seg_ros.detector import Result
-from anomaly_seg_ros.io.object_messages import OBJECT_TOPICS, object_markers
+from anomaly_seg_ros.io.object_messages import OBJECT_TOPICS
 from anomaly_seg_ros.node_settings import NodeSettings
 from anomaly_seg_ros.objects import (
     CameraInfoError,
@@ -32,12 +32,8 @@ from anomaly_seg_ros.objects import (
 )
 from anomaly_seg_ros.ros.object_messages import (
     OPTIONAL_PACKAGES,
-    detection_array_message,
-    marker_array_message,
-    object_array_message,
+    object_message,
     optional_message_module,
-    point_cloud_message,
-    with_frame,
 )
 from anomaly_seg_ros.ros.session import output_qos
 from anomaly_seg_ros.ros.statistics import ProblemThrottle
@@ -211,32 +207,14 @@ class ObjectOutputs:
         for warning in frame.warnings:
             if self._throttle.allow(warning):
                 self._node.get_logger().warning(f"objects: {warning}")
-        vehicle = with_frame(header, settings.vehicle_frame)
         for name in names:
-            self._publishers[name].publish(self._message(name, frame, header, vehicle, settings))
-        return frame
-
-    def _message(
-        self,
-        name: str,
-        frame: ObjectFrame,
-        header: Header,
-        vehicle: Header,
-        settings: NodeSettings,
-    ) -> Any:
-        if name == "objects":
-            return object_array_message(
-                self._modules[name],
-                frame.confirmed,
-                frame.dropped_ids,
+            message = object_message(
+                name,
+                frame,
                 header,
                 settings.vehicle_frame,
+                settings.detector.threshold,
+                self._modules.get(name),
             )
-        if name == "detections":
-            return detection_array_message(self._modules[name], frame.confirmed, header)
-        if name == "obstacle_points":
-            return point_cloud_message(frame.confirmed, vehicle)
-        specs = object_markers(
-            frame.confirmed, frame.tracks, frame.dropped_ids, settings.detector.threshold
-        )
-        return marker_array_message(specs, vehicle)
+            self._publishers[name].publish(message)
+        return frame

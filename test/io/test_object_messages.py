@@ -50,12 +50,11 @@ def test_cloud_packs_each_positioned_objects_points_with_score_and_id() -> None:
     assert obstacle_points([]).size == 0 and obstacle_points([track(1, None)]).size == 0
 
 
-def test_markers_draw_confirmed_positions_and_delete_everything_else() -> None:
+def test_markers_draw_confirmed_positions_and_delete_dropped_and_unplaced() -> None:
     shown, far = track(3, 12.0, peak=4.0), track(4, 30.0, peak=1.0, extent=0.05)
     no_position, tentative = track(5, None), track(6, 8.0, confirmed=False)
-    markers = object_markers(
-        [shown, far, no_position], [shown, far, no_position, tentative], [1, 2], 0.0
-    )
+    assert not tentative.confirmed  # live, never drawn: no marker, no delete
+    markers = object_markers([shown, far, no_position], [1, 2], 0.0)
     adds = {(m.namespace, m.marker_id): m for m in markers if m.add}
     assert set(adds) == {(ns, i) for ns in MARKER_NAMESPACES for i in (3, 4)}
     footprint = adds[(MARKER_NAMESPACES[0], 3)]
@@ -65,7 +64,7 @@ def test_markers_draw_confirmed_positions_and_delete_everything_else() -> None:
     # Higher score, redder: less green.
     assert adds[(MARKER_NAMESPACES[0], 3)].color[1] < adds[(MARKER_NAMESPACES[0], 4)].color[1]
     deletes = {(m.namespace, m.marker_id) for m in markers if not m.add}
-    assert deletes == {(ns, i) for ns in MARKER_NAMESPACES for i in (1, 2, 5, 6)}
+    assert deletes == {(ns, i) for ns in MARKER_NAMESPACES for i in (1, 2, 5)}
     assert [m.add for m in markers] == sorted((m.add for m in markers), reverse=True)
 
 

@@ -46,7 +46,7 @@ def test_point_cloud_survives_serialisation() -> None:
 
 
 def test_markers_add_and_delete() -> None:
-    specs = object_markers([track(5, 14.0)], [track(5, 14.0)], [9], 0.0)
+    specs = object_markers([track(5, 14.0)], [9], 0.0)
     message = deserialize_message(
         serialize_message(marker_array_message(specs, HEADER)), MarkerArray
     )
