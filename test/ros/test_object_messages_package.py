@@ -20,8 +20,6 @@ import pytest
 from ros_harness import REPO
 from test_node_objects import PARAMETERS, ObjectTopics, camera_info, cloud_points
 
-MESSAGES_PACKAGE = REPO / "msgs" / "anomaly_seg_msgs"
-
 RECORD = r"""
 import json, sys, rclpy
 from anomaly_seg_msgs.msg import AnomalyObjectArray
@@ -59,6 +57,10 @@ def sourced_messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     if colcon is None or shutil.which("cmake") is None:
         pytest.skip("colcon or cmake is not installed (scripts/setup_env.sh installs colcon)")
     workspace = tmp_path_factory.mktemp("msgs_ws")
+    # The documented layout: the repository in src/, its message package a second base path
+    # (colcon does not look for packages inside a package folder).
+    (workspace / "src").mkdir()
+    (workspace / "src" / "anomaly_seg_ros").symlink_to(REPO, target_is_directory=True)
     environment = {
         **os.environ,
         "PATH": f"{bin_folder}{os.pathsep}{os.environ['PATH']}",
@@ -66,7 +68,7 @@ def sourced_messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
         "AMENT_PREFIX_PATH": str(Path(sys.prefix)),
     }
     build = subprocess.run(
-        [colcon, "--log-base", "log", "build", "--paths", str(MESSAGES_PACKAGE)],
+        [colcon, "--log-base", "log", "build", "--base-paths", "src", "src/anomaly_seg_ros/msgs"],
         cwd=workspace,
         env=environment,
         capture_output=True,
@@ -74,6 +76,8 @@ def sourced_messages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
         timeout=900,
     )
     assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    for package in ("anomaly_seg_ros", "anomaly_seg_msgs"):
+        assert f"Finished <<< {package}" in build.stdout, build.stdout[-4000:]
     printed = subprocess.run(
         ["sh", "-c", ". install/setup.sh && env -0"],
         cwd=workspace,
