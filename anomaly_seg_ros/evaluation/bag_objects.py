@@ -27,6 +27,7 @@ from anomaly_seg_ros.evaluation.object_truth import (
     obstacles_from_json,
     read_description,
 )
+from anomaly_seg_ros.evaluation.report import _plain  # JSON-safe copy: NaN → None
 from anomaly_seg_ros.io.bags import deserialize
 from anomaly_seg_ros.objects import (
     CameraInfoError,
@@ -150,21 +151,14 @@ class BagObjects:
             key: getattr(self.layer.settings, key)
             for key in self.layer.settings.__dataclass_fields__
         }
-        figures = dict(_finite(figures))
+        plain = _plain(figures)
+        if not isinstance(plain, dict):
+            raise TypeError("object figures must stay a mapping")
+        figures = plain
         (folder / "objects.json").write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
         (folder / "objects.md").write_text("\n".join(objects_markdown(figures)) + "\n")
         plot_birds_eye(self.evaluator.positions, folder / "birds_eye.png", title)
         return figures
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def objects_markdown(figures: dict[str, Any]) -> list[str]:

@@ -133,12 +133,11 @@ class ObjectLayer:
             )
         projector = self._ground(height, width, problems)
         objects = []
-        for component in components:
-            ground = (
-                projector.position(component.contact, settings.max_points)
-                if projector is not None
-                else None
-            )
+        grounds: list[GroundPosition | None] = [None] * len(components)
+        if projector is not None:
+            contacts = [component.contact for component in components]
+            grounds = projector.positions(contacts, settings.max_points)
+        for component, ground in zip(components, grounds, strict=True):
             item = AnomalyObject(
                 box=component.box,
                 area_px=component.area_px,

@@ -107,27 +107,44 @@ class GroundProjector:
         :param max_points: contact points kept in :attr:`GroundPosition.points`.
         :return: None when no contact point meets the ground, or the lowest one does not.
         """
-        if len(contact) == 0:
-            return None
-        points, valid = self.ground_points(contact)
-        lowest = int(np.argmax(contact[:, 1]))
-        if not valid[lowest]:
-            return None
+        return self.positions([contact], max_points)[0]
+
+    def positions(
+        self, contacts: list[np.ndarray], max_points: int = 32
+    ) -> list[GroundPosition | None]:
+        """:meth:`position` of several objects, with one projection for all of them."""
+        if not contacts:
+            return []
+        points, valid = self.ground_points(np.concatenate(contacts))
+        ends = np.cumsum([len(contact) for contact in contacts])
+        found: list[GroundPosition | None] = []
+        for contact, end in zip(contacts, ends, strict=True):
+            start = end - len(contact)
+            found.append(self._summary(contact, points[start:end], valid[start:end], max_points))
+        return found
+
+    def _summary(
+        self, contact: np.ndarray, points: np.ndarray, valid: np.ndarray, max_points: int
+    ) -> GroundPosition | None:
+        if len(contact) == 0 or not valid[int(np.argmax(contact[:, 1]))]:
+            return None  # the lowest contact pixel does not meet the ground
         points = points[valid]
         # The nearest-rank 10th percentile: the near edge, robust to a stray low pixel.
         nearest = int(0.1 * (len(points) - 1))
         forward = float(np.partition(points[:, 0], nearest)[nearest])
         left_min, left_max = float(points[:, 1].min()), float(points[:, 1].max())
         left = 0.5 * (left_min + left_max)
-        centre = np.array([[forward, left, 0.0]])
         if len(points) > max_points:
-            points = points[np.linspace(0, len(points) - 1, max_points).round().astype(int)]
+            spread = (np.arange(max_points) * (len(points) - 1)) // max(max_points - 1, 1)
+            points = points[spread]
+        height = self._origin[2]
+        distance = math.hypot(forward - self._origin[0], left - self._origin[1])
         return GroundPosition(
             forward_m=forward,
             left_m=left,
             range_m=math.hypot(forward, left),
             lateral_extent_m=left_max - left_min,
-            range_sigma_m=float(self.range_sigma(centre)[0]),
+            range_sigma_m=(height**2 + distance**2) / height * self._angle_sigma,
             points=points.astype(np.float32),
         )
 

@@ -65,9 +65,12 @@ def test_filters_on_road_and_area():
     assert [o.box for o in frame.objects] == [(100, 200, 120, 210)]
     off_road = ObjectLayer(ObjectSettings(min_area_px=1), None)
     road[:] = False
+    road[:10] = True  # road seen, but not under them
     assert off_road.process(mask, score, road, 0).objects == []
+    road[:] = False  # no road seen at all: nothing to be off
+    assert len(off_road.process(mask, score, road, 1).objects) == 2
     # no road region: on-road fraction NaN, nothing dropped for it
-    kept = off_road.process(mask, score, None, STEP_NS).objects
+    kept = off_road.process(mask, score, None, 2 * STEP_NS).objects
     assert len(kept) == 2 and all(math.isnan(o.on_road_fraction) for o in kept)
     metric = ObjectLayer(
         ObjectSettings(min_area_px=1, on_road_only=False, min_area_m2=0.05), MOUNT

@@ -92,12 +92,15 @@ def draw_tyre(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> F
     rubber = canvas.materials.add([28, 28, 30], 0.12, 0.1, rng.uniform(0.7, 1.1), z)
     if rng.random() < 0.5:
         half_width = radius * rng.uniform(0.3, 1.0)
+        outline = radius * 0.45
+        # The ring is drawn centred on the ellipse: half its width inside, half outside, so
+        # the ellipse is smaller by that half and the tyre stands on the road (not in it).
         canvas.ellipse_world(
             (x, radius, z),
-            (half_width, radius),
+            (half_width - outline / 2, radius - outline / 2),
             ANOMALY_LABEL,
             rubber,
-            outline_m=radius * 0.45,
+            outline_m=outline,
             vertices=20,
         )
         return x - half_width, x + half_width, z, z, 2 * radius
