@@ -201,8 +201,16 @@ class ObjectOutputs:
         :return: the frame's objects (for the caller's statistics).
         """
         layer = self._current_layer(settings)
-        if layer.camera is not self._camera:
-            layer.set_camera(self._camera)
+        camera = self._camera
+        if layer.camera is not camera:
+            if camera is not None:
+                # A new calibration starts a new layer: the tracks' positions came from the
+                # old one, and the layer then reports afresh what is wrong with this one (it
+                # reports a kind of problem once per spell, so a size mismatch after "no
+                # intrinsics yet" would otherwise go unsaid).
+                self._layer = None
+                layer = self._current_layer(settings)
+            layer.set_camera(camera)
         frame = layer.process(result.mask, result.score, result.road_region, stamp_ns)
         for warning in frame.warnings:
             if self._throttle.allow(warning):
