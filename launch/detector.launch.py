@@ -144,7 +144,9 @@ def _launch_nodes(context: LaunchContext) -> list[object]:
 
 
 def camera_info_topic(image_topic: str) -> str:
-    """The CameraInfo topic beside ``image_topic`` (``/cam/image_raw`` -> ``/cam/camera_info``)."""
+    """The CameraInfo topic beside ``image_topic`` (``/cam/image_raw`` -> ``/cam/camera_info``);
+    the rule of ``anomaly_seg_ros.io.object_messages.camera_info_topic`` (this file imports
+    nothing of the package; test/test_launch_camera_info.py keeps the two equal)."""
     parent = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
     return f"{parent}/camera_info" if parent or image_topic.startswith("/") else "camera_info"
 

@@ -1,10 +1,13 @@
-"""The launch file's default CameraInfo topic (the launch tests need `launch`, which has no
-PyPI wheel; this function needs nothing, so it is read out of the file and run here)."""
+"""The default CameraInfo topic: the package's rule and the launch file's copy of it (the
+launch file imports nothing of the package; the launch tests need `launch`, which has no
+PyPI wheel, so its function is read out of the file and run here)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+from anomaly_seg_ros.io.object_messages import camera_info_topic
 
 LAUNCH_FILE = Path(__file__).resolve().parents[1] / "launch" / "detector.launch.py"
 
@@ -18,9 +21,14 @@ def test_camera_info_is_the_image_topics_sibling() -> None:
     ]
     namespace: dict[str, object] = {}
     exec(compile(ast.Module([function], []), str(LAUNCH_FILE), "exec"), namespace)
-    camera_info_topic = namespace["camera_info_topic"]
-    assert camera_info_topic("/camera/image_raw") == "/camera/camera_info"
-    assert camera_info_topic("/front/left/image_rect") == "/front/left/camera_info"
-    assert camera_info_topic("/image") == "/camera_info"
-    assert camera_info_topic("camera/image") == "camera/camera_info"  # relative stays relative
-    assert camera_info_topic("image") == "camera_info"
+    launch_rule = namespace["camera_info_topic"]
+    cases = {
+        "/camera/image_raw": "/camera/camera_info",
+        "/front/left/image_rect": "/front/left/camera_info",
+        "/image": "/camera_info",
+        "camera/image": "camera/camera_info",  # relative stays relative
+        "image": "camera_info",
+    }
+    for image, info in cases.items():
+        assert camera_info_topic(image) == info, image
+        assert launch_rule(image) == info, image

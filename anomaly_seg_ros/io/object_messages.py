@@ -64,6 +64,13 @@ MARKER_HEIGHT_M = 1.0
 MARKER_MIN_WIDTH_M = 0.3
 
 
+def camera_info_topic(image_topic: str) -> str:
+    """The CameraInfo topic beside ``image_topic``, as camera drivers and image_transport
+    name it: ``/cam/image_raw`` -> ``/cam/camera_info``; a relative name stays relative."""
+    parent = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
+    return f"{parent}/camera_info" if parent or image_topic.startswith("/") else "camera_info"
+
+
 def positioned(tracks: Iterable[Track]) -> list[tuple[Track, GroundPosition]]:
     """The tracks whose latest object has a ground position, with that position."""
     return [(track, track.object.ground) for track in tracks if track.object.ground is not None]
