@@ -60,7 +60,7 @@ from anomaly_seg_ros.ros.diagnostics import (
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
 from anomaly_seg_ros.ros.messages import raw_to_message, ros_header
-from anomaly_seg_ros.ros.object_outputs import ObjectOutputs
+from anomaly_seg_ros.ros.object_outputs import ObjectOutputs, subscribed
 from anomaly_seg_ros.ros.parameters import (
     BatchParameterService,
     NodeSettings,
@@ -350,13 +350,7 @@ class DetectorParts:
 
     def _wanted_outputs(self: Any, settings: NodeSettings) -> list[str]:
         """Outputs switched on that somebody subscribes to; nothing else is computed."""
-        return [
-            topic.name
-            for topic in OUTPUT_TOPICS
-            if getattr(settings, topic.toggle)
-            and topic.name in self._outputs
-            and self._outputs[topic.name].get_subscription_count() > 0
-        ]
+        return subscribed(OUTPUT_TOPICS, self._outputs, settings)
 
     def _work(self: Any, mailbox: LatestMailbox[Frame]) -> None:
         while True:

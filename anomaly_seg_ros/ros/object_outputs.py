@@ -11,7 +11,7 @@ model (one reference assignment); the worker thread reads it at the next frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rclpy.node import Node
@@ -43,6 +43,20 @@ CAMERA_INFO_TOPIC = "camera_info"
 #: Object outputs keep a few messages for late readers: a lost marker DELETE would leave a
 #: stale object in RViz (the messages are small).
 OBJECT_QOS_DEPTH = 10
+
+
+def subscribed(
+    topics: Iterable[Any], publishers: Mapping[str, Any], settings: NodeSettings
+) -> list[str]:
+    """Names of ``topics`` (each with ``name`` and ``toggle``) that are switched on in
+    ``settings``, have a publisher, and somebody subscribes to: nothing else is computed."""
+    return [
+        topic.name
+        for topic in topics
+        if getattr(settings, topic.toggle)
+        and topic.name in publishers
+        and publishers[topic.name].get_subscription_count() > 0
+    ]
 
 
 def camera_info_qos() -> QoSProfile:
@@ -155,13 +169,7 @@ class ObjectOutputs:
 
     def wanted(self, settings: NodeSettings) -> list[str]:
         """Object outputs switched on that somebody subscribes to."""
-        return [
-            topic.name
-            for topic in OBJECT_TOPICS
-            if getattr(settings, topic.toggle)
-            and topic.name in self._publishers
-            and self._publishers[topic.name].get_subscription_count() > 0
-        ]
+        return subscribed(OBJECT_TOPICS, self._publishers, settings)
 
     def idle(self) -> None:
         """Nobody wants objects this frame: forget the tracks (no stale state later)."""
