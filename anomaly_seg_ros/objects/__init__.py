@@ -120,7 +120,7 @@ class ObjectLayer:
         height, width = mask.shape
         kept_rows = height - int(settings.ignore_bottom_fraction * height)
         components, total = mask_components(
-            np.asarray(mask, bool)[:kept_rows],
+            np.ascontiguousarray(mask, bool)[:kept_rows],
             score,
             road_region,
             settings.min_area_px,

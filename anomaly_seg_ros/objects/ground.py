@@ -15,6 +15,12 @@ import numpy as np
 
 from anomaly_seg_ros.objects.camera import CameraModel, CameraMount, undistorted_rays
 
+#: Contact points farther than the near edge by more than this (metres) ...
+DEPTH_BAND_M = 1.0
+#: ... or this share of the near edge's distance are not ground contact but the underside of
+#: an overhanging part (an animal's belly, a lorry's load): their rays pass under it and
+#: meet the road behind. Lateral extent and points come from the band only.
+DEPTH_BAND_FRACTION = 0.1
 #: A ray must point at least this much downwards (z component of the unit direction) to
 #: meet the ground: the horizon and everything above it give no point.
 MIN_DOWNWARD = 1e-6
@@ -25,7 +31,8 @@ class GroundPosition:
     """Where an object touches the ground, in the vehicle frame (metres).
 
     :param forward_m: x of its nearest contact (the contact points' 10th percentile).
-    :param left_m: y of the middle of its contact's lateral extent.
+    :param left_m: y of the middle of its contact's lateral extent (contact points within
+        :data:`DEPTH_BAND_M` or :data:`DEPTH_BAND_FRACTION` behind the near edge).
     :param range_m: ``hypot(forward_m, left_m)``, from the vehicle frame's origin.
     :param lateral_extent_m: width of its contact along y.
     :param range_sigma_m: one standard deviation of ``range_m`` from a contact row off by
@@ -132,6 +139,8 @@ class GroundProjector:
         # The nearest-rank 10th percentile: the near edge, robust to a stray low pixel.
         nearest = int(0.1 * (len(points) - 1))
         forward = float(np.partition(points[:, 0], nearest)[nearest])
+        band = max(DEPTH_BAND_M, DEPTH_BAND_FRACTION * abs(forward))
+        points = points[points[:, 0] <= forward + band]
         left_min, left_max = float(points[:, 1].min()), float(points[:, 1].max())
         left = 0.5 * (left_min + left_max)
         if len(points) > max_points:

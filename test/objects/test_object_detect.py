@@ -58,3 +58,23 @@ def test_detect_needs_both_camera_info_and_mount(tiny_model, images, tmp_path, c
     assert main([*arguments, "--mount", "0", "0", "1.5", "0", "0", "0"]) != 0
     assert "need both --camera-info and --mount" in caplog.text
     assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_road_region_only_when_asked_and_at_camera_size(tiny_model):
+    from anomaly_seg_ros import preprocess, refine
+    from anomaly_seg_ros.config import DetectorConfig
+    from anomaly_seg_ros.detector import Detector
+
+    rgb = np.random.default_rng(2).integers(0, 256, (90, 170, 3), dtype=np.uint8)
+    config = DetectorConfig(road_confidence=0.0)  # every pixel labelled road is a seed
+    with Detector.from_path(tiny_model, config) as detector:
+        plain = detector.detect(rgb)
+        assert plain.road_region is None and "road_region" not in plain.timings
+        asked = detector.detect(rgb, road_region=True)
+        added = detector.add_road_region(plain)
+    seeds = refine.road_seeds(plain.summary, config.road_class, config.road_confidence)
+    expected = refine.road_region(plain.summary.label, None, seeds=seeds)
+    expected = preprocess.resize_labels(expected.view(np.uint8), (90, 170)).view(bool)
+    assert asked.road_region is not None and asked.road_region.dtype == bool
+    np.testing.assert_array_equal(asked.road_region, expected)
+    np.testing.assert_array_equal(added.road_region, expected)

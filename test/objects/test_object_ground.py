@@ -150,3 +150,21 @@ def test_skewless_fast_path_matches_opencv():
     pixels = np.array([[0.0, 0.0], [2047.0, 1023.0], [1000.0, 700.0]])
     expected = cv2.undistortPoints(pixels.reshape(-1, 1, 2), camera.k, None).reshape(-1, 2)
     np.testing.assert_allclose(undistorted_rays(camera, pixels), expected, atol=1e-12)
+
+
+def test_overhanging_parts_do_not_widen_or_move_the_contact():
+    """An animal: legs on the ground at 15 m (y −0.3 … 0.3), a head sticking out to the left
+    at 0.5 m height. The head's lowest pixels are not ground contact: their rays meet the
+    road 7 m behind it and would widen the object to the left."""
+    camera = pinhole(1000.0, 1023.5, 511.5, 2048, 1024)
+    mount = CameraMount(0.0, 0.0, 1.5, 0.0, 0.0, 0.0)
+    projector = GroundProjector(camera, mount)
+    legs = np.stack([np.full(21, 15.0), np.linspace(-0.3, 0.3, 21), np.zeros(21)], 1)
+    head = np.stack([np.full(11, 15.0), np.linspace(0.35, 0.9, 11), np.full(11, 0.5)], 1)
+    pixels = projector.project(np.concatenate([legs, head]))
+    position = projector.position(pixels)
+    assert position is not None
+    assert position.forward_m == pytest.approx(15.0, abs=1e-6)
+    assert position.lateral_extent_m == pytest.approx(0.6, abs=1e-6)
+    assert position.left_m == pytest.approx(0.0, abs=1e-6)
+    assert np.all(position.points[:, 0] < 15.0 + 1.5 + 1e-3)
