@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_seg_ros import preprocess, visualize
+from anomaly_seg_ros import preprocess, refine, visualize
 from anomaly_seg_ros.backends import InferenceBackend, create_backend
 from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
@@ -56,6 +56,8 @@ class Result:
     :param overlay: (H, W, 3) uint8 RGB, or None when not requested.
     :param summary: the logit summary at the network input size.
     :param timings: seconds per stage, in the order the stages ran.
+    :param road_region: (H, W) bool VDE road region, or None when not asked for
+        (``detect(..., road_region=True)`` or :meth:`Detector.add_road_region`).
     """
 
     labels: np.ndarray
@@ -65,6 +67,7 @@ class Result:
     overlay: np.ndarray | None
     summary: LogitSummary
     timings: dict[str, float] = field(default_factory=dict)
+    road_region: np.ndarray | None = None
 
 
 class Detector:
@@ -154,11 +157,15 @@ class Detector:
                 f"({self.info.num_classes} classes)"
             )
 
-    def detect(self, rgb: np.ndarray, outputs: Iterable[str] = ()) -> Result:
+    def detect(
+        self, rgb: np.ndarray, outputs: Iterable[str] = (), road_region: bool = False
+    ) -> Result:
         """Run one frame.
 
         :param rgb: (H, W, 3) uint8 RGB image at camera size.
         :param outputs: extra images to build: any of ``labels_color``, ``overlay``.
+        :param road_region: also find the VDE road region at camera size (the object
+            layer's on-road test); frames that do not ask pay nothing.
         :return: the frame's :class:`Result` at (H, W).
         :raises InputError: ``rgb`` is not an (H, W, 3) uint8 image.
         """
@@ -194,6 +201,9 @@ class Detector:
         labels, score, mask = maps.labels, maps.score, maps.mask
 
         result = Result(labels, score, mask, None, None, summary, timings)
+        if road_region:
+            result = replace(result, road_region=self._road_region(summary, camera_size, config))
+            lap("road_region")
         if not wanted:
             return result
         labels_color, overlay = self._pictures(rgb, result, wanted, config)
@@ -226,6 +236,23 @@ class Detector:
             overlay=overlay if "overlay" in wanted else result.overlay,
             timings=timings,
         )
+
+    def add_road_region(self, result: Result) -> Result:
+        """``result`` with its :attr:`Result.road_region` (found now if it has none)."""
+        if result.road_region is not None:
+            return result
+        region = self._road_region(result.summary, result.mask.shape, self._config)
+        return replace(result, road_region=region)
+
+    def _road_region(
+        self, summary: LogitSummary, camera_size: tuple[int, int], config: DetectorConfig
+    ) -> np.ndarray:
+        """(H, W) bool VDE road region of ``summary`` at ``camera_size``: the region
+        :func:`~anomaly_seg_ros.refine.road_region` finds at the network size, resized
+        nearest (the labels' resize)."""
+        seeds = refine.road_seeds(summary, config.road_class, config.road_confidence)
+        region = refine.road_region(summary.label, None, seeds=seeds)
+        return preprocess.resize_labels(region.view(np.uint8), camera_size).view(bool)
 
     def _pictures(
         self, rgb: np.ndarray, result: Result, wanted: frozenset[str], config: DetectorConfig

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.objects import CameraMount, ObjectSettings
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
 QOS_PROFILES = ("sensor_data", "reliable")
@@ -20,7 +21,13 @@ PUBLISH_TOGGLES = (
     "publish_score",
     "publish_mask",
     "publish_overlay",
+    "publish_objects",
+    "publish_detections",
+    "publish_obstacle_points",
+    "publish_object_markers",
 )
+#: Node parameters of the object layer's settings: ``object_<ObjectSettings field>``.
+OBJECT_PREFIX = "object_"
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,16 @@ class NodeSettings:
     :param build_only: load the model (for TensorRT: build and cache the engine), then
         exit 0 without subscribing: the install step of a car.
     :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
-    :param publish_labels: publish ``~/labels`` (and likewise the other toggles).
+    :param publish_labels: publish ``~/labels`` (and likewise the other toggles; the
+        object outputs are ``~/objects``, ``~/detections``, ``~/obstacle_points`` and
+        ``~/object_markers``, see :mod:`anomaly_seg_ros.ros.object_outputs`).
+    :param camera_x: the camera body frame's position in the vehicle frame, metres
+        (REP 103: x forward, y left, z up); with ``camera_y``, ``camera_z``.
+    :param camera_roll: its orientation, radians, as tf2/URDF ``rpy`` (``R = Rz(yaw)
+        Ry(pitch) Rx(roll)``; body frame: x along the optical axis, so all zero = looking
+        straight ahead, positive pitch = looking down); with ``camera_pitch``,
+        ``camera_yaw``. All six zero = not set: objects get no ground position.
+    :param vehicle_frame: frame of the positions, the point cloud and the markers.
     :param qos_profile: input QoS, ``sensor_data`` (best effort) or ``reliable``.
     :param qos_depth: input queue depth.
     :param max_image_pixels: larger input images are rejected as malformed; at most
@@ -50,6 +66,7 @@ class NodeSettings:
     :param debug_inference_delay: TEST ONLY: seconds of sleep added to every inference,
         to imitate a slow backend; keep 0 in real use.
     :param detector: the Detector's settings.
+    :param objects: the object layer's settings (parameters ``object_<field>``).
     """
 
     model_path: str = ""
@@ -66,12 +83,24 @@ class NodeSettings:
     publish_score: bool = True
     publish_mask: bool = True
     publish_overlay: bool = True
+    publish_objects: bool = True
+    publish_detections: bool = True
+    publish_obstacle_points: bool = True
+    publish_object_markers: bool = True
+    camera_x: float = 0.0
+    camera_y: float = 0.0
+    camera_z: float = 0.0
+    camera_roll: float = 0.0
+    camera_pitch: float = 0.0
+    camera_yaw: float = 0.0
+    vehicle_frame: str = "base_link"
     qos_profile: str = "sensor_data"
     qos_depth: int = 1
     max_image_pixels: int = MAX_IMAGE_PIXELS
     diagnostics_period: float = 1.0
     debug_inference_delay: float = 0.0
     detector: DetectorConfig = field(default_factory=DetectorConfig)
+    objects: ObjectSettings = field(default_factory=ObjectSettings)
 
     def __post_init__(self) -> None:
         if self.backend not in BACKEND_CHOICES:
@@ -88,7 +117,32 @@ class NodeSettings:
                 f"qos_profile {self.qos_profile!r} unknown; valid: {', '.join(QOS_PROFILES)}"
             )
 
+    def camera_mount(self) -> CameraMount | None:
+        """The camera's mounting in the vehicle frame; None while all six values are 0
+        (not configured: objects are published without ground position)."""
+        pose = (
+            self.camera_x,
+            self.camera_y,
+            self.camera_z,
+            self.camera_roll,
+            self.camera_pitch,
+            self.camera_yaw,
+        )
+        if not any(pose):
+            return None
+        return CameraMount(*pose, vehicle_frame=self.vehicle_frame)
+
+
+#: NodeSettings fields that hold settings groups rather than one parameter each.
+_GROUPS = ("detector", "objects")
+
+
+def object_parameter_names() -> tuple[str, ...]:
+    """The node parameters of the object layer, ``object_<field>``, in field order."""
+    return tuple(OBJECT_PREFIX + f.name for f in fields(ObjectSettings))
+
 
 def node_parameter_names() -> tuple[str, ...]:
     """Names of the node's own parameters (those that are not Detector settings)."""
-    return tuple(f.name for f in fields(NodeSettings) if f.name != "detector")
+    own = tuple(f.name for f in fields(NodeSettings) if f.name not in _GROUPS)
+    return own + object_parameter_names()

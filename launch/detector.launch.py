@@ -6,6 +6,10 @@
 
     ros2 launch anomaly_seg_ros detector.launch.py lifecycle:=true   # managed node
 
+The camera's calibration (``sensor_msgs/CameraInfo``, for the objects' ground positions) is
+read from ``camera_info``; left empty it is the image topic's sibling, as camera drivers
+and image_transport name it (``/camera/image_raw`` -> ``/camera/camera_info``).
+
 Arguments left empty (model_path, backend) keep the values of ``params_file``. For a
 compressed camera stream set ``input_compressed: true`` in the params file; the node then
 reads ``<image>/compressed``. With ``lifecycle:=true`` the managed node starts unconfigured;
@@ -42,6 +46,12 @@ def generate_launch_description() -> LaunchDescription:
             "image",
             default_value=RVIZ_CAMERA_TOPIC,
             description="camera topic (sensor_msgs/Image), remapped onto the node's `image`",
+        ),
+        DeclareLaunchArgument(
+            "camera_info",
+            default_value="",
+            description="camera calibration topic (sensor_msgs/CameraInfo); empty = "
+            "camera_info beside the image topic",
         ),
         DeclareLaunchArgument(
             "params_file",
@@ -106,7 +116,10 @@ def _launch_nodes(context: LaunchContext) -> list[object]:
             name=NODE_NAME,
             namespace=namespace,
             parameters=[argument("params_file"), overrides],
-            remappings=[("image", argument("image"))],
+            remappings=[
+                ("image", argument("image")),
+                ("camera_info", argument("camera_info") or camera_info_topic(argument("image"))),
+            ],
             arguments=["--ros-args", "--log-level", argument("log_level")],
             output="screen",
             emulate_tty=True,
@@ -128,6 +141,14 @@ def _launch_nodes(context: LaunchContext) -> list[object]:
             RegisterEventHandler(OnShutdown(on_shutdown=lambda event, context: _remove(layout)))
         )
     return entities
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """The CameraInfo topic beside ``image_topic`` (``/cam/image_raw`` -> ``/cam/camera_info``);
+    the rule of ``anomaly_seg_ros.io.object_messages.camera_info_topic`` (this file imports
+    nothing of the package; test/test_launch_camera_info.py keeps the two equal)."""
+    parent = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
+    return f"{parent}/camera_info" if parent or image_topic.startswith("/") else "camera_info"
 
 
 def _require_rviz() -> None:

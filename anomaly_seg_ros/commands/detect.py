@@ -1,9 +1,12 @@
-"""``anomaly-seg detect``: run the Detector on image files and write PNGs."""
+"""``anomaly-seg detect``: run the Detector on image files and write PNGs, and each image's
+anomaly objects as JSON (``<stem>_objects.json``; ground positions with ``--camera-info``
+and ``--mount``)."""
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -19,8 +22,15 @@ from anomaly_seg_ros.commands.options import (
     model_from_args,
 )
 from anomaly_seg_ros.deploy.atomic import atomic_write_files
-from anomaly_seg_ros.errors import InputError, OutputError
+from anomaly_seg_ros.errors import ConfigError, InputError, OutputError
 from anomaly_seg_ros.io.image_files import read_image_file
+from anomaly_seg_ros.objects import (
+    CameraInfoError,
+    CameraMount,
+    ObjectLayer,
+    ObjectSettings,
+)
+from anomaly_seg_ros.objects.camera import load_camera_info
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
 
 if TYPE_CHECKING:
@@ -40,6 +50,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     add_detector_options(parser)
     parser.add_argument("--save-raw", action="store_true", help="also write the score as .npy")
+    parser.add_argument(
+        "--camera-info",
+        type=Path,
+        help="camera calibration (ROS calibration YAML, or a drive's description.json) "
+        "for the objects' ground positions",
+    )
+    parser.add_argument(
+        "--mount",
+        type=float,
+        nargs=6,
+        metavar=("X", "Y", "Z", "ROLL", "PITCH", "YAW"),
+        help="camera pose in the vehicle frame (m, rad; tf2 rpy) for ground positions",
+    )
     parser.set_defaults(func=run)
 
 
@@ -150,10 +173,28 @@ def write_frame(files: dict[Path, bytes]) -> None:
         ) from error
 
 
+def object_layer(args: argparse.Namespace) -> ObjectLayer:
+    """The object layer of ``--camera-info``/``--mount`` (positions need both).
+
+    :raises ConfigError: an unreadable calibration, or only one of the two.
+    """
+    if (args.camera_info is None) != (args.mount is None):
+        raise ConfigError("ground positions need both --camera-info and --mount")
+    mount = CameraMount(*args.mount) if args.mount is not None else None
+    layer = ObjectLayer(ObjectSettings(), mount)
+    if args.camera_info is not None:
+        try:
+            layer.set_camera(load_camera_info(args.camera_info))
+        except CameraInfoError as error:
+            raise ConfigError(f"--camera-info {args.camera_info}: {error}") from error
+    return layer
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     config = config_from_args(args, model_from_args(args))  # bad settings: before any work
+    layer = object_layer(args)
     images = list_images(args.images)
     stems = output_stems(images, args.out)
     check_writable(args.out)
@@ -166,10 +207,22 @@ def run(args: argparse.Namespace) -> int:
                 LOGGER.error("%s", error)
                 failed.append(path)
                 continue
-            result = detector.detect(rgb, outputs=("labels_color", "overlay"))
-            write_frame(frame_files(stem, result, detector.config.threshold, args.save_raw))
+            result = detector.detect(rgb, outputs=("labels_color", "overlay"), road_region=True)
+            files = frame_files(stem, result, detector.config.threshold, args.save_raw)
+            layer.reset()  # separate images: no tracks across them
+            frame = layer.process(result.mask, result.score, result.road_region, 0)
+            for line in frame.warnings:
+                LOGGER.warning("%s: %s", path, line)
+            document = {
+                "image": path.name,
+                "height": result.mask.shape[0],
+                "width": result.mask.shape[1],
+                "objects": [item.to_dict() for item in frame.objects],
+            }
+            files[Path(f"{stem}_objects.json")] = json.dumps(document, indent=1).encode()
+            write_frame(files)
     done = len(images) - len(failed)
-    print(f"wrote {done} × 5 images to {args.out}")
+    print(f"wrote {done} × 5 images and objects JSON to {args.out}")
     if failed:
         LOGGER.error(
             "%d of %d images not processed (unreadable or corrupt): %s",

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
 from anomaly_seg_ros.datasets.cityscapes import to_train_ids
 from anomaly_seg_ros.errors import ConfigError
-from training.synthetic.anomalies import road_anomalies
-from training.synthetic.camera import Camera
+from anomaly_seg_ros.evaluation.object_truth import TruthObstacle
+from anomaly_seg_ros.objects.camera import CameraModel, CameraMount, pinhole
+from training.synthetic.anomalies import Obstacle, road_anomalies
+from training.synthetic.camera import NEAR_PLANE, Camera
 from training.synthetic.scene import Frame, World
 from training.synthetic.writers import fishyscapes_label
 
@@ -39,6 +41,8 @@ MIN_LAST_FRACTION = 0.005
 #: ... and at least this fraction of its first (farthest) frame.
 MIN_FIRST_FRACTION = 0.0015
 _MAX_ATTEMPTS = 40
+#: Random-stream key (after seed and family) of the drive's one camera.
+CAMERA_STREAM = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class DriveFrame:
     :param image: (H, W, 3) uint8 RGB.
     :param anomaly_label: (H, W) uint8, 0 = in-distribution, 1 = anomaly, 255 = void.
     :param train_ids: (H, W) uint8 Cityscapes train IDs, 255 = void (anomalies too).
+    :param obstacles: ground truth of the scene's test anomalies in the vehicle frame.
     """
 
     index: int
@@ -96,6 +101,7 @@ class DriveFrame:
     image: np.ndarray
     anomaly_label: np.ndarray
     train_ids: np.ndarray
+    obstacles: tuple[TruthObstacle, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -117,19 +123,104 @@ class MovingCamera(Camera):
 
 
 class DriveWorld(World):
-    """The synthetic world whose random camera is placed at :attr:`ego_z`."""
+    """The synthetic world seen by one camera (a car has one), placed at :attr:`ego_z`.
+
+    Every scene still draws its own random camera (so its content stays what the scene's
+    random stream makes), but renders with the drive's camera, drawn once from
+    ``[seed, DRIVE_FAMILY, CAMERA_STREAM]``: its mount and intrinsics are the drive's.
+    """
 
     ego_z = 0.0
 
+    def __init__(self, height: int = 256, width: int = 512, seed: int = 0) -> None:
+        super().__init__(height, width, seed)
+        self.drive_camera = World.camera(
+            self, np.random.default_rng([seed, DRIVE_FAMILY, CAMERA_STREAM])
+        )
+
     def camera(self, rng: np.random.Generator) -> Camera:
-        base = super().camera(rng)
-        values = {item.name: getattr(base, item.name) for item in fields(Camera)}
+        super().camera(rng)  # the scene's own draws, so that the rest of it is unchanged
+        values = {item.name: getattr(self.drive_camera, item.name) for item in fields(Camera)}
         return MovingCamera(**values, ego_z=self.ego_z)
 
     def render_at(self, scene: list[int], ego_z: float) -> Frame:
         """Render scene ``scene`` (random-stream key) from camera position ``ego_z``."""
         self.ego_z = ego_z
         return self.render(np.random.default_rng(scene), anomalies=road_anomalies)
+
+
+def camera_mount(camera: Camera) -> CameraMount:
+    """The synthetic camera's mount: ``base_link`` on the ground right under it."""
+    return CameraMount(0.0, 0.0, float(camera.height), 0.0, float(camera.pitch), 0.0)
+
+
+def camera_model(camera: Camera) -> CameraModel:
+    """The synthetic camera's intrinsics (a pinhole: no distortion)."""
+    return pinhole(camera.focal, camera.cx, camera.cy, camera.image_width, camera.image_height)
+
+
+def drive_camera(spec: DriveSpec) -> Camera:
+    """The one camera of ``spec``'s drive (at the scene origin)."""
+    return DriveWorld(spec.height, spec.width, spec.seed).drive_camera
+
+
+def drive_description(spec: DriveSpec) -> dict[str, object]:
+    """The drive's description: spec, camera mount and intrinsics (JSON values)."""
+    camera = drive_camera(spec)
+    model = camera_model(camera)
+    return {
+        "spec": {item.name: getattr(spec, item.name) for item in fields(DriveSpec)},
+        "mount": {**asdict(camera_mount(camera))},
+        "camera": {
+            "k": model.k.reshape(-1).tolist(),
+            "d": list(model.d),
+            "distortion_model": model.distortion_model,
+            "width": model.width,
+            "height": model.height,
+        },
+    }
+
+
+def truth_obstacles(
+    obstacles: tuple[Obstacle, ...], camera: Camera, anomaly: np.ndarray, scene: int
+) -> tuple[TruthObstacle, ...]:
+    """The world's obstacles in the vehicle frame of a camera at ``camera.ego_z``.
+
+    ``visible_px`` counts anomaly pixels inside the box of the projected 3D box (0 when
+    the box is behind the camera or outside the image).
+    """
+    ego_z = float(getattr(camera, "ego_z", 0.0))
+    truths = []
+    height, width = anomaly.shape
+    for index, item in enumerate(obstacles):
+        xs = (item.x_min, item.x_max)
+        corners = np.array(
+            [[x, y, z] for x in xs for y in (0.0, item.height) for z in (item.z_min, item.z_max)],
+            np.float32,
+        )
+        uv, depth = camera.project(corners)
+        visible = 0
+        if np.all(depth >= NEAR_PLANE):
+            u0, v0 = np.floor(uv.min(axis=0)).astype(int)
+            u1, v1 = np.ceil(uv.max(axis=0)).astype(int)
+            u0, v0, u1, v1 = max(u0, 0), max(v0, 0), min(u1, width - 1), min(v1, height - 1)
+            if u0 <= u1 and v0 <= v1:
+                visible = int(np.count_nonzero(anomaly[v0 : v1 + 1, u0 : u1 + 1]))
+        truths.append(
+            TruthObstacle(
+                index=index,
+                scene=scene,
+                kind=item.kind,
+                forward_m=float(item.z_min - ego_z),
+                left_m=float(-0.5 * (item.x_min + item.x_max)),
+                forward_far_m=float(item.z_max - ego_z),
+                left_min_m=float(-item.x_max),
+                left_max_m=float(-item.x_min),
+                height_m=float(item.height),
+                visible_px=visible,
+            )
+        )
+    return tuple(truths)
 
 
 def _pick_scene(world: DriveWorld, spec: DriveSpec, clip: int, length: int) -> list[int]:
@@ -181,6 +272,9 @@ def render_drive(spec: DriveSpec) -> Iterator[DriveFrame]:
                 image=image,
                 anomaly_label=fishyscapes_label(frame),
                 train_ids=to_train_ids(frame.label_ids),
+                obstacles=truth_obstacles(
+                    frame.obstacles, frame.camera or world.drive_camera, frame.anomaly, clip
+                ),
             )
             index += 1
         clip += 1

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from anomaly_seg_ros.errors import BackendError
+from anomaly_seg_ros.io.object_messages import camera_info_topic
 
 LOGGER = logging.getLogger(__name__)
 #: Domain IDs that are safe on every OS with the default DDS port mapping.
@@ -63,6 +64,7 @@ class NodeLaunch:
     def arguments(self) -> list[str]:
         """The full command line."""
         arguments = [*detector_command(), "--ros-args", "-r", f"image:={self.camera_topic}"]
+        arguments += ["-r", f"camera_info:={camera_info_topic(self.camera_topic)}"]
         if self.params_file is not None:
             arguments += ["--params-file", str(self.params_file)]
         values = {"model_path": str(self.model), **self.parameters}

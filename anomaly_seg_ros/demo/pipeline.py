@@ -142,7 +142,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
     :raises ConfigError: bad options, or the node's topics never appeared.
     """
     try:
-        from anomaly_seg_ros.demo.drive import DriveSpec, render_drive
+        from anomaly_seg_ros.demo.drive import DriveSpec, drive_description, render_drive
     except ImportError as error:
         raise ConfigError(
             f"the demo drive comes from the synthetic world in the source checkout's "
@@ -176,7 +176,8 @@ def run_demo(options: DemoOptions) -> DemoResult:
     started = time.monotonic()
     LOGGER.info("rendering a %d-frame drive at %dx%d", spec.frames, height, width)
     frames = save_pngs(render_drive(spec), files["drive_frames"], options.png_every)
-    drive = write_drive_bag(frames, files["drive_bag"])
+    description = drive_description(spec)
+    drive = write_drive_bag(frames, files["drive_bag"], description=description)
     phases["drive"] = time.monotonic() - started
 
     # Our own rclpy context reads the discovery range from the environment at init.
@@ -187,6 +188,7 @@ def run_demo(options: DemoOptions) -> DemoResult:
         "qos_profile": "reliable",
         "qos_depth": 10,
         "diagnostics_period": 1.0,
+        **mount_parameters(description),
         **options.node_parameters,
     }
     launch = NodeLaunch(
@@ -223,6 +225,29 @@ def run_demo(options: DemoOptions) -> DemoResult:
     return DemoResult(report, {**files, **written})
 
 
+def mount_parameters(description: dict[str, object]) -> dict[str, object]:
+    """The node's camera_x ... camera_yaw and vehicle_frame from a drive description's
+    ``mount`` (the node then puts the demo's objects on the ground)."""
+    mount = description.get("mount")
+    if not isinstance(mount, dict):
+        return {}
+    values: dict[str, object] = {
+        f"camera_{name}": float(mount[name])
+        for name in ("x", "y", "z", "roll", "pitch", "yaw")
+        if name in mount
+    }
+    if "vehicle_frame" in mount:
+        values["vehicle_frame"] = str(mount["vehicle_frame"])
+    return values
+
+
+#: The node's object outputs the demo records beside the images (rosbags knows their types).
+RECORDED_OBJECT_OUTPUTS = (
+    ("obstacle_points", "sensor_msgs/msg/PointCloud2"),
+    ("object_markers", "visualization_msgs/msg/MarkerArray"),
+)
+
+
 def _output_topics() -> tuple[str, ...]:
     from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS
 
@@ -238,6 +263,7 @@ def _replay(
 ) -> LockstepRecord:
     """Lock-step replay (rclpy is imported only here, in the ROS layer)."""
     from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC
+    from anomaly_seg_ros.evaluation.object_truth import CAMERA_INFO_TOPIC
     from anomaly_seg_ros.ros.lockstep import LockstepOptions, replay_lockstep
 
     lockstep = LockstepOptions(
@@ -247,6 +273,10 @@ def _replay(
         status_prefix=f"{NODE_PREFIX}:",
         frame_timeout=options.frame_timeout,
         progress=options.progress,
+        camera_info_topic=CAMERA_INFO_TOPIC,
+        extra_topics=tuple(
+            (f"{NODE_PREFIX}/{name}", msgtype) for name, msgtype in RECORDED_OBJECT_OUTPUTS
+        ),
     )
     try:
         return replay_lockstep(files["drive_bag"], files["output_bag"], lockstep, node.alive)

@@ -82,10 +82,28 @@ def _metrics_section(metrics: dict[str, Any], threshold: float) -> list[str]:
     ]
     if metrics.get("objects"):
         lines += [
-            "### Obstacles (object level)",
+            "### Obstacles (object level, image components)",
             "",
             *object_lines(metrics["objects"]),
             "![obstacles found by area](evaluation/objects_by_area.png)",
+            "",
+        ]
+    if metrics.get("ground_objects"):
+        from anomaly_seg_ros.evaluation.bag_objects import objects_markdown
+
+        lines += [
+            "### Obstacles on the ground (3D ground truth)",
+            "",
+            *objects_markdown(metrics["ground_objects"])[2:],
+            "",
+            "Objects of the object layer on the recorded score (the node's code and default "
+            "object settings; no road region in an output bag, so no on-road filter), "
+            "matched on the ground to the world's obstacles. Left: contact sheet; right: "
+            "confirmed objects against the ground truth from above, every frame.",
+            "",
+            "| contact sheet | bird's eye |",
+            "|---|---|",
+            "| ![contact sheet](contact_sheet.png) | ![bird's eye](evaluation/birds_eye.png) |",
             "",
         ]
     return [

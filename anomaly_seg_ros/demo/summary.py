@@ -144,6 +144,7 @@ def _bag_evaluation(files: dict[str, Path], facts: RunFacts) -> dict[str, Any]:
         "anomaly": score.pixel.to_dict(),
         "objects": score.objects.to_dict() if score.objects else None,
         "objects_plot": str(files["evaluation"] / "objects_by_area.png"),
+        "ground_objects": result.settings.get("ground_objects"),
     }
 
 

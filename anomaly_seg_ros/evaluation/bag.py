@@ -38,9 +38,11 @@ import numpy as np
 
 from anomaly_seg_ros.deploy.atomic import atomic_folder
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.evaluation.bag_objects import BagObjects
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, evaluate_frames
 from anomaly_seg_ros.evaluation.frames import FrameScores
 from anomaly_seg_ros.evaluation.object_metrics import ObjectEvaluator
+from anomaly_seg_ros.evaluation.object_truth import OBSTACLES_TOPIC
 from anomaly_seg_ros.evaluation.pairing import LabelIndex
 from anomaly_seg_ros.io.bags import (
     COMPRESSED_TYPE,
@@ -53,6 +55,7 @@ from anomaly_seg_ros.io.bags import (
 )
 from anomaly_seg_ros.io.messages import decode_message, float_image, label_image, stamp_ns
 from anomaly_seg_ros.io.outputs import OUTPUT_SUFFIXES
+from anomaly_seg_ros.objects import CameraMount, ObjectSettings
 from anomaly_seg_ros.postprocess import anomaly_mask
 
 LOGGER = logging.getLogger(__name__)
@@ -89,6 +92,8 @@ def evaluate_bag(
     component_sizes: tuple[int, int] = (500, 100),
     gallery_size: int = 4,
     progress: bool = True,
+    object_settings: ObjectSettings | None = None,
+    mount: CameraMount | None = None,
 ) -> EvaluationResult:
     """Evaluate one bag and write the report (plus ``timeline.png``) to ``out_dir``.
 
@@ -105,6 +110,9 @@ def evaluate_bag(
     :param threshold: the node's mask threshold, for an output bag (a detector uses its own).
     :param min_area: the node's ``min_area``, for an output bag (a detector uses its own).
     :param stamp_tolerance: seconds by which a label's stamp may differ from its frame's.
+    :param object_settings: object layer settings (default ``ObjectSettings()``), used when
+        a bag carries obstacle ground truth (:mod:`~anomaly_seg_ros.evaluation.bag_objects`).
+    :param mount: the camera mount; default: the bags' ``description.json``.
     :return: the result; ``settings`` holds frames in / paired / unpaired.
     :raises InputError: missing or ambiguous topics, bad encodings, size mismatches, an
         existing ``out_dir``.
@@ -120,8 +128,9 @@ def evaluate_bag(
         with ExitStack() as stack:
             reader = stack.enter_context(open_bags(bags))
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bag-eval-")))
+            topics = topics_of(reader)
             label_topic, score_topic, image_topic = choose_topics(
-                topics_of(reader), label_topic, score_topic, image_topic, detector is not None
+                topics, label_topic, score_topic, image_topic, detector is not None
             )
             if detector is not None:
                 frame_topic, score_name = str(image_topic), detector.config.score_type
@@ -132,6 +141,9 @@ def evaluate_bag(
             if label_topic is not None:
                 _index_labels(reader, label_topic, work / "_truth", index, skipped)
             timeline: list[TimelineEntry] = []
+            objects_run = None
+            if label_topic is not None and OBSTACLES_TOPIC in topics:
+                objects_run = BagObjects(reader, object_settings or ObjectSettings(), mount, bags)
             frames = _paired_frames(
                 reader,
                 frame_topic,
@@ -141,6 +153,7 @@ def evaluate_bag(
                 timeline=timeline,
                 score_name=score_name,
                 skipped=skipped,
+                objects_run=objects_run,
             )
             objects = {score_name: ObjectEvaluator(threshold, min_area)} if label_topic else None
             result = evaluate_frames(
@@ -170,7 +183,17 @@ def evaluate_bag(
                 min_area=min_area,
             )
             title = Path(bag).name
-            _write(result, out_dir, work, reader, image_topic, timeline, title, gallery_size)
+            _write(
+                result,
+                out_dir,
+                work,
+                reader,
+                image_topic,
+                timeline,
+                title,
+                gallery_size,
+                objects_run,
+            )
     except OSError as error:  # the work files (label and score caches) in the temp folder
         converted = output_error(error, f"the work files in {tempfile.gettempdir()}")
         raise converted from error
@@ -257,6 +280,7 @@ def _write(
     timeline: list[TimelineEntry],
     title: str,
     gallery_size: int,
+    objects_run: BagObjects | None = None,
 ) -> None:
     """Every report file, into a temporary folder renamed to ``out_dir`` when complete.
 
@@ -280,6 +304,9 @@ def _write(
                 gallery_size=gallery_size,
             )
             plot_timeline(timeline, partial / "timeline.png", title=title)
+            if objects_run is not None:
+                figures = objects_run.write(partial, title)
+                result.settings["ground_objects"] = figures
     except BaseException as error:
         converted = output_error(error, f"report {out_dir}")
         if converted is error:
@@ -335,14 +362,16 @@ def _paired_frames(
     timeline: list[TimelineEntry],
     score_name: str,
     skipped: list[tuple[int, str]],
+    objects_run: BagObjects | None = None,
 ) -> Iterator[FrameScores]:
     """Frames with ground truth, in bag order; every frame is appended to ``timeline``."""
     for message in _messages(reader, topic, skipped):
         stamp = stamp_ns(message)
         try:
+            road_region = None
             if detector is not None:
-                result = detector.detect(decode_message(message))
-                score, mask = result.score, result.mask
+                result = detector.detect(decode_message(message), road_region=bool(objects_run))
+                score, mask, road_region = result.score, result.mask, result.road_region
             else:
                 score = float_image(message)
                 mask = anomaly_mask(score, *mask_settings)
@@ -351,6 +380,8 @@ def _paired_frames(
             skipped.append((stamp, f"{topic}: {error}"))
             continue
         timeline.append(_entry(stamp, score, mask))
+        if objects_run is not None:
+            objects_run.frame(stamp, mask, score, road_region)
         taken = index.take(stamp) if index is not None else None
         if taken is not None:
             label = cv2.imread(str(taken[1]), cv2.IMREAD_UNCHANGED)

@@ -1,5 +1,8 @@
 """Replay a bag's camera topic into a running node frame by frame, and record its outputs.
 
+With ``camera_info_topic``, each frame's CameraInfo (same stamp) is published just before
+it; ``extra_topics`` (the object outputs) are recorded as they come, not waited for.
+
 The detector node keeps only the newest frame (one-slot mailbox), so a player that runs
 ahead of inference loses frames. Here each camera message (the bag's CDR bytes, header
 unchanged) is published only after every output of the previous one has arrived: frames in
@@ -11,6 +14,7 @@ like ``ros2 bag record``.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import struct
 import threading
@@ -19,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -28,7 +33,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.serialization import deserialize_message
 from rosbags.rosbag2 import Writer
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from tqdm import tqdm
 
 from anomaly_seg_ros.config import NODE_NAME
@@ -67,6 +72,10 @@ class LockstepOptions:
         message that counts every frame.
     :param storage: ``mcap`` or ``sqlite3`` for the recorded bag.
     :param progress: show a tqdm bar.
+    :param camera_info_topic: the bag's ``sensor_msgs/CameraInfo`` topic, published (same
+        name) before the frame of the same stamp; None = none.
+    :param extra_topics: (topic, message type) pairs recorded as they arrive, not waited
+        for (``sensor_msgs/msg/PointCloud2`` ...).
     """
 
     camera_topic: str
@@ -78,6 +87,8 @@ class LockstepOptions:
     diagnostics_timeout: float = 5.0
     storage: str = "mcap"
     progress: bool = True
+    camera_info_topic: str | None = None
+    extra_topics: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -144,6 +155,21 @@ class _Recorder:
                 DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, 10, raw=True
             )
         )
+        for topic, msgtype in options.extra_topics:
+            self.connections[topic] = writer.add_connection(topic, msgtype, typestore=store)
+            self.subscriptions.append(
+                node.create_subscription(
+                    message_class(msgtype),
+                    topic,
+                    lambda data, topic=topic: self._on_extra(topic, data),
+                    output_qos(depth=10),
+                    raw=True,
+                )
+            )
+
+    def _on_extra(self, topic: str, data: bytes) -> None:
+        with self._lock:
+            self._writer.write(self.connections[topic], time.time_ns(), data)
 
     def _on_output(self, topic: str, data: bytes) -> None:
         arrived = time.time_ns()
@@ -177,6 +203,22 @@ class _Recorder:
         """Wait until ``condition()`` (evaluated under the lock) holds; False on timeout."""
         with self._lock:
             return self._lock.wait_for(condition, timeout)
+
+
+def message_class(msgtype: str) -> type:
+    """The rclpy class of ``pkg/msg/Name``."""
+    package, _, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.msg"), name)  # type: ignore[no-any-return]
+
+
+def camera_infos(reader: Any, topic: str) -> dict[int, bytes]:
+    """Header stamp (ns) -> CDR bytes of every message of ``topic`` in the bag."""
+    connections = [c for c in reader.connections if c.topic == topic]
+    if not connections:
+        raise ConfigError(f"the bag has no {topic} topic")
+    return {
+        cdr_stamp_ns(message.cdr): message.cdr for message in read_messages(reader, connections)
+    }
 
 
 def _wait_connected(
@@ -228,12 +270,23 @@ def replay_lockstep(
             publisher = node.create_publisher(
                 Image, options.camera_topic, input_qos("reliable", depth=10)
             )
+            infos: dict[int, bytes] = {}
+            info_publisher = None
+            if options.camera_info_topic is not None:
+                infos = camera_infos(reader, options.camera_info_topic)
+                info_publisher = node.create_publisher(
+                    CameraInfo, options.camera_info_topic, input_qos("reliable", depth=10)
+                )
             try:
                 spinner.start()
                 _wait_connected(publisher, recorder, options.connect_timeout, alive)
                 total = sum(c.msgcount for c in connections)
                 with tqdm(total=total, unit="frame", disable=not options.progress) as bar:
                     for message in read_messages(reader, connections):
+                        if info_publisher is not None:
+                            info = infos.get(cdr_stamp_ns(message.cdr))
+                            if info is not None:
+                                info_publisher.publish(info)
                         _send_and_wait(message, publisher, recorder, record, options, alive)
                         bar.update()
                 _wait_final_diagnostics(recorder, record, options, alive)

@@ -45,7 +45,7 @@ from anomaly_seg_ros.config import NODE_NAME, DetectorConfig
 from anomaly_seg_ros.detector import Detector, Result
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, InputError, ModelError
 from anomaly_seg_ros.io.bags import COMPRESSED_TYPE, IMAGE_TYPE, cdr_message
-from anomaly_seg_ros.io.messages import decode_message
+from anomaly_seg_ros.io.messages import decode_message, stamp_ns
 from anomaly_seg_ros.io.outputs import (
     ON_REQUEST,
     OUTPUT_TOPICS,
@@ -60,6 +60,7 @@ from anomaly_seg_ros.ros.diagnostics import (
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
 from anomaly_seg_ros.ros.messages import raw_to_message, ros_header
+from anomaly_seg_ros.ros.object_outputs import ObjectOutputs, subscribed
 from anomaly_seg_ros.ros.parameters import (
     BatchParameterService,
     NodeSettings,
@@ -139,6 +140,7 @@ class DetectorParts:
         self._batch_pending: dict[str, Any] | None = None
         self._batch_accepted: dict[str, Any] = {}
         self._hinted: set[tuple[str, str]] = set()
+        self._objects = ObjectOutputs(self, self._throttle)  # anomaly objects (issue 23)
         self._parameter_service = BatchParameterService(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # rclpy keeps values for undeclared names without a word: a misspelt key in a
@@ -208,11 +210,13 @@ class DetectorParts:
             for topic in OUTPUT_TOPICS
         }
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._objects.open(create_publisher)
 
     def _close_outputs(self: Any, destroy_publisher: Callable[[Any], Any]) -> None:
         for publisher in self._outputs.values():
             destroy_publisher(publisher)
         self._outputs = {}
+        self._objects.close(destroy_publisher)
         if self._diagnostics is not None:
             self.destroy_publisher(self._diagnostics)
             self._diagnostics = None
@@ -237,6 +241,7 @@ class DetectorParts:
         self._subscription = self.create_subscription(
             message_class, topic, self._on_image, qos, raw=True
         )
+        self._objects.open_input()
         self._timer = self.create_timer(
             self.settings.diagnostics_period, self._publish_diagnostics
         )
@@ -271,6 +276,7 @@ class DetectorParts:
             self._sender.shutdown(wait=True)
             self._sender = None
         self._mailbox = None
+        self._objects.close_input()
 
     def _on_image(self: Any, cdr: bytes) -> None:
         self.statistics.received()
@@ -344,13 +350,7 @@ class DetectorParts:
 
     def _wanted_outputs(self: Any, settings: NodeSettings) -> list[str]:
         """Outputs switched on that somebody subscribes to; nothing else is computed."""
-        return [
-            topic.name
-            for topic in OUTPUT_TOPICS
-            if getattr(settings, topic.toggle)
-            and topic.name in self._outputs
-            and self._outputs[topic.name].get_subscription_count() > 0
-        ]
+        return subscribed(OUTPUT_TOPICS, self._outputs, settings)
 
     def _work(self: Any, mailbox: LatestMailbox[Frame]) -> None:
         while True:
@@ -380,7 +380,10 @@ class DetectorParts:
         settings = self.settings  # one consistent snapshot for the whole frame
         detector = self.detector
         wanted = self._wanted_outputs(settings)
-        if not wanted or detector is None:
+        objects = self._objects.wanted(settings)
+        if not objects:
+            self._objects.idle()
+        if not (wanted or objects) or detector is None:
             self.statistics.skipped()  # not even decoded: nobody would see the result
             return
         started = time.perf_counter()
@@ -391,7 +394,13 @@ class DetectorParts:
             time.sleep(settings.debug_inference_delay)
         header = ros_header(message.header)
         computed = [name for name in wanted if name not in ON_REQUEST]
-        result = detector.detect(rgb)
+        road_region = bool(objects) and settings.objects.on_road_only
+        result = detector.detect(rgb, road_region=road_region)
+        objects_seconds = 0.0
+        if objects:
+            objects_started = time.perf_counter()
+            self._objects.process(result, header, stamp_ns(message), settings, objects)
+            objects_seconds = time.perf_counter() - objects_started
         # Each output goes to the sender thread as soon as it exists: labels, score and mask
         # are published while the colours are drawn here (OpenCV releases the GIL), the
         # colours while the overlay is drawn (from them), and only the last one is waited for.
@@ -408,6 +417,8 @@ class DetectorParts:
         published = time.perf_counter()
         timings = {"queue": started - frame.received_at, "decode": decoded - started}
         timings.update(result.timings)
+        if objects:  # components + tracks + ground + messages + publish (docs/objects_ros.md)
+            timings["objects"] = objects_seconds
         # What publishing adds after the last picture is drawn (not hidden behind drawing)
         timings["publish"] = published - drawn_at
         timings["total"] = published - frame.received_at

@@ -33,7 +33,8 @@ from rclpy.parameter_service import ParameterService
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import ASPECT_POLICIES, SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.node_settings import QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.node_settings import OBJECT_PREFIX, QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.objects import ObjectSettings
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
@@ -101,7 +102,51 @@ SPECS: dict[str, ParameterSpec] = {
     "min_area": ParameterSpec("smallest kept mask component, camera pixels", 0, 2**31 - 1, 1),
     "overlay_alpha": ParameterSpec("opacity of label colours in the overlay", 0.0, 1.0),
     "aspect": ParameterSpec(f"frame vs network aspect: {', '.join(ASPECT_POLICIES)}"),
+    # --- the object layer (docs/objects_ros.md) ---
+    "publish_objects": ParameterSpec("publish ~/objects (anomaly_seg_msgs, when built)"),
+    "publish_detections": ParameterSpec("publish ~/detections (vision_msgs, when installed)"),
+    "publish_obstacle_points": ParameterSpec("publish ~/obstacle_points (PointCloud2)"),
+    "publish_object_markers": ParameterSpec("publish ~/object_markers (MarkerArray)"),
+    "camera_x": ParameterSpec("camera position in the vehicle frame, forward, m"),
+    "camera_y": ParameterSpec("camera position in the vehicle frame, left, m"),
+    "camera_z": ParameterSpec("camera height above the ground plane, m"),
+    "camera_roll": ParameterSpec("camera roll in the vehicle frame, rad"),
+    "camera_pitch": ParameterSpec("camera pitch, rad (positive looks down)"),
+    "camera_yaw": ParameterSpec("camera yaw in the vehicle frame, rad"),
+    "vehicle_frame": ParameterSpec("frame of positions, cloud and markers", read_only=True),
 }
+
+#: Texts and ranges of the object layer's parameters (``object_<ObjectSettings field>``);
+#: the values are checked by :class:`~anomaly_seg_ros.objects.ObjectSettings` itself.
+_OBJECT_SPECS: dict[str, ParameterSpec] = {
+    "min_area_px": ParameterSpec("objects: smallest mask component, pixels", 0, 2**31 - 1, 1),
+    "min_area_m2": ParameterSpec("objects: smallest frontal area, m^2; 0 = off", 0.0, 1e6),
+    "on_road_only": ParameterSpec("objects: keep only those on the road region"),
+    "confirm_hits": ParameterSpec("tracks: matched frames to confirm (k of n)", 1, 62, 1),
+    "confirm_window": ParameterSpec("tracks: window of the k-of-n confirmation", 1, 62, 1),
+    "max_age": ParameterSpec("tracks: frames without a match before dropped", 0, 10000, 1),
+    "max_tracks": ParameterSpec("tracks: most live tracks (memory bound)", 1, 100000, 1),
+    "max_components": ParameterSpec("objects: most components per frame (cost)", 1, 100000, 1),
+    "gate_m": ParameterSpec("tracks: ground distance a match may span, m", 0.0, 1000.0),
+    "gate_range_fraction": ParameterSpec("tracks: gate grows by this share of range", 0.0, 10.0),
+    "min_iou": ParameterSpec("tracks: box IoU for a match without positions", 0.0, 1.0),
+    "max_range_m": ParameterSpec("ground: farther contacts get no position, m", 0.001, 1e4),
+    "pixel_sigma": ParameterSpec("ground: contact row sigma, pixels (range sigma)", 0.0, 100.0),
+    "pitch_sigma_deg": ParameterSpec("ground: camera pitch sigma, deg (range sigma)", 0.0, 90.0),
+    "max_points": ParameterSpec("ground: contact points kept per object", 0, 100000, 1),
+    "ignore_bottom_fraction": ParameterSpec("objects: none in this bottom share (hood)", 0.0, 1.0),
+    "min_on_road_fraction": ParameterSpec(
+        "objects: contact share that counts as on road", 0.0, 1.0
+    ),
+}
+SPECS.update(
+    {
+        OBJECT_PREFIX + item.name: _OBJECT_SPECS.get(
+            item.name, ParameterSpec(f"object layer: {item.name.replace('_', ' ')}")
+        )
+        for item in fields(ObjectSettings)
+    }
+)
 
 
 def default_values() -> dict[str, Any]:
@@ -138,8 +183,15 @@ def markdown_table() -> str:
 
 def flatten(settings: NodeSettings) -> dict[str, Any]:
     """The settings as flat ``{parameter name: value}`` (detector fields inlined)."""
-    values = {f.name: getattr(settings, f.name) for f in fields(settings) if f.name != "detector"}
+    values = {
+        f.name: getattr(settings, f.name)
+        for f in fields(settings)
+        if f.name not in ("detector", "objects")
+    }
     values.update({f.name: getattr(settings.detector, f.name) for f in fields(DetectorConfig)})
+    values.update(
+        {OBJECT_PREFIX + f.name: getattr(settings.objects, f.name) for f in fields(ObjectSettings)}
+    )
     return values
 
 
@@ -170,8 +222,18 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     detector = DetectorConfig().replace(
         **{name: value for name, value in values.items() if name in detector_names}
     )
-    node_values = {name: value for name, value in values.items() if name not in detector_names}
-    return replace(NodeSettings(), detector=detector, **node_values)
+    object_values = {
+        name[len(OBJECT_PREFIX) :]: value
+        for name, value in values.items()
+        if name.startswith(OBJECT_PREFIX)
+    }
+    objects = replace(ObjectSettings(), **object_values)
+    node_values = {
+        name: value
+        for name, value in values.items()
+        if name not in detector_names and not name.startswith(OBJECT_PREFIX)
+    }
+    return replace(NodeSettings(), detector=detector, objects=objects, **node_values)
 
 
 def descriptor(name: str, default: Any) -> ParameterDescriptor:

@@ -4,6 +4,7 @@ import json
 import math
 
 import cv2
+import numpy as np
 import pytest
 
 from anomaly_seg_ros.commands.demo import main as demo_main
@@ -57,7 +58,32 @@ def test_frames_in_equal_frames_out_with_identical_stamps(demo):
         recorded_topics = {c.topic for c in reader.connections}
         diagnostics = [c for c in reader.connections if c.topic == "/diagnostics"]
         assert diagnostics and sum(c.msgcount for c in diagnostics) >= 1
-    assert set(topics) | {"/diagnostics"} == recorded_topics
+    objects = [f"/anomaly_seg_detector/{name}" for name in ("obstacle_points", "object_markers")]
+    assert set(topics) | {"/diagnostics"} | set(objects) == recorded_topics
+
+
+def test_the_node_publishes_objects_with_the_drives_camera_and_mount(demo):
+    """The replay gives the node the drive's CameraInfo and mount: its obstacle points
+    carry the drive's stamps, lie on the ground in the vehicle frame and ahead of it."""
+    sent = set(_header_stamps(demo.files["drive_bag"], [CAMERA_TOPIC])[CAMERA_TOPIC])
+    topic = "/anomaly_seg_detector/obstacle_points"
+    with open_bag(demo.files["output_bag"]) as reader:
+        chosen = [c for c in reader.connections if c.topic == topic]
+        clouds = [
+            reader.deserialize(raw, connection.msgtype)
+            for connection, _, raw in reader.messages(connections=chosen)
+        ]
+    assert clouds and {stamp_ns(cloud) for cloud in clouds} <= sent
+    assert all(cloud.header.frame_id == "base_link" for cloud in clouds)
+    points = [
+        np.frombuffer(bytes(cloud.data), np.dtype("<f4,<f4,<f4,<f4,<u4"))
+        for cloud in clouds
+        if cloud.width
+    ]
+    if points:  # the tiny random model may confirm no object; positions when it does
+        merged = np.concatenate(points)
+        assert np.allclose(merged["f2"], 0.0) and (merged["f0"] > 0).all()
+    assert "bad CameraInfo" not in demo.files["node_log"].read_text()
 
 
 def test_report_files_exist_and_are_readable(demo):

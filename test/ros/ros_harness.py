@@ -136,13 +136,28 @@ class NodeProcess:
         parameters: dict[str, object],
         namespace: str,
         module: str = "anomaly_seg_ros.ros.node",
+        environment: dict[str, str] | None = None,
     ) -> None:
         arguments = [sys.executable, "-m", module, "--ros-args"]
         arguments += ["-r", f"__ns:={namespace}"]
         for name, value in parameters.items():
             text = str(value).lower() if isinstance(value, bool) else str(value)
             arguments += ["-p", f"{name}:={text}"]
-        environment = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+        environment = {
+            **os.environ,
+            **(environment or {}),
+            # This checkout first; then message packages built beside it (sourced setups).
+            "PYTHONPATH": os.pathsep.join(
+                part
+                for part in (
+                    str(REPO),
+                    (environment or {}).get("PYTHONPATH", ""),
+                    os.environ.get("PYTHONPATH", ""),
+                )
+                if part
+            ),
+            "PYTHONUNBUFFERED": "1",
+        }
         self.process = subprocess.Popen(
             arguments,
             cwd=REPO,
@@ -173,6 +188,7 @@ class NodeUnderTest:
         client: RosClient,
         parameters: dict[str, object],
         outputs: tuple[str, ...] = OUTPUT_NAMES,
+        environment: dict[str, str] | None = None,
     ) -> None:
         from sensor_msgs.msg import CompressedImage, Image
 
@@ -180,7 +196,7 @@ class NodeUnderTest:
 
         self.client = client
         self.namespace = f"/t{os.getpid()}_{next(_namespaces)}"
-        self.process = NodeProcess(parameters, self.namespace)
+        self.process = NodeProcess(parameters, self.namespace, environment=environment)
         compressed = bool(parameters.get("input_compressed", False))
         topic = f"{self.namespace}/image" + ("/compressed" if compressed else "")
         message_type = CompressedImage if compressed else Image

@@ -16,6 +16,8 @@ ROS_PACKAGES = {
     "sensor_msgs",
     "std_msgs",
     "diagnostic_msgs",
+    "geometry_msgs",
+    "visualization_msgs",
     "ament_index_python",
     "launch",
     "launch_ros",

@@ -9,6 +9,7 @@ Fishyscapes-style test set. Fine-tuning never sees this family: its OoD objects 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -38,13 +39,36 @@ _BRIGHT_CARGO = np.asarray(
 )
 KINDS = ("box", "tyre", "debris", "animal", "cargo")
 
+#: (x_min, x_max, z_min, z_max, height): where a drawn anomaly stands, world metres.
+Footprint = tuple[float, float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Obstacle:
+    """Ground truth of one drawn test anomaly, in world coordinates (X right, Z forward).
+
+    :param kind: one of :data:`KINDS`.
+    :param x_min: left end of its ground footprint, metres.
+    :param x_max: right end.
+    :param z_min: nearest point of its footprint (its ground contact seen from the camera).
+    :param z_max: farthest point.
+    :param height: top above the ground, metres.
+    """
+
+    kind: str
+    x_min: float
+    x_max: float
+    z_min: float
+    z_max: float
+    height: float
+
 
 def _material(canvas: Canvas, rng, palette: np.ndarray, z: float, shade: float = 1.0) -> int:
     color = jitter_color(rng, palette[rng.integers(len(palette))], 0.1)
     return canvas.materials.add(color, rng.uniform(0.05, 0.2), rng.uniform(0.05, 0.25), shade, z)
 
 
-def draw_box(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
+def draw_box(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> Footprint:
     """A cardboard or plastic box, possibly tilted open at the top."""
     width, height, depth = rng.uniform(0.25, 0.9), rng.uniform(0.2, 0.7), rng.uniform(0.25, 0.8)
     shade = rng.uniform(0.6, 1.0)
@@ -59,22 +83,27 @@ def draw_box(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> No
     if rng.random() < 0.5:
         tape = canvas.materials.add([200, 190, 160], 0.05, 0.05, shade, z)
         canvas.fill_world(face_z(x - 0.04, x + 0.04, 0, height, z - 0.01), None, tape)
+    return x - width / 2, x + width / 2, z, z + depth, height
 
 
-def draw_tyre(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
+def draw_tyre(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> Footprint:
     """A tyre standing upright (a dark ring) or lying flat."""
     radius = rng.uniform(0.28, 0.45)
     rubber = canvas.materials.add([28, 28, 30], 0.12, 0.1, rng.uniform(0.7, 1.1), z)
     if rng.random() < 0.5:
+        half_width = radius * rng.uniform(0.3, 1.0)
+        outline = radius * 0.45
+        # The ring is drawn centred on the ellipse: half its width inside, half outside, so
+        # the ellipse is smaller by that half and the tyre stands on the road (not in it).
         canvas.ellipse_world(
             (x, radius, z),
-            (radius * rng.uniform(0.3, 1.0), radius),
+            (half_width - outline / 2, radius - outline / 2),
             ANOMALY_LABEL,
             rubber,
-            outline_m=radius * 0.45,
+            outline_m=outline,
             vertices=20,
         )
-        return
+        return x - half_width, x + half_width, z, z, 2 * radius
     angles = np.linspace(0, 2 * np.pi, 20, endpoint=False)
     height = rng.uniform(0.15, 0.25)
     circle_x, circle_z = x + radius * np.cos(angles), z + radius + radius * np.sin(angles)
@@ -95,10 +124,12 @@ def draw_tyre(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> N
         -1,
     )
     canvas.fill_world(inner[None], ANOMALY_LABEL, rim)
+    return x - radius, x + radius, z, z + 2 * radius, height
 
 
-def draw_debris(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
+def draw_debris(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> Footprint:
     """Planks, rocks and scrap pieces scattered in a small area."""
+    extents: list[tuple[float, float, float, float, float]] = []
     for _ in range(int(rng.integers(1, 4))):
         dx, dz = rng.uniform(-0.6, 0.6), rng.uniform(0.0, 1.0)
         material = _material(canvas, rng, _EARTH, z + dz, rng.uniform(0.6, 1.0))
@@ -125,6 +156,16 @@ def draw_debris(canvas: Canvas, rng: np.random.Generator, x: float, z: float) ->
                 ),
             ]
             canvas.hull_world(np.concatenate(pieces), ANOMALY_LABEL, material)
+            corners = np.concatenate(pieces)
+            extents.append(
+                (
+                    float(corners[:, 0].min()),
+                    float(corners[:, 0].max()),
+                    float(corners[:, 2].min()),
+                    float(corners[:, 2].max()),
+                    float(thick),
+                )
+            )
         else:
             size = rng.uniform(0.15, 0.5)
             wobble = 0.3 * rng.standard_normal(12).astype(np.float32)
@@ -136,9 +177,18 @@ def draw_debris(canvas: Canvas, rng: np.random.Generator, x: float, z: float) ->
                 vertices=12,
                 wobble=wobble,
             )
+            extents.append((x + dx - size, x + dx + size, z + dz, z + dz, 1.2 * size))
+    bounds = np.asarray(extents)
+    return (
+        float(bounds[:, 0].min()),
+        float(bounds[:, 1].max()),
+        float(bounds[:, 2].min()),
+        float(bounds[:, 3].max()),
+        float(bounds[:, 4].max()),
+    )
 
 
-def draw_animal(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
+def draw_animal(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> Footprint:
     """A four-legged animal-like figure seen from the side, dog to deer sized."""
     size = rng.uniform(0.35, 0.9)
     direction = float(rng.choice([-1.0, 1.0]))
@@ -177,9 +227,11 @@ def draw_animal(canvas: Canvas, rng: np.random.Generator, x: float, z: float) ->
         ANOMALY_LABEL,
         fur,
     )
+    # it stands on its legs
+    return x - 0.55 * size - 0.04, x + 0.55 * size + 0.04, z, z, body_y + 0.47 * size
 
 
-def draw_cargo(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> None:
+def draw_cargo(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> Footprint:
     """A sack, a wooden crate, a barrel or a bucket."""
     kind = int(rng.integers(4))
     shade = rng.uniform(0.6, 1.0)
@@ -195,7 +247,8 @@ def draw_cargo(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> 
             vertices=14,
             wobble=wobble,
         )
-    elif kind == 1:
+        return x - 0.8 * size, x + 0.8 * size, z, z, size
+    if kind == 1:
         size = rng.uniform(0.4, 0.8)
         wood = canvas.materials.add(jitter_color(rng, [165, 125, 80]), 0.2, 0.1, shade, z)
         canvas.hull_world(
@@ -207,17 +260,16 @@ def draw_cargo(canvas: Canvas, rng: np.random.Generator, x: float, z: float) -> 
             canvas.fill_world(
                 face_z(x - size / 2, x + size / 2, y, y + 0.04, z - 0.01), None, slat
             )
-    else:
-        radius = rng.uniform(0.15, 0.3) if kind == 2 else rng.uniform(0.12, 0.18)
-        height = radius * rng.uniform(1.5, 2.8) if kind == 2 else radius * 1.5
-        material = _material(canvas, rng, _BRIGHT_CARGO, z, shade)
-        canvas.fill_world(face_z(x - radius, x + radius, 0, height, z), ANOMALY_LABEL, material)
-        rim = canvas.materials.add(
-            canvas.materials.colors[material] * 0.7 / canvas.materials.exposure, 0.05, 0.05, 1.0, z
-        )
-        canvas.ellipse_world(
-            (x, height, z + radius * 0.5), (radius, radius * 0.3), ANOMALY_LABEL, rim
-        )
+        return x - size / 2, x + size / 2, z, z + size, size * 0.8
+    radius = rng.uniform(0.15, 0.3) if kind == 2 else rng.uniform(0.12, 0.18)
+    height = radius * rng.uniform(1.5, 2.8) if kind == 2 else radius * 1.5
+    material = _material(canvas, rng, _BRIGHT_CARGO, z, shade)
+    canvas.fill_world(face_z(x - radius, x + radius, 0, height, z), ANOMALY_LABEL, material)
+    rim = canvas.materials.add(
+        canvas.materials.colors[material] * 0.7 / canvas.materials.exposure, 0.05, 0.05, 1.0, z
+    )
+    canvas.ellipse_world((x, height, z + radius * 0.5), (radius, radius * 0.3), ANOMALY_LABEL, rim)
+    return x - radius, x + radius, z, z + radius, height + 0.3 * radius
 
 
 _DRAW = {
@@ -229,13 +281,21 @@ _DRAW = {
 }
 
 
+def _draw_and_record(canvas: Canvas, kind: str, rng: np.random.Generator, x: float, z: float):
+    """Draw one anomaly and append its :class:`Obstacle` to ``canvas.obstacles``."""
+    canvas.obstacles.append(Obstacle(kind, *_DRAW[kind](canvas, rng, x, z)))
+
+
 def road_anomalies(canvas: Canvas, street: Street, rng: np.random.Generator) -> list[Actor]:
-    """One to three test anomalies on the road ahead (use as ``World.render(anomalies=...)``)."""
+    """One to three test anomalies on the road ahead (use as ``World.render(anomalies=...)``).
+
+    Each one drawn appends its ground truth to ``canvas.obstacles``.
+    """
     actors = []
     for _ in range(int(rng.choice([1, 1, 2, 3]))):
         kind = KINDS[rng.integers(len(KINDS))]
         z = float(rng.uniform(4.0, 35.0) if rng.random() < 0.8 else rng.uniform(35.0, 60.0))
         x = float(rng.uniform(street.road_left + 0.4, street.road_right - 0.4)) + street.centre(z)
         sub_rng = np.random.default_rng(int(rng.integers(2**31)))
-        actors.append(Actor(z, partial(_DRAW[kind], canvas, sub_rng, x, z), x=x))
+        actors.append(Actor(z, partial(_draw_and_record, canvas, kind, sub_rng, x, z), x=x))
     return actors

@@ -33,6 +33,8 @@ class Canvas:
         self.materials = materials
         self.label = np.zeros(shape, np.uint8)
         self.material = np.zeros(shape, np.uint16)
+        #: ground truth of the test anomalies drawn (``training.synthetic.anomalies.Obstacle``)
+        self.obstacles: list = []
 
     def polygons(self, points: np.ndarray) -> list[np.ndarray]:
         """Project (..., K, 3) world polygons to fixed-point pixel polygons.

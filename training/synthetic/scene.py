@@ -36,11 +36,16 @@ class Frame:
     :param image: (H, W, 3) uint8 RGB.
     :param label_ids: (H, W) uint8 official Cityscapes label ids.
     :param anomaly: (H, W) bool, pixels of test anomalies (all False without anomalies).
+    :param obstacles: ground truth of the test anomalies drawn (``anomalies.Obstacle``),
+        in world coordinates.
+    :param camera: the frame's camera.
     """
 
     image: np.ndarray
     label_ids: np.ndarray
     anomaly: np.ndarray
+    obstacles: tuple = ()
+    camera: Camera | None = None
 
 
 class World:
@@ -120,7 +125,7 @@ class World:
         label_ids = canvas.label.copy()
         # Test anomalies lie on the road: the Cityscapes label underneath is not defined.
         label_ids[anomaly] = L.UNLABELED
-        return Frame(image, label_ids, anomaly)
+        return Frame(image, label_ids, anomaly, tuple(canvas.obstacles), camera)
 
     def _shadows(self, canvas: Canvas, street: Street, rng, quads: list[np.ndarray]) -> None:
         """Darken the ground under vehicles and in random building shadows."""
