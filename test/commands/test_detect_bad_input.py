@@ -198,7 +198,9 @@ def test_bad_files_are_named_and_the_rest_of_the_folder_is_processed(
     ]:
         assert any(name in line and problem in line for line in error.splitlines()), error
     assert "3 of 4 images not processed" in error
-    assert sorted(p.name.split("_")[0] for p in out.iterdir()) == ["a"] * 5
+    assert (
+        sorted(p.name.split("_")[0] for p in out.iterdir()) == ["a"] * 6
+    )  # 5 images + objects JSON
 
 
 def test_two_inputs_with_one_name_are_refused_before_any_work(
