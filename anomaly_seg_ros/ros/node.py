@@ -44,8 +44,8 @@ from anomaly_seg_ros.backends import resolve_backend
 from anomaly_seg_ros.config import NODE_NAME, DetectorConfig
 from anomaly_seg_ros.detector import Detector, Result
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, InputError, ModelError
-from anomaly_seg_ros.io.bags import COMPRESSED_TYPE, IMAGE_TYPE, cdr_message
-from anomaly_seg_ros.io.messages import decode_message
+from anomaly_seg_ros.io.bags import COMPRESSED_TYPE, IMAGE_TYPE, cdr_message, typestore
+from anomaly_seg_ros.io.messages import decode_message, image_cdr
 from anomaly_seg_ros.io.outputs import (
     ON_REQUEST,
     OUTPUT_TOPICS,
@@ -59,7 +59,6 @@ from anomaly_seg_ros.ros.diagnostics import (
     diagnostic_status,
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
-from anomaly_seg_ros.ros.messages import raw_to_message, ros_header
 from anomaly_seg_ros.ros.parameters import (
     BatchParameterService,
     NodeSettings,
@@ -69,6 +68,7 @@ from anomaly_seg_ros.ros.parameters import (
     settings_from_values,
     unknown_overrides,
 )
+from anomaly_seg_ros.ros.serialized import publish_cdr
 from anomaly_seg_ros.ros.session import (
     StopSignals,
     check_params_files,
@@ -389,12 +389,13 @@ class DetectorParts:
         decoded = time.perf_counter()
         if settings.debug_inference_delay > 0:
             time.sleep(settings.debug_inference_delay)
-        header = ros_header(message.header)
+        header = message.header  # a rosbags Header: the outputs are serialised here
         computed = [name for name in wanted if name not in ON_REQUEST]
         result = detector.detect(rgb)
         # Each output goes to the sender thread as soon as it exists: labels, score and mask
-        # are published while the colours are drawn here (OpenCV releases the GIL), the
-        # colours while the overlay is drawn (from them), and only the last one is waited for.
+        # are published while the colours are drawn here, the colours while the overlay is
+        # drawn (from them), and only the last one is waited for. Both threads run without
+        # the interpreter lock for most of it (OpenCV here; numpy and rcl there).
         sent = [self._sender.submit(self._publish, result, computed, header)] if computed else []
         try:
             for name in detector_outputs(wanted):  # labels_color before overlay
@@ -414,10 +415,12 @@ class DetectorParts:
         self.statistics.processed(timings)
 
     def _publish(self: Any, result: Result, names: list[str], header: Any) -> None:
-        """Send ``names`` of one frame's result, each with the input's header."""
+        """Send ``names`` of one frame's result, each with the input's header (a rosbags
+        ``std_msgs/Header``), as CDR bytes built and published without the interpreter
+        lock (:mod:`anomaly_seg_ros.ros.serialized`)."""
+        store = typestore()
         for name, raw in result_images(result, names).items():
-            # Borrowed pixels: publish copies them into the middleware before it returns.
-            self._outputs[name].publish(raw_to_message(raw, header, borrow=True))
+            publish_cdr(self._outputs[name], image_cdr(store, raw, header))
 
     def _hint_reliable_camera(self: Any) -> None:
         """Say once per camera when a reliable camera meets the best-effort default: Fast
