@@ -13,7 +13,7 @@ from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
-QOS_PROFILES = ("sensor_data", "reliable")
+QOS_PROFILES = ("auto", "sensor_data", "reliable")
 PUBLISH_TOGGLES = (
     "publish_labels",
     "publish_labels_color",
@@ -42,7 +42,9 @@ class NodeSettings:
         exit 0 without subscribing: the install step of a car.
     :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
     :param publish_labels: publish ``~/labels`` (and likewise the other toggles).
-    :param qos_profile: input QoS, ``sensor_data`` (best effort) or ``reliable``.
+    :param qos_profile: input QoS: ``auto`` (the camera's reliability: reliable when every
+        publisher of the topic is, else best effort), ``sensor_data`` (best effort) or
+        ``reliable``.
     :param qos_depth: input queue depth.
     :param max_image_pixels: larger input images are rejected as malformed; at most
         :data:`anomaly_seg_ros.preprocess.MAX_IMAGE_PIXELS` (8192×4096).
@@ -66,7 +68,7 @@ class NodeSettings:
     publish_score: bool = True
     publish_mask: bool = True
     publish_overlay: bool = True
-    qos_profile: str = "sensor_data"
+    qos_profile: str = "auto"
     qos_depth: int = 1
     max_image_pixels: int = MAX_IMAGE_PIXELS
     diagnostics_period: float = 1.0

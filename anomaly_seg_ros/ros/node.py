@@ -73,6 +73,7 @@ from anomaly_seg_ros.ros.session import (
     StopSignals,
     check_params_files,
     input_qos,
+    matching_profile,
     output_qos,
     ros_session,
 )
@@ -80,6 +81,8 @@ from anomaly_seg_ros.ros.shared_memory import remove_stale_segments
 from anomaly_seg_ros.ros.statistics import FrameStatistics, ProblemThrottle, StatisticsSnapshot
 
 RCLError = rclpy_implementation.RCLError
+#: How often ``qos_profile: auto`` looks at the camera's publishers.
+QOS_CHECK_PERIOD_SEC = 0.5
 #: Seconds between repeated warnings of one kind of problem (bad input, failing inference).
 WARN_THROTTLE_SEC = 5.0
 #: Longest wait of the spin loop: how soon a stop signal is noticed.
@@ -133,6 +136,9 @@ class DetectorParts:
         self._subscription: Any = None
         self._input = (IMAGE_TYPE, "")  # the subscription's message type and topic
         self._timer: Any = None
+        self._qos_timer: Any = None
+        self._input_class: type = Image
+        self._subscribed_profile = ""
         self._mailbox: LatestMailbox[Frame] | None = None
         self._worker: threading.Thread | None = None
         self._sender: ThreadPoolExecutor | None = None
@@ -224,7 +230,6 @@ class DetectorParts:
             target=self._work, args=(self._mailbox,), name="inference", daemon=True
         )
         self._worker.start()
-        qos = input_qos(self.settings.qos_profile, self.settings.qos_depth)
         topic = self.resolve_topic_name("image")
         message_class: type = Image
         msgtype = IMAGE_TYPE
@@ -233,10 +238,10 @@ class DetectorParts:
             # after remapping, so remapping `image` is enough for either input.
             topic, message_class, msgtype = topic + "/compressed", CompressedImage, COMPRESSED_TYPE
         self._input = (msgtype, topic)
-        # raw: the callback gets the CDR bytes; the worker deserialises the frame it takes.
-        self._subscription = self.create_subscription(
-            message_class, topic, self._on_image, qos, raw=True
-        )
+        self._input_class = message_class
+        self._subscribe(self._input_profile() or "sensor_data")
+        if self.settings.qos_profile == "auto":
+            self._qos_timer = self.create_timer(QOS_CHECK_PERIOD_SEC, self._follow_camera_qos)
         self._timer = self.create_timer(
             self.settings.diagnostics_period, self._publish_diagnostics
         )
@@ -251,9 +256,10 @@ class DetectorParts:
     def _close_input(self: Any) -> None:
         """Stop taking frames: no more callbacks or diagnostics, the frame in flight
         finishes and is published, then the worker ends."""
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
+        for timer in (self._timer, self._qos_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._timer = self._qos_timer = None
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -271,6 +277,36 @@ class DetectorParts:
             self._sender.shutdown(wait=True)
             self._sender = None
         self._mailbox = None
+
+    def _input_profile(self: Any) -> str | None:
+        """The input QoS profile now: the parameter's, or for ``auto`` the one matching the
+        camera's publishers (None while there are none)."""
+        if self.settings.qos_profile != "auto":
+            return str(self.settings.qos_profile)
+        publishers = self.get_publishers_info_by_topic(self._input[1])
+        return matching_profile([info.qos_profile.reliability for info in publishers])
+
+    def _subscribe(self: Any, profile: str) -> None:
+        """(Re)create the camera subscription with ``profile``."""
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+        qos = input_qos(profile, self.settings.qos_depth)
+        # raw: the callback gets the CDR bytes; the worker deserialises the frame it takes.
+        self._subscription = self.create_subscription(
+            self._input_class, self._input[1], self._on_image, qos, raw=True
+        )
+        self._subscribed_profile = profile
+
+    def _follow_camera_qos(self: Any) -> None:
+        """``qos_profile: auto``: subscribe again when the camera's reliability changes."""
+        profile = self._input_profile()
+        if profile is None or profile == self._subscribed_profile or self._subscription is None:
+            return
+        self._subscribe(profile)
+        self.get_logger().info(
+            f"input QoS now {profile} (qos_profile auto), matching the publishers of "
+            f"{self._input[1]}"
+        )
 
     def _on_image(self: Any, cdr: bytes) -> None:
         self.statistics.received()
@@ -435,8 +471,8 @@ class DetectorParts:
             self._hinted.add(key)
             self.get_logger().info(
                 f"{info.node_namespace.rstrip('/')}/{info.node_name} publishes {topic} "
-                "reliably; with large raw frames set qos_profile: reliable (best effort "
-                "loses fragments of big messages)"
+                "reliably; with large raw frames set qos_profile: auto or reliable (best "
+                "effort loses fragments of big messages)"
             )
 
     def _publish_diagnostics(self: Any) -> None:

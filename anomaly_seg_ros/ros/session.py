@@ -198,7 +198,8 @@ class StopSignals:
 
 
 def input_qos(profile: str, depth: int) -> QoSProfile:
-    """The camera subscription's QoS: ``sensor_data`` (best effort) or ``reliable``.
+    """The camera subscription's QoS: ``sensor_data`` (best effort) or ``reliable``
+    (``auto`` is the node's choice between them: :func:`matching_profile`).
 
     :raises ConfigError: unknown profile name.
     """
@@ -218,6 +219,20 @@ def input_qos(profile: str, depth: int) -> QoSProfile:
             durability=DurabilityPolicy.VOLATILE,
         )
     raise ConfigError(f"qos_profile {profile!r} unknown; valid: sensor_data, reliable")
+
+
+def matching_profile(publishers: Sequence[ReliabilityPolicy]) -> str | None:
+    """What ``qos_profile: auto`` subscribes with, given the reliability of the topic's
+    publishers: ``reliable`` when there are some and all are reliable (the default of usb_cam,
+    v4l2_camera, realsense2_camera, zed_wrapper and Isaac ROS Argus: a best-effort reader
+    loses fragments of their large frames), ``sensor_data`` when any is best effort (a
+    reliable reader would not match it), None when there are none yet.
+    """
+    if not publishers:
+        return None
+    if all(reliability == ReliabilityPolicy.RELIABLE for reliability in publishers):
+        return "reliable"
+    return "sensor_data"
 
 
 def output_qos(depth: int = 1) -> QoSProfile:
