@@ -14,7 +14,7 @@ from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.objects import CameraMount, ObjectSettings
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 
-QOS_PROFILES = ("sensor_data", "reliable")
+QOS_PROFILES = ("auto", "sensor_data", "reliable")
 PUBLISH_TOGGLES = (
     "publish_labels",
     "publish_labels_color",
@@ -58,7 +58,9 @@ class NodeSettings:
         straight ahead, positive pitch = looking down); with ``camera_pitch``,
         ``camera_yaw``. All six zero = not set: objects get no ground position.
     :param vehicle_frame: frame of the positions, the point cloud and the markers.
-    :param qos_profile: input QoS, ``sensor_data`` (best effort) or ``reliable``.
+    :param qos_profile: input QoS: ``auto`` (the camera's reliability: reliable when every
+        publisher of the topic is, else best effort), ``sensor_data`` (best effort) or
+        ``reliable``.
     :param qos_depth: input queue depth.
     :param max_image_pixels: larger input images are rejected as malformed; at most
         :data:`anomaly_seg_ros.preprocess.MAX_IMAGE_PIXELS` (8192×4096).
@@ -94,7 +96,7 @@ class NodeSettings:
     camera_pitch: float = 0.0
     camera_yaw: float = 0.0
     vehicle_frame: str = "base_link"
-    qos_profile: str = "sensor_data"
+    qos_profile: str = "auto"
     qos_depth: int = 1
     max_image_pixels: int = MAX_IMAGE_PIXELS
     diagnostics_period: float = 1.0

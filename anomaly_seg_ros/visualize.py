@@ -12,6 +12,10 @@ from anomaly_seg_ros.model_info import ModelInfo
 
 #: outline colour of anomaly components in the overlay (RGB)
 OUTLINE_COLOR = (255, 255, 0)
+#: Outlines are 1 px per 400 px of the longer side, at most this thick: it stops growing at
+#: 12,800 px, where OpenCV would otherwise be asked for lines thicker than it draws (32767
+#: px, a side over 13.1 M px; a 1 x 33,554,432 image fits the pixel limit).
+MAX_OUTLINE_THICKNESS = 32
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,11 +46,25 @@ def colorize_labels(labels: np.ndarray, palette: np.ndarray | None = None) -> np
     return cv2.LUT(cv2.merge([labels, labels, labels]), table.reshape(256, 1, 3))
 
 
+@functools.lru_cache(maxsize=1)
+def _inferno_rgb() -> np.ndarray:
+    """(256, 1, 3) uint8: OpenCV's inferno colour map in RGB order, as a user colour map
+    (one lookup instead of the BGR map and a conversion, same pixels)."""
+    ramp = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    return np.ascontiguousarray(cv2.applyColorMap(ramp, cv2.COLORMAP_INFERNO)[..., ::-1])
+
+
 def heat_colors(score: np.ndarray, low: float, high: float) -> np.ndarray:
-    """(H, W) float32 → (H, W, 3) uint8 RGB through the inferno colour map on [low, high]."""
+    """(H, W) float32 → (H, W, 3) uint8 RGB through the inferno colour map on [low, high].
+
+    Colour index ``clip((score - low) * 255 / (high - low), 0, 255)`` truncated to an
+    integer, worked out in place in one float32 buffer (the same numbers as the expression).
+    """
     span = max(high - low, 1e-6)
-    scaled = np.clip((score - low) * (255.0 / span), 0, 255).astype(np.uint8)
-    return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+    scaled = np.subtract(score, low)  # the expression's dtype: float32 for float32 scores
+    scaled *= 255.0 / span
+    np.clip(scaled, 0, 255, out=scaled)
+    return cv2.applyColorMap(scaled.astype(np.uint8), _inferno_rgb())
 
 
 #: Where the mask threshold sits on the colour scale of :func:`score_display_range`.
@@ -109,6 +127,6 @@ def overlay(
         blended = cv2.addWeighted(rgb[box], 0.3, heat, 0.7, 0.0)
         cv2.copyTo(blended, mask_u8[box], picture[box])
         contours, _ = cv2.findContours(mask_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        thickness = max(1, round(max(rgb.shape[:2]) / 400))
+        thickness = min(max(1, round(max(rgb.shape[:2]) / 400)), MAX_OUTLINE_THICKNESS)
         cv2.drawContours(picture, contours, -1, OUTLINE_COLOR, thickness)
     return picture

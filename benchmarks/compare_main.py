@@ -13,7 +13,7 @@ alike. Printed: medians per tree and the median of the pairwise ratios new/old f
 * ``make demo`` frames/s (each tree's ``scripts/demo.sh``, ``--demo-frames`` long).
 
     python benchmarks/compare_main.py [--base 9fe19eb] [--base-dir /tmp/base] [--repeats 5]
-        [--skip ros demo]
+        [--skip ros demo] [--ros-sizes 1024x2048]
 """
 
 from __future__ import annotations
@@ -112,11 +112,13 @@ def host_ms(tree: Path, size: str, runs: int) -> float:
     return float(json.loads(output.strip().splitlines()[-1])["host_ms"])
 
 
-def ros_ratios(tree: Path, frames: int) -> dict[str, dict[str, float]]:
+def ros_ratios(
+    tree: Path, frames: int, sizes: list[str] | tuple[str, ...] = ROS_SIZES
+) -> dict[str, dict[str, float]]:
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "ros.json"
         command = [sys.executable, "benchmarks/ros_overhead.py", "--model"]
-        command += ["models/demo/demo.onnx", "--sizes", *ROS_SIZES, "--frames", str(frames)]
+        command += ["models/demo/demo.onnx", "--sizes", *sizes, "--frames", str(frames)]
         command += ["--overload-seconds", "2", "--json", str(out)]
         run_in(tree, command, 900)
         results = json.loads(out.read_text())
@@ -145,6 +147,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="frames per host measurement")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
     parser.add_argument("--ros-frames", type=int, default=8)
+    parser.add_argument("--ros-sizes", nargs="+", default=list(ROS_SIZES))
     parser.add_argument("--demo-frames", type=int, default=60)
     parser.add_argument("--demo-repeats", type=int, default=2)
     parser.add_argument("--skip", nargs="*", default=[], choices=["host", "ros", "demo"])
@@ -184,7 +187,10 @@ def main() -> None:
         for repeat in range(args.repeats):
             order = ("old", "new") if repeat % 2 == 0 else ("new", "old")
             try:
-                results = {which: ros_ratios(trees[which], args.ros_frames) for which in order}
+                results = {
+                    which: ros_ratios(trees[which], args.ros_frames, args.ros_sizes)
+                    for which in order
+                }
             except (RuntimeError, subprocess.TimeoutExpired) as error:
                 print(f"ros, pair {repeat + 1}: dropped, a run failed: {_last_line(error)}")
                 continue

@@ -1,108 +1,351 @@
-"""Per-stage latency of the detector on a GPU: PyTorch CUDA and TensorRT (prints only).
+"""The GPU check in one command: torch on CUDA (fp32, fp16), parity, latency; TensorRT too.
 
-For DeepLabv3+ ResNet-101 (OS16) and WideResNet38 (DeepWV3Plus, OS8) at 1024×2048 and
-512×1024, fp16 and fp32, it times one camera frame (1024×2048 RGB) through: preprocess,
-H2D, network, D2H, host post-processing (score, refinement, resize, mask), and building
-the output messages; and prints the compute floor (network FLOPs / the GPU's peak).
-TensorRT also runs the ``in-graph`` row: the same refinement exported into the graph
-(``export_onnx(..., refine_in_graph=...)``), so the GPU computes score, suppression,
-smoothing and VDE and the host only resizes, thresholds and packs.
+    python benchmarks/gpu.py                      # on the GPU machine, within ~8 minutes
+    python benchmarks/gpu.py --device cpu --quick  # the same path on a CPU, in seconds
 
-    .venv/bin/python benchmarks/gpu.py [--networks resnet101] [--sizes 512x1024] ...
+For the bundled model (``models/demo/demo.pt``) and a random-init DeepLabv3+ ResNet-101
+(OS16) at 1024×2048, in fp32 and fp16 (fp16 on CUDA only), it prints:
 
-Random weights: the timing does not depend on them. Exits 0 with a message without a GPU.
+* parity against the CPU path: the same frame through the torch backend on the CPU in
+  fp32; labels agreeing (%) and the largest difference of max-logit and log-sum-exp
+  relative to their spread (fp16 is expected to differ in the last bits, not in labels);
+* latency, medians over ``--iterations`` frames after ``--warmup``: the network
+  (``backend.infer``: upload, network, download), each host stage and the whole
+  ``Detector.detect`` (plain settings, and every refinement: suppression, smoothing, VDE);
+* TensorRT rows (fp16, fp32, and the refinement in the graph) when ``tensorrt`` and
+  ``cuda.bindings`` import; their wheels may travel with the tree (``--wheels``).
+
+What it needs beyond the machine's torch travels with the tree: numpy and any other wheel
+it finds in ``--wheels`` (default ``benchmarks/gpu_wheels/``, git-ignored; fill it with
+``pip download --only-binary=:all: --python-version 3.X --platform manylinux2014_x86_64
+numpy -d benchmarks/gpu_wheels`` for the target's Python) are unpacked into a temporary
+folder on the path; without OpenCV the host stages run on ``benchmarks/cv2_fallback.py``
+(numpy + torch, the same semantics, not OpenCV's speed: the output says which ran).
+ONNX Runtime and PyYAML are not on this path. A ``--budget`` (seconds, default 420) stops
+starting new rows when spent, so the run ends within 8 minutes however slow the machine.
+Exits 0 with one line where there is nothing to measure (no torch, no CUDA device).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import logging
+import importlib
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BUNDLED_MODEL = REPO / "models" / "demo" / "demo.pt"
 CLASS_NAMES = tuple(f"class{index}" for index in range(19))
 CAMERA_SIZE = (1024, 2048)
-#: Dense peak TFLOPS (fp16 tensor cores, fp32 without TF32) by GPU name fragment.
-PEAK_TFLOPS = {
-    "H100 80GB HBM3": (989.0, 67.0),
-    "H100 PCIe": (756.0, 51.0),
-    "H200": (989.0, 67.0),
-    "A100": (312.0, 19.5),
-    "L4": (121.0, 30.3),
-    "RTX 4090": (165.0, 82.6),
-    "Orin": (42.5, 5.3),  # AGX Orin 64GB GPU at 1.3 GHz, dense
-}
-OUTPUT_STRIDES = {"resnet101": 16, "wideresnet38": 8}
+QUICK_SIZE = (128, 256)
 REFINED = {"boundary_suppression": True, "dilated_smoothing": True, "vde": True}
+HOST_STAGES = ("preprocess", "score", "refine", "resize", "mask")
+#: Time kept free for one TensorRT engine build (ResNet-101 at 1024x2048 takes minutes).
+TENSORRT_BUILD_SEC = 150.0
+
+
+def use_travelling_wheels(folder: Path, scratch: Path) -> list[str]:
+    """Unpack the wheels in ``folder`` into ``scratch`` and put it first on the path (a
+    wheel with compiled modules cannot be imported from its zip). Returns their names."""
+    wheels = sorted(folder.glob("*.whl")) if folder.is_dir() else []
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(scratch)
+    if wheels:
+        sys.path.insert(0, str(scratch))
+        importlib.invalidate_caches()
+    return [wheel.name for wheel in wheels]
+
+
+def use_opencv_or_fallback() -> str:
+    """``opencv <version>``, or installs :mod:`cv2_fallback` as ``cv2``."""
+    try:
+        import cv2
+
+        return f"opencv {cv2.__version__}"
+    except ImportError:
+        sys.path.insert(0, str(HERE))
+        import cv2_fallback
+
+        sys.modules["cv2"] = cv2_fallback
+        return "no OpenCV: host stages on benchmarks/cv2_fallback.py (numpy + torch)"
+
+
+class Budget:
+    """Seconds left for starting new rows."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def spent(self, what: str, needs: float = 0.0) -> bool:
+        """True (and says so) when fewer than ``needs`` seconds are left."""
+        if time.monotonic() + needs < self.deadline:
+            return False
+        print(f"  {what}: skipped, the time budget is spent")
+        return True
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else "")
-    parser.add_argument("--networks", nargs="+", default=list(OUTPUT_STRIDES))
-    parser.add_argument("--sizes", nargs="+", default=["1024x2048", "512x1024"])
-    parser.add_argument("--precisions", nargs="+", default=["fp16", "fp32"])
-    parser.add_argument("--backends", nargs="+", default=["torch", "tensorrt"])
-    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SIZE} frames, 2 runs")
+    parser.add_argument("--models", nargs="+", default=["bundled", "resnet101"])
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16"])
+    parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--cache-dir", type=Path, help="TensorRT engine cache (default: temp)")
+    parser.add_argument("--budget", type=float, default=420.0, help="seconds for new rows")
+    parser.add_argument("--wheels", type=Path, default=HERE / "gpu_wheels")
+    parser.add_argument("--no-tensorrt", action="store_true")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        import torch
-    except ImportError:
-        print("benchmarks/gpu.py: torch is not installed; nothing to measure")
-        return 0
-    if not torch.cuda.is_available():
-        print("benchmarks/gpu.py: no CUDA GPU available; nothing to measure")
-        return 0
-    gpu = torch.cuda.get_device_name(0)
-    print(f"GPU: {gpu}; torch {torch.__version__}; camera {CAMERA_SIZE[0]}x{CAMERA_SIZE[1]}")
+    if args.quick:
+        args.iterations, args.warmup = 2, 1
+    budget = Budget(args.budget)
     with tempfile.TemporaryDirectory() as scratch:
-        cache_dir = args.cache_dir or Path(scratch) / "engines"
-        for backbone in args.networks:
-            for size_text in args.sizes:
-                height, width = (int(v) for v in size_text.split("x"))
-                size = (height, width)
-                network = make_network(backbone)
-                flops = count_flops(network, size)
-                for precision in args.precisions:
-                    print_floor(backbone, size_text, precision, flops, gpu)
-                    for backend_name in args.backends:
-                        backend = make_backend(
-                            backend_name, network, size, precision, Path(scratch), cache_dir
-                        )
-                        if backend is None:
-                            continue
-                        with backend:
-                            for config_name in ("plain", "refined"):
-                                stages = measure(backend, config_name, args)
-                                print_row(backend_name, config_name, stages)
-                        if backend_name != "tensorrt":
-                            continue
-                        in_graph = make_backend(
-                            backend_name, network, size, precision, Path(scratch), cache_dir, True
-                        )
-                        if in_graph is not None:
-                            with in_graph:
-                                stages = measure(in_graph, "in-graph", args)
-                                print_row(backend_name, "in-graph", stages)
-                del network
-                torch.cuda.empty_cache()
+        wheels = use_travelling_wheels(args.wheels, Path(scratch) / "wheels")
+        try:
+            import torch
+        except ImportError:
+            print("benchmarks/gpu.py: torch is not installed; nothing to measure")
+            return 0
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            print("benchmarks/gpu.py: no CUDA GPU available; nothing to measure")
+            return 0
+        try:
+            import numpy  # noqa: F401  (the package needs it: say so in one line)
+        except ImportError:
+            print(
+                "benchmarks/gpu.py: numpy is missing; put its wheel for this Python in "
+                f"{args.wheels} (see the docstring)"
+            )
+            return 1
+        sys.path.insert(0, str(REPO))
+        opencv = use_opencv_or_fallback()
+        device = torch.device(args.device)
+        gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        camera = QUICK_SIZE if args.quick else CAMERA_SIZE
+        print(
+            f"device {gpu}; torch {torch.__version__}; camera {camera[0]}x{camera[1]}; "
+            f"{opencv}; travelling wheels: {', '.join(wheels) or 'none'}"
+        )
+        for model in args.models:
+            if budget.spent(model):
+                break
+            run_model(model, camera, device, args, budget, Path(scratch))
     return 0
 
 
-def make_network(backbone: str) -> Any:
+def run_model(
+    model: str,
+    camera: tuple[int, int],
+    device: Any,
+    args: argparse.Namespace,
+    budget: Budget,
+    scratch: Path,
+) -> None:
+    """Parity and latency of one model on ``device`` per precision, then TensorRT."""
+    import numpy as np
+
+    network, info = load_network(model, camera)
+    size = info.input_size
+    print(f"\n{model} {size[0]}x{size[1]} ({count_flops(network, size) / 2e9:.1f} GMAC)")
+    rgb = np.random.default_rng(0).integers(0, 256, (*camera, 3), dtype=np.uint8)
+    reference = None
+    for precision in args.precisions:
+        if precision == "fp16" and device.type != "cuda":
+            print("  fp16: CUDA only (the torch backend runs fp32 on a CPU)")
+            continue
+        if budget.spent(f"torch {precision}"):
+            return
+        backend = torch_backend(network, info, str(device), precision == "fp16", scratch)
+        with backend:
+            if reference is None:
+                reference = cpu_reference(network, info, rgb, scratch)
+            parity = compare_summaries(reference, backend.infer(network_input(rgb, info)))
+            print(f"  torch {precision}: {backend.describe()}; parity vs CPU fp32: {parity}")
+            for config_name in ("plain", "refined"):
+                print_row(
+                    f"torch {precision}", config_name, measure(backend, rgb, config_name, args)
+                )
+    if not args.no_tensorrt:
+        run_tensorrt(network, info, rgb, reference, args, budget, scratch)
+
+
+def load_network(model: str, camera: tuple[int, int]) -> tuple[Any, Any]:
+    """(network in eval mode, ModelInfo): the bundled checkpoint, or a random-init one at
+    the camera size."""
+    import torch
+
+    from anomaly_seg_ros.model_info import ModelInfo, load_model_info
+
+    if model == "bundled":
+        from anomaly_seg_ros.networks.checkpoint import load_checkpoint
+
+        network, _ = load_checkpoint(BUNDLED_MODEL)
+        return network.eval(), load_model_info(BUNDLED_MODEL)
+
     from anomaly_seg_ros.networks import create_network
 
-    return create_network(backbone, num_classes=19, output_stride=OUTPUT_STRIDES[backbone]).eval()
+    torch.manual_seed(0)
+    network = create_network(model, num_classes=19, output_stride=16).eval()
+    return network, ModelInfo(CLASS_NAMES, camera[0], camera[1])
+
+
+def torch_backend(network: Any, info: Any, device: str, fp16: bool, scratch: Path) -> Any:
+    from anomaly_seg_ros.backends.torch import TorchBackend
+
+    on_cuda = device.startswith("cuda")
+    return TorchBackend(
+        scratch / "network.pt",
+        info,
+        copy.deepcopy(network),  # the backend moves and casts its network in place
+        device=device,
+        fp16=fp16,
+        channels_last=on_cuda,
+        cuda_graphs=on_cuda,
+    )
+
+
+def network_input(rgb: Any, info: Any) -> Any:
+    from anomaly_seg_ros.preprocess import to_network_input
+
+    return to_network_input(rgb, info)
+
+
+def cpu_reference(network: Any, info: Any, rgb: Any, scratch: Path) -> Any:
+    """The frame's logit summary from the CPU path (torch, fp32)."""
+    with torch_backend(network, info, "cpu", False, scratch) as backend:
+        return backend.infer(network_input(rgb, info))
+
+
+def compare_summaries(reference: Any, other: Any) -> str:
+    """Labels agreeing and the largest max-logit / log-sum-exp difference over the spread."""
+    import numpy as np
+
+    agree = float(np.mean(reference.label == other.label)) * 100
+    parts = [f"labels {agree:.2f} % equal"]
+    for name in ("max_logit", "logsumexp"):
+        expected, actual = getattr(reference, name), getattr(other, name)
+        spread = float(np.ptp(expected)) or 1.0
+        parts.append(
+            f"{name} max |Δ| {float(np.max(np.abs(expected - actual))) / spread:.1e} of range"
+        )
+    return ", ".join(parts)
+
+
+def measure(
+    backend: Any, rgb: Any, config_name: str, args: argparse.Namespace
+) -> dict[str, list[float]]:
+    """Seconds per stage, of ``backend.infer`` alone ("network") and of the whole
+    ``Detector.detect`` ("detector"), over ``args.iterations`` frames after the warm-up."""
+    from anomaly_seg_ros.config import DetectorConfig
+    from anomaly_seg_ros.detector import Detector
+
+    config = DetectorConfig().replace(**({} if config_name == "plain" else REFINED))
+    detector = Detector(backend, config)
+    blob = network_input(rgb, backend.info)
+    stages: dict[str, list[float]] = {}
+    for iteration in range(args.warmup + args.iterations):
+        started = time.perf_counter()
+        backend.infer(blob)  # .cpu() of the outputs waits for the device
+        network = time.perf_counter() - started
+        started = time.perf_counter()
+        result = detector.detect(rgb)
+        whole = time.perf_counter() - started
+        if config_name == "in-graph" and result.summary.refined_score is None:
+            raise RuntimeError("the in-graph engine returned no refined_score")
+        if iteration < args.warmup:
+            continue
+        timings = {**result.timings, "network": network, "detector": whole}
+        timings.update(getattr(backend, "last_timings", {}))
+        for stage, seconds in timings.items():
+            stages.setdefault(stage, []).append(seconds)
+    return stages
+
+
+def print_row(backend: str, config: str, stages: dict[str, list[float]]) -> None:
+    """Median milliseconds: network, host stages, the whole detector."""
+    median = {stage: statistics.median(values) * 1e3 for stage, values in stages.items()}
+    host = sum(median.get(stage, 0.0) for stage in HOST_STAGES)
+    parts = [f"network {median['network']:.2f}"]
+    if "h2d" in median:  # TensorRT's own split
+        parts.append(f"(H2D {median['h2d']:.2f}, D2H {median['d2h']:.2f})")
+    parts += [f"{stage} {median[stage]:.2f}" for stage in HOST_STAGES if stage in median]
+    parts += [f"host {host:.2f}", f"Detector.detect {median['detector']:.2f}"]
+    print(f"    {backend:<15} {config:<8} " + ", ".join(parts) + " ms")
+
+
+def run_tensorrt(
+    network: Any,
+    info: Any,
+    rgb: Any,
+    reference: Any,
+    args: argparse.Namespace,
+    budget: Budget,
+    scratch: Path,
+) -> None:
+    """TensorRT rows when its Python packages import (possibly from travelling wheels)."""
+    try:
+        from anomaly_seg_ros.backends.tensorrt import TensorRTBackend
+        from anomaly_seg_ros.deploy.trt_builder import prepare_engine
+    except ImportError as error:
+        print(f"  tensorrt: not available ({error}); its wheels may travel in {args.wheels}")
+        return
+    for precision in args.precisions:
+        for in_graph in (False, True):
+            label = f"tensorrt {precision}{' in-graph' if in_graph else ''}"
+            if budget.spent(label, needs=TENSORRT_BUILD_SEC):
+                return
+            with tensorrt_backend(
+                network, info, precision, in_graph, scratch, prepare_engine, TensorRTBackend
+            ) as backend:
+                if reference is not None and not in_graph:
+                    parity = compare_summaries(reference, backend.infer(network_input(rgb, info)))
+                    print(f"  {label}: parity vs CPU fp32: {parity}")
+                for config_name in ("in-graph",) if in_graph else ("plain", "refined"):
+                    print_row(label, config_name, measure(backend, rgb, config_name, args))
+
+
+@contextmanager
+def tensorrt_backend(
+    network: Any,
+    info: Any,
+    precision: str,
+    in_graph: bool,
+    scratch: Path,
+    prepare_engine: Callable[..., Any],
+    backend_class: Callable[..., Any],
+) -> Iterator[Any]:
+    from anomaly_seg_ros.config import DetectorConfig
+    from anomaly_seg_ros.networks.export import export_onnx
+
+    size = info.input_size
+    onnx_path = scratch / f"{id(network)}-{size[0]}x{size[1]}-{precision}-{int(in_graph)}.onnx"
+    trt_info = export_onnx(
+        network,
+        onnx_path,
+        size,
+        list(info.class_names),
+        precision=precision,
+        check=False,
+        refine_in_graph=DetectorConfig().replace(**REFINED) if in_graph else None,
+    )
+    started = time.perf_counter()
+    engine = prepare_engine(onnx_path, trt_info, cache_dir=scratch / "engines")
+    print(f"  tensorrt {precision} engine ready in {time.perf_counter() - started:.0f} s")
+    backend = backend_class(trt_info, onnx_path, engine.data, profile=True)
+    try:
+        yield backend
+    finally:
+        backend.close()
 
 
 def count_flops(network: Any, size: tuple[int, int]) -> float:
@@ -115,138 +358,6 @@ def count_flops(network: Any, size: tuple[int, int]) -> float:
     with torch.inference_mode(), counter:
         shadow(torch.zeros(1, 3, *size, device="meta"))
     return float(counter.get_total_flops())
-
-
-def print_floor(backbone: str, size: str, precision: str, flops: float, gpu: str) -> None:
-    peaks = next((value for name, value in PEAK_TFLOPS.items() if name in gpu), None)
-    floor = "unknown peak for this GPU"
-    if peaks is not None:
-        peak = peaks[0] if precision == "fp16" else peaks[1]
-        floor = f"{flops / (peak * 1e12) * 1e3:.2f} ms at {peak:g} TFLOPS"
-    print(f"\n{backbone} {size} {precision}: {flops / 2e12:.3f} TMAC, compute floor {floor}")
-
-
-def make_backend(
-    name: str,
-    network: Any,
-    size: tuple[int, int],
-    precision: str,
-    scratch: Path,
-    cache_dir: Path,
-    refine_in_graph: bool = False,
-) -> Any:
-    """The backend ``name`` for ``network``, or None (with a message) if unavailable.
-
-    :param refine_in_graph: (TensorRT) an engine whose graph also computes the
-        :data:`REFINED` score and refinement as its output ``refined_score``.
-    """
-    from anomaly_seg_ros.config import DetectorConfig
-    from anomaly_seg_ros.model_info import ModelInfo
-
-    info = ModelInfo(CLASS_NAMES, size[0], size[1], precision=precision)
-    if name == "torch":
-        from anomaly_seg_ros.backends.torch import TorchBackend
-
-        return TorchBackend(
-            scratch / "network.pt",
-            info,
-            copy.deepcopy(network),  # the backend moves and casts its network in place
-            device="cuda",
-            fp16=precision == "fp16",
-            channels_last=True,
-            cuda_graphs=True,
-        )
-    try:
-        from anomaly_seg_ros.backends.tensorrt import TensorRTBackend
-        from anomaly_seg_ros.deploy.trt_builder import prepare_engine
-    except ImportError as error:
-        print(f"  tensorrt: not available ({error})")
-        return None
-    from anomaly_seg_ros.networks.export import export_onnx
-
-    variant = "-in-graph" if refine_in_graph else ""
-    onnx_path = scratch / f"{id(network)}-{size[0]}x{size[1]}-{precision}{variant}.onnx"
-    refinement = DetectorConfig().replace(**REFINED) if refine_in_graph else None
-    info = export_onnx(
-        network,
-        onnx_path,
-        size,
-        CLASS_NAMES,
-        precision=precision,
-        check=False,
-        refine_in_graph=refinement,
-    )
-    started = time.perf_counter()
-    engine = prepare_engine(onnx_path, info, cache_dir=cache_dir)
-    print(f"  tensorrt engine ready in {time.perf_counter() - started:.0f} s")
-    return TensorRTBackend(info, onnx_path, engine.data, profile=True)
-
-
-def measure(backend: Any, config_name: str, args: argparse.Namespace) -> dict[str, list[float]]:
-    """Seconds per stage over ``args.iterations`` frames, after ``args.warmup``."""
-    from anomaly_seg_ros.config import DetectorConfig
-    from anomaly_seg_ros.detector import Detector
-
-    config = DetectorConfig().replace(**({} if config_name == "plain" else REFINED))
-    detector = Detector(backend, config)
-    rgb = np.random.default_rng(0).integers(0, 256, (*CAMERA_SIZE, 3), dtype=np.uint8)
-    build_messages = message_builder()
-    stages: dict[str, list[float]] = {}
-    for iteration in range(args.warmup + args.iterations):
-        result = detector.detect(rgb)
-        if config_name == "in-graph" and result.summary.refined_score is None:
-            raise RuntimeError("the in-graph engine returned no refined_score")
-        started = time.perf_counter()
-        build_messages(result)
-        timings = dict(result.timings)
-        timings["messages"] = time.perf_counter() - started
-        timings.update(getattr(backend, "last_timings", {}))
-        if iteration >= args.warmup:
-            for stage, seconds in timings.items():
-                stages.setdefault(stage, []).append(seconds)
-    return stages
-
-
-def message_builder() -> Callable[[Any], None]:
-    """Packs labels, score and mask as the node does (as rclpy messages if available)."""
-    from anomaly_seg_ros.io.outputs import result_images
-
-    names = ("labels", "anomaly_score", "anomaly_mask")
-    try:
-        from std_msgs.msg import Header
-
-        from anomaly_seg_ros.ros.messages import raw_to_message
-    except ImportError:  # no ROS here: pack the images, skip the message wrapper
-
-        def pack(result: Any) -> None:
-            result_images(result, names)
-
-        return pack
-    header = Header(frame_id="camera")
-
-    def build(result: Any) -> None:
-        for raw in result_images(result, names).values():
-            raw_to_message(raw, header)
-
-    return build
-
-
-def print_row(backend: str, config: str, stages: dict[str, list[float]]) -> None:
-    """One line of median milliseconds per stage and the end-to-end ratio."""
-    median = {stage: statistics.median(values) * 1e3 for stage, values in stages.items()}
-    post = sum(median.get(s, 0.0) for s in ("score", "refine", "vde", "resize", "mask"))
-    total = median["preprocess"] + median["inference"] + post + median["messages"]
-    network = median.get("network", median["inference"])
-    parts = [f"preprocess {median['preprocess']:.2f}"]
-    if "network" in median:
-        parts += [f"H2D {median['h2d']:.2f}", f"network {network:.2f}", f"D2H {median['d2h']:.2f}"]
-    else:
-        parts += [f"inference(H2D+network+D2H) {median['inference']:.2f}"]
-    parts += [f"host post {post:.2f}", f"messages {median['messages']:.2f}"]
-    print(
-        f"  {backend:<8} {config:<8} " + ", ".join(parts) + f" | end-to-end {total:.2f} ms"
-        f" = {total / network:.2f}x network (goal ≤ 1.3x; host post goal ≤ 5 ms)"
-    )
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ RVIZ_CAMERA_TOPIC = "/camera/image_raw"
 RVIZ_OUTPUT_PREFIX = f"/{NODE_NAME}/"
 #: The Fixed Frame written in config/anomaly_seg.rviz, rewritten to ``rviz_fixed_frame``.
 RVIZ_FIXED_FRAME = "base_link"
+#: Makes the node stop when this launch's process ends
+#: (anomaly_seg_ros.ros.session.STOP_WITH_PARENT_VARIABLE): on SIGTERM ``ros2 launch``
+#: ends without stopping what it launched.
+STOP_WITH_PARENT_VARIABLE = "ANOMALY_SEG_STOP_WITH_PARENT"
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -123,6 +127,7 @@ def _launch_nodes(context: LaunchContext) -> list[object]:
             arguments=["--ros-args", "--log-level", argument("log_level")],
             output="screen",
             emulate_tty=True,
+            additional_env={STOP_WITH_PARENT_VARIABLE: "1"},
         )
     ]
     if use_rviz:

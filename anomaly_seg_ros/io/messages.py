@@ -90,3 +90,30 @@ def bag_image(image_class: type, raw: RawImage, header: Any) -> Any:
         step=raw.step,
         data=np.ascontiguousarray(raw.data).reshape(-1).view(np.uint8),
     )
+
+
+def image_cdr(store: Any, raw: RawImage, header: Any) -> np.ndarray:
+    """The CDR bytes (little endian) of ``sensor_msgs/msg/Image`` with ``raw``'s pixels.
+
+    The same bytes as ``store.serialize_cdr(bag_image(...), IMAGE_TYPE)``, but the pixels
+    are copied once, by numpy, which releases the interpreter lock for the copy: the node
+    builds its outputs with this while its inference thread draws the next picture.
+
+    :param store: a ``rosbags`` typestore (:func:`anomaly_seg_ros.io.bags.typestore`).
+    :param raw: packed pixels (:func:`~anomaly_seg_ros.io.image.array_to_raw`).
+    :param header: the ``std_msgs/Header`` to carry (a ``rosbags`` one).
+    :return: (N,) uint8 array, encapsulation header included.
+    """
+    pixels = np.ascontiguousarray(raw.data).reshape(-1).view(np.uint8)
+    image_class = store.types["sensor_msgs/msg/Image"]
+    empty = bag_image(image_class, raw._replace(data=pixels[:0]), header)
+    # ``data`` is the message's last field and needs no alignment: the serialised message
+    # without pixels ends in its uint32 length (0), which the pixels then follow.
+    head = np.frombuffer(store.serialize_cdr(empty, "sensor_msgs/msg/Image"), np.uint8)[:-4]
+    cdr = np.empty(head.size + 4 + pixels.size, np.uint8)
+    cdr[: head.size] = head
+    cdr[head.size : head.size + 4] = np.frombuffer(
+        np.array(pixels.size, "<u4").tobytes(), np.uint8
+    )
+    cdr[head.size + 4 :] = pixels
+    return cdr

@@ -44,8 +44,8 @@ from anomaly_seg_ros.backends import resolve_backend
 from anomaly_seg_ros.config import NODE_NAME, DetectorConfig
 from anomaly_seg_ros.detector import Detector, Result
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError, InputError, ModelError
-from anomaly_seg_ros.io.bags import COMPRESSED_TYPE, IMAGE_TYPE, cdr_message
-from anomaly_seg_ros.io.messages import decode_message, stamp_ns
+from anomaly_seg_ros.io.bags import COMPRESSED_TYPE, IMAGE_TYPE, cdr_message, typestore
+from anomaly_seg_ros.io.messages import decode_message, image_cdr, stamp_ns
 from anomaly_seg_ros.io.outputs import (
     ON_REQUEST,
     OUTPUT_TOPICS,
@@ -59,7 +59,7 @@ from anomaly_seg_ros.ros.diagnostics import (
     diagnostic_status,
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
-from anomaly_seg_ros.ros.messages import raw_to_message, ros_header
+from anomaly_seg_ros.ros.messages import ros_header
 from anomaly_seg_ros.ros.object_outputs import ObjectOutputs, subscribed
 from anomaly_seg_ros.ros.parameters import (
     BatchParameterService,
@@ -70,10 +70,12 @@ from anomaly_seg_ros.ros.parameters import (
     settings_from_values,
     unknown_overrides,
 )
+from anomaly_seg_ros.ros.serialized import publish_cdr
 from anomaly_seg_ros.ros.session import (
     StopSignals,
     check_params_files,
     input_qos,
+    matching_profile,
     output_qos,
     ros_session,
 )
@@ -81,6 +83,8 @@ from anomaly_seg_ros.ros.shared_memory import remove_stale_segments
 from anomaly_seg_ros.ros.statistics import FrameStatistics, ProblemThrottle, StatisticsSnapshot
 
 RCLError = rclpy_implementation.RCLError
+#: How often ``qos_profile: auto`` looks at the camera's publishers.
+QOS_CHECK_PERIOD_SEC = 0.5
 #: Seconds between repeated warnings of one kind of problem (bad input, failing inference).
 WARN_THROTTLE_SEC = 5.0
 #: Longest wait of the spin loop: how soon a stop signal is noticed.
@@ -134,6 +138,9 @@ class DetectorParts:
         self._subscription: Any = None
         self._input = (IMAGE_TYPE, "")  # the subscription's message type and topic
         self._timer: Any = None
+        self._qos_timer: Any = None
+        self._input_class: type = Image
+        self._subscribed_profile = ""
         self._mailbox: LatestMailbox[Frame] | None = None
         self._worker: threading.Thread | None = None
         self._sender: ThreadPoolExecutor | None = None
@@ -228,7 +235,6 @@ class DetectorParts:
             target=self._work, args=(self._mailbox,), name="inference", daemon=True
         )
         self._worker.start()
-        qos = input_qos(self.settings.qos_profile, self.settings.qos_depth)
         topic = self.resolve_topic_name("image")
         message_class: type = Image
         msgtype = IMAGE_TYPE
@@ -237,10 +243,10 @@ class DetectorParts:
             # after remapping, so remapping `image` is enough for either input.
             topic, message_class, msgtype = topic + "/compressed", CompressedImage, COMPRESSED_TYPE
         self._input = (msgtype, topic)
-        # raw: the callback gets the CDR bytes; the worker deserialises the frame it takes.
-        self._subscription = self.create_subscription(
-            message_class, topic, self._on_image, qos, raw=True
-        )
+        self._input_class = message_class
+        self._subscribe(self._input_profile() or "sensor_data")
+        if self.settings.qos_profile == "auto":
+            self._qos_timer = self.create_timer(QOS_CHECK_PERIOD_SEC, self._follow_camera_qos)
         self._objects.open_input()
         self._timer = self.create_timer(
             self.settings.diagnostics_period, self._publish_diagnostics
@@ -256,9 +262,10 @@ class DetectorParts:
     def _close_input(self: Any) -> None:
         """Stop taking frames: no more callbacks or diagnostics, the frame in flight
         finishes and is published, then the worker ends."""
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
+        for timer in (self._timer, self._qos_timer):
+            if timer is not None:
+                self.destroy_timer(timer)
+        self._timer = self._qos_timer = None
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
             self._subscription = None
@@ -277,6 +284,36 @@ class DetectorParts:
             self._sender = None
         self._mailbox = None
         self._objects.close_input()
+
+    def _input_profile(self: Any) -> str | None:
+        """The input QoS profile now: the parameter's, or for ``auto`` the one matching the
+        camera's publishers (None while there are none)."""
+        if self.settings.qos_profile != "auto":
+            return str(self.settings.qos_profile)
+        publishers = self.get_publishers_info_by_topic(self._input[1])
+        return matching_profile([info.qos_profile.reliability for info in publishers])
+
+    def _subscribe(self: Any, profile: str) -> None:
+        """(Re)create the camera subscription with ``profile``."""
+        if self._subscription is not None:
+            self.destroy_subscription(self._subscription)
+        qos = input_qos(profile, self.settings.qos_depth)
+        # raw: the callback gets the CDR bytes; the worker deserialises the frame it takes.
+        self._subscription = self.create_subscription(
+            self._input_class, self._input[1], self._on_image, qos, raw=True
+        )
+        self._subscribed_profile = profile
+
+    def _follow_camera_qos(self: Any) -> None:
+        """``qos_profile: auto``: subscribe again when the camera's reliability changes."""
+        profile = self._input_profile()
+        if profile is None or profile == self._subscribed_profile or self._subscription is None:
+            return
+        self._subscribe(profile)
+        self.get_logger().info(
+            f"input QoS now {profile} (qos_profile auto), matching the publishers of "
+            f"{self._input[1]}"
+        )
 
     def _on_image(self: Any, cdr: bytes) -> None:
         self.statistics.received()
@@ -392,18 +429,19 @@ class DetectorParts:
         decoded = time.perf_counter()
         if settings.debug_inference_delay > 0:
             time.sleep(settings.debug_inference_delay)
-        header = ros_header(message.header)
+        header = message.header  # a rosbags Header: the outputs are serialised here
         computed = [name for name in wanted if name not in ON_REQUEST]
         road_region = bool(objects) and settings.objects.on_road_only
         result = detector.detect(rgb, road_region=road_region)
         objects_seconds = 0.0
         if objects:
             objects_started = time.perf_counter()
-            self._objects.process(result, header, stamp_ns(message), settings, objects)
+            self._objects.process(result, ros_header(header), stamp_ns(message), settings, objects)
             objects_seconds = time.perf_counter() - objects_started
         # Each output goes to the sender thread as soon as it exists: labels, score and mask
-        # are published while the colours are drawn here (OpenCV releases the GIL), the
-        # colours while the overlay is drawn (from them), and only the last one is waited for.
+        # are published while the colours are drawn here, the colours while the overlay is
+        # drawn (from them), and only the last one is waited for. Both threads run without
+        # the interpreter lock for most of it (OpenCV here; numpy and rcl there).
         sent = [self._sender.submit(self._publish, result, computed, header)] if computed else []
         try:
             for name in detector_outputs(wanted):  # labels_color before overlay
@@ -425,10 +463,12 @@ class DetectorParts:
         self.statistics.processed(timings)
 
     def _publish(self: Any, result: Result, names: list[str], header: Any) -> None:
-        """Send ``names`` of one frame's result, each with the input's header."""
+        """Send ``names`` of one frame's result, each with the input's header (a rosbags
+        ``std_msgs/Header``), as CDR bytes built and published without the interpreter
+        lock (:mod:`anomaly_seg_ros.ros.serialized`)."""
+        store = typestore()
         for name, raw in result_images(result, names).items():
-            # Borrowed pixels: publish copies them into the middleware before it returns.
-            self._outputs[name].publish(raw_to_message(raw, header, borrow=True))
+            publish_cdr(self._outputs[name], image_cdr(store, raw, header))
 
     def _hint_reliable_camera(self: Any) -> None:
         """Say once per camera when a reliable camera meets the best-effort default: Fast
@@ -443,8 +483,8 @@ class DetectorParts:
             self._hinted.add(key)
             self.get_logger().info(
                 f"{info.node_namespace.rstrip('/')}/{info.node_name} publishes {topic} "
-                "reliably; with large raw frames set qos_profile: reliable (best effort "
-                "loses fragments of big messages)"
+                "reliably; with large raw frames set qos_profile: auto or reliable (best "
+                "effort loses fragments of big messages)"
             )
 
     def _publish_diagnostics(self: Any) -> None:

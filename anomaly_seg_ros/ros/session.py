@@ -27,6 +27,11 @@ from anomaly_seg_ros.models import PACKAGE
 FASTDDS_PROFILE = "fastdds_large_images.xml"
 #: Fast DDS 3 (Jazzy on) reads the first, Fast DDS 2 (Humble) the second.
 FASTDDS_PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+#: Set (to 1) by ``launch/detector.launch.py`` for the node it starts: the node stops when
+#: the process that started it ends. ``ros2 launch`` on SIGTERM cancels its own run without
+#: signalling the processes it launched (upstream launch: "using SIGTERM can result in
+#: orphaned processes"), which left the node running.
+STOP_WITH_PARENT_VARIABLE = "ANOMALY_SEG_STOP_WITH_PARENT"
 
 
 def packaged_config(name: str) -> Path | None:
@@ -141,19 +146,31 @@ class StopSignals:
     that the spin loop polls (:attr:`requested`); later ones are ignored. Until
     :meth:`arm` is called (model loading, which may build a TensorRT engine for minutes)
     the first signal raises KeyboardInterrupt instead, so start-up can still be aborted.
+
+    With :data:`STOP_WITH_PARENT_VARIABLE` set in the environment (the package's launch file
+    sets it), the end of the process that started this one counts as a stop request too
+    (noticed when :attr:`requested` is polled: the spin loop does every 0.1 s).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    #: What :attr:`received` records when the parent process has ended.
+    PARENT_ENDED = "end of the parent process"
 
     def __init__(self) -> None:
         self._requested = threading.Event()
         self._armed = False
         self.received: list[str] = []
         self._previous: dict[int, object] = {}
+        watch = os.environ.get(STOP_WITH_PARENT_VARIABLE, "") not in ("", "0")
+        self._parent = os.getppid() if watch else None
 
     @property
     def requested(self) -> bool:
-        """True once a stop signal arrived."""
+        """True once a stop signal arrived (or the watched parent process ended)."""
+        if self._parent is not None and not self._requested.is_set():
+            if os.getppid() != self._parent:  # re-parented: the launching process is gone
+                self.received.append(self.PARENT_ENDED)
+                self._requested.set()
         return self._requested.is_set()
 
     def arm(self) -> None:
@@ -181,7 +198,8 @@ class StopSignals:
 
 
 def input_qos(profile: str, depth: int) -> QoSProfile:
-    """The camera subscription's QoS: ``sensor_data`` (best effort) or ``reliable``.
+    """The camera subscription's QoS: ``sensor_data`` (best effort) or ``reliable``
+    (``auto`` is the node's choice between them: :func:`matching_profile`).
 
     :raises ConfigError: unknown profile name.
     """
@@ -201,6 +219,20 @@ def input_qos(profile: str, depth: int) -> QoSProfile:
             durability=DurabilityPolicy.VOLATILE,
         )
     raise ConfigError(f"qos_profile {profile!r} unknown; valid: sensor_data, reliable")
+
+
+def matching_profile(publishers: Sequence[ReliabilityPolicy]) -> str | None:
+    """What ``qos_profile: auto`` subscribes with, given the reliability of the topic's
+    publishers: ``reliable`` when there are some and all are reliable (the default of usb_cam,
+    v4l2_camera, realsense2_camera, zed_wrapper and Isaac ROS Argus: a best-effort reader
+    loses fragments of their large frames), ``sensor_data`` when any is best effort (a
+    reliable reader would not match it), None when there are none yet.
+    """
+    if not publishers:
+        return None
+    if all(reliability == ReliabilityPolicy.RELIABLE for reliability in publishers):
+        return "reliable"
+    return "sensor_data"
 
 
 def output_qos(depth: int = 1) -> QoSProfile:

@@ -57,9 +57,11 @@ def test_six_megabyte_frames_from_a_default_publisher_all_arrive(tiny_model, sta
 def test_a_reliable_camera_meeting_the_best_effort_default_gets_a_hint(
     tiny_model, start_node
 ) -> None:
-    node = start_node({"model_path": tiny_model}, outputs=("labels",))  # sensor_data
+    node = start_node(
+        {"model_path": tiny_model, "qos_profile": "sensor_data"}, outputs=("labels",)
+    )
     node.recorder.latest_diagnostics(after=1.0)  # the hint comes with the diagnostics tick
     assert node.close() == 0
-    assert "publishes" in node.process.output and "set qos_profile: reliable" in (
+    assert "publishes" in node.process.output and "set qos_profile: auto or reliable" in (
         node.process.output
     )

@@ -245,3 +245,33 @@ def test_ctrl_c_on_a_launched_node_receiving_frames_exits_cleanly(tiny_model, ro
     assert "stopped cleanly" in output and "detector closed" in output, output
     for bad in ("Traceback", "terminate called", "RCLError", "exit code -"):
         assert bad not in output, output
+
+
+def test_sigterm_to_the_launch_process_alone_stops_the_node(tiny_model, ros_client) -> None:
+    """Upstream launch cancels its run on SIGTERM without signalling the node; the node the
+    package's launch file starts watches its parent (ANOMALY_SEG_STOP_WITH_PARENT) and stops
+    by itself."""
+    launch = subprocess.Popen(
+        [LAUNCH_PYTHON, "-c", RUN_LAUNCH, "image:=/cam/term", "namespace:=term",
+         f"model_path:={tiny_model}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=launch_environment(),
+        start_new_session=True,  # the signal reaches the launch process only
+    )  # fmt: skip
+    publisher = ros_client.node.create_publisher(Image, "/cam/term", 10)
+
+    def node_listed() -> bool:
+        names = ros_client.node.get_node_names_and_namespaces()
+        return ("anomaly_seg_detector", "/term") in names
+
+    try:
+        ros_client.wait_for(lambda: publisher.get_subscription_count() > 0, 60.0, "the node")
+        launch.send_signal(signal.SIGTERM)
+        launch.wait(timeout=30)
+        ros_client.wait_for(lambda: not node_listed(), 15.0, "the orphaned node to stop")
+    finally:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+        ros_client.node.destroy_publisher(publisher)

@@ -182,3 +182,78 @@ def test_a_signal_during_start_up_exits_zero_in_one_line(tmp_path) -> None:
     for delay, name, code, output in outcomes:
         assert code == 0, (delay, name, output)
         assert "Traceback" not in output and "FATAL" not in output, (delay, name, output)
+
+
+# A stand-in for `ros2 launch` ended by SIGTERM: it starts the node in a session of its own
+# (as launch's ExecuteProcess does) and then dies without signalling it.
+LAUNCHER = """
+import os, subprocess, sys, time
+log, watch, *command = sys.argv[1:]
+environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+if watch == "1":
+    from anomaly_seg_ros.ros.session import STOP_WITH_PARENT_VARIABLE
+    environment[STOP_WITH_PARENT_VARIABLE] = "1"
+with open(log, "w") as output:
+    node = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
+                            start_new_session=True, env=environment)
+print(node.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _orphan_node(tiny_model: Path, tmp_path: Path, watch: bool) -> tuple[int, Path]:
+    """Start a node through LAUNCHER, wait until it detects, SIGKILL the launcher."""
+    log = tmp_path / "node.log"
+    command = [sys.executable, "-c", LAUNCHER, str(log), "1" if watch else "0"]
+    command += [sys.executable, "-m", "anomaly_seg_ros.ros.node", "--ros-args"]
+    command += ["-r", f"__ns:=/orphan{os.getpid()}{int(watch)}", "-p", f"model_path:={tiny_model}"]
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    launcher = subprocess.Popen(
+        command, cwd=REPO, env=environment, stdout=subprocess.PIPE, text=True
+    )
+    node_pid = int(launcher.stdout.readline())
+    deadline = time.monotonic() + 60
+    while "detecting on" not in log.read_text():
+        assert time.monotonic() < deadline and _alive(node_pid), log.read_text()
+        time.sleep(0.1)
+    launcher.kill()  # like launch on SIGTERM: gone, its node not told
+    launcher.communicate(timeout=10)
+    return node_pid, log
+
+
+def test_a_launched_node_stops_when_its_launcher_ends_without_stopping_it(
+    tiny_model, tmp_path
+) -> None:
+    node_pid, log = _orphan_node(tiny_model, tmp_path, watch=True)
+    deadline = time.monotonic() + 10
+    while _alive(node_pid):
+        assert time.monotonic() < deadline, f"the orphaned node still runs:\n{log.read_text()}"
+        time.sleep(0.1)
+    output = log.read_text()
+    assert "end of the parent process received, shutting down" in output, output
+    assert "stopped cleanly" in output and "Traceback" not in output, output
+
+
+def test_a_node_started_otherwise_outlives_its_parent(tiny_model, tmp_path) -> None:
+    """Without the launch file's variable (a node run under nohup, say) it keeps running."""
+    node_pid, log = _orphan_node(tiny_model, tmp_path, watch=False)
+    try:
+        time.sleep(1.0)  # ten spin periods
+        assert _alive(node_pid), log.read_text()
+    finally:
+        _interrupt(node_pid)
+
+
+def _interrupt(pid: int) -> None:
+    os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
