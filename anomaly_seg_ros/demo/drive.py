@@ -19,6 +19,7 @@ noise, so frames are never pixel-identical.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
@@ -41,8 +42,13 @@ MIN_LAST_FRACTION = 0.005
 #: ... and at least this fraction of its first (farthest) frame.
 MIN_FIRST_FRACTION = 0.0015
 _MAX_ATTEMPTS = 40
-#: Random-stream key (after seed and family) of the drive's one camera.
-CAMERA_STREAM = 1_000_000
+#: The drive's one camera, the middle of the world's random cameras
+#: (``training.synthetic.scene.World.camera``): focal length 0.9–1.25 × the image width,
+#: 1.1–1.9 m high, pitched −1°…4° down, principal point −4…6 % of the height below centre.
+DRIVE_FOCAL_PER_WIDTH = 1.075
+DRIVE_CAMERA_HEIGHT_M = 1.5
+DRIVE_PITCH_DEG = 1.5
+DRIVE_CY_OFFSET_PER_HEIGHT = 0.01
 
 
 @dataclass(frozen=True)
@@ -126,16 +132,21 @@ class DriveWorld(World):
     """The synthetic world seen by one camera (a car has one), placed at :attr:`ego_z`.
 
     Every scene still draws its own random camera (so its content stays what the scene's
-    random stream makes), but renders with the drive's camera, drawn once from
-    ``[seed, DRIVE_FAMILY, CAMERA_STREAM]``: its mount and intrinsics are the drive's.
+    random stream makes), but renders with the drive's camera, the world's typical one
+    (``DRIVE_*`` constants): its mount and intrinsics are the drive's.
     """
 
     ego_z = 0.0
 
     def __init__(self, height: int = 256, width: int = 512, seed: int = 0) -> None:
         super().__init__(height, width, seed)
-        self.drive_camera = World.camera(
-            self, np.random.default_rng([seed, DRIVE_FAMILY, CAMERA_STREAM])
+        self.drive_camera = Camera(
+            height,
+            width,
+            focal=width * DRIVE_FOCAL_PER_WIDTH,
+            height=DRIVE_CAMERA_HEIGHT_M,
+            pitch=math.radians(DRIVE_PITCH_DEG),
+            cy_offset=height * DRIVE_CY_OFFSET_PER_HEIGHT,
         )
 
     def camera(self, rng: np.random.Generator) -> Camera:

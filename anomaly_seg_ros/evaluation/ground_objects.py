@@ -41,6 +41,8 @@ MATCH_M = 1.0
 MATCH_FRACTION = 0.1
 #: Position errors and found-rates are also given within this range (the targets').
 NEAR_M = 40.0
+#: Frames kept for the bird's-eye plot (the first ones: memory stays bounded on long bags).
+PLOTTED_FRAMES = 3000
 
 
 def footprint_distance(ground: GroundPosition, obstacle: TruthObstacle) -> float:
@@ -139,6 +141,8 @@ class GroundObjectEvaluator:
                     ground.forward_m - obstacle.forward_m, ground.left_m - obstacle.left_m
                 )
                 self.errors.append((obstacle.range_m, error))
+        if len(self.positions) >= PLOTTED_FRAMES:
+            return
         self.positions.append(
             {
                 "truth": [(o.forward_m, o.left_m, o.visible) for o in truth],

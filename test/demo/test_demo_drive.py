@@ -15,8 +15,7 @@ from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.bags import IMAGE_TYPE, open_bag
 from anomaly_seg_ros.io.messages import decode_message, label_image, stamp_ns
 
-# 1.5 m a frame: at 64×128 pixels, growth beats the aliasing of a 12 m-away obstacle
-SPEC = DriveSpec(frames=6, height=64, width=128, clip_frames=3, step_m=1.5, fps=20.0)
+SPEC = DriveSpec(frames=6, height=64, width=128, clip_frames=3, step_m=0.5, fps=20.0)
 
 
 @pytest.fixture(scope="module")

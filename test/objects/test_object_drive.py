@@ -118,3 +118,26 @@ def test_bag_evaluate_scores_objects_of_an_output_bag(drive, tmp_path):
     assert figures["frames_to_confirm"]["median"] == 1.0
     assert 0.7 < figures["found_rate_within_40m"] < 1.0
     assert math.isfinite(figures["position_error_m"]["median"])
+
+
+def test_bag_evaluate_runs_objects_with_a_detector_and_its_road_region(
+    drive, tiny_model, tmp_path
+):
+    from anomaly_seg_ros.detector import Detector
+
+    folder, frames = drive
+    with Detector.from_path(tiny_model) as detector:
+        result = evaluate_bag(
+            folder / "drive_bag",
+            tmp_path / "report",
+            label_topic=ANOMALY_TOPIC,
+            image_topic="/camera/image_raw",
+            detector=detector,
+            progress=False,
+        )
+    figures = result.settings["ground_objects"]
+    assert figures["frames"] == len(frames)
+    assert figures["settings"]["on_road_only"] is True
+    # every visible obstacle-frame is counted once, whatever the random model finds
+    visible = sum(o.visible and o.range_m < 80 for f in frames for o in f.obstacles)
+    assert sum(band["obstacles"] for band in figures["by_range"]) == visible
