@@ -9,12 +9,12 @@ Fishyscapes-style test set. Fine-tuning never sees this family: its OoD objects 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 
 from training.synthetic.canvas import ANOMALY_LABEL, Canvas
+from training.synthetic.canvas import Obstacle as Obstacle  # re-exported (demo drive)
 from training.synthetic.ground import Street
 from training.synthetic.placement import Actor
 from training.synthetic.texture import jitter_color
@@ -43,27 +43,9 @@ KINDS = ("box", "tyre", "debris", "animal", "cargo")
 Footprint = tuple[float, float, float, float, float]
 
 
-@dataclass(frozen=True)
-class Obstacle:
-    """Ground truth of one drawn test anomaly, in world coordinates (X right, Z forward).
-
-    :param kind: one of :data:`KINDS`.
-    :param x_min: left end of its ground footprint, metres.
-    :param x_max: right end.
-    :param z_min: nearest point of its footprint (its ground contact seen from the camera).
-    :param z_max: farthest point.
-    :param height: top above the ground, metres.
-    """
-
-    kind: str
-    x_min: float
-    x_max: float
-    z_min: float
-    z_max: float
-    height: float
-
-
-def _material(canvas: Canvas, rng, palette: np.ndarray, z: float, shade: float = 1.0) -> int:
+def _material(
+    canvas: Canvas, rng: np.random.Generator, palette: np.ndarray, z: float, shade: float = 1.0
+) -> int:
     color = jitter_color(rng, palette[rng.integers(len(palette))], 0.1)
     return canvas.materials.add(color, rng.uniform(0.05, 0.2), rng.uniform(0.05, 0.25), shade, z)
 
@@ -281,7 +263,9 @@ _DRAW = {
 }
 
 
-def _draw_and_record(canvas: Canvas, kind: str, rng: np.random.Generator, x: float, z: float):
+def _draw_and_record(
+    canvas: Canvas, kind: str, rng: np.random.Generator, x: float, z: float
+) -> None:
     """Draw one anomaly and append its :class:`Obstacle` to ``canvas.obstacles``."""
     canvas.obstacles.append(Obstacle(kind, *_DRAW[kind](canvas, rng, x, z)))
 
@@ -291,7 +275,7 @@ def road_anomalies(canvas: Canvas, street: Street, rng: np.random.Generator) -> 
 
     Each one drawn appends its ground truth to ``canvas.obstacles``.
     """
-    actors = []
+    actors: list[Actor] = []
     for _ in range(int(rng.choice([1, 1, 2, 3]))):
         kind = KINDS[rng.integers(len(KINDS))]
         z = float(rng.uniform(4.0, 35.0) if rng.random() < 0.8 else rng.uniform(35.0, 60.0))

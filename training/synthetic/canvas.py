@@ -6,6 +6,9 @@ written exactly as Cityscapes stores it; train ids come from ``cityscapesscripts
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -18,6 +21,26 @@ _SCALE = float(1 << _SHIFT)
 
 #: Label value of test anomalies inside the renderer (never written as a label id).
 ANOMALY_LABEL = 254
+
+
+@dataclass(frozen=True)
+class Obstacle:
+    """Ground truth of one drawn test anomaly, in world coordinates (X right, Z forward).
+
+    :param kind: one of :data:`training.synthetic.anomalies.KINDS`.
+    :param x_min: left end of its ground footprint, metres.
+    :param x_max: right end.
+    :param z_min: nearest point of its footprint (its ground contact seen from the camera).
+    :param z_max: farthest point.
+    :param height: top above the ground, metres.
+    """
+
+    kind: str
+    x_min: float
+    x_max: float
+    z_min: float
+    z_max: float
+    height: float
 
 
 class Canvas:
@@ -33,8 +56,8 @@ class Canvas:
         self.materials = materials
         self.label = np.zeros(shape, np.uint8)
         self.material = np.zeros(shape, np.uint16)
-        #: ground truth of the test anomalies drawn (``training.synthetic.anomalies.Obstacle``)
-        self.obstacles: list = []
+        #: ground truth of the test anomalies drawn (appended by ``training.synthetic.anomalies``)
+        self.obstacles: list[Obstacle] = []
 
     def polygons(self, points: np.ndarray) -> list[np.ndarray]:
         """Project (..., K, 3) world polygons to fixed-point pixel polygons.
@@ -111,7 +134,14 @@ class Canvas:
         if label is not None:
             cv2.polylines(self.label, polygons, True, label, width, cv2.LINE_8, _SHIFT)
 
-    def line_world(self, start, end, width_m: float, label: int | None, material: int) -> None:
+    def line_world(
+        self,
+        start: Sequence[float],
+        end: Sequence[float],
+        width_m: float,
+        label: int | None,
+        material: int,
+    ) -> None:
         """Draw a thick segment between two world points (bicycle frames, arms)."""
         segment = np.asarray([start, end], np.float32)
         polygons = self.polygons(segment[None])

@@ -33,7 +33,9 @@ def draw_pole(
     return material
 
 
-def draw_lamp_post(canvas: Canvas, rng: np.random.Generator, x: float, z: float, towards: float):
+def draw_lamp_post(
+    canvas: Canvas, rng: np.random.Generator, x: float, z: float, towards: float
+) -> None:
     """A street lamp whose arm reaches ``towards`` the road (-1 left, +1 right)."""
     height = rng.uniform(5.0, 9.0)
     material = draw_pole(canvas, rng, x, z, height, rng.uniform(0.14, 0.28))
@@ -97,7 +99,7 @@ def draw_sign_post(canvas: Canvas, rng: np.random.Generator, x: float, z: float)
 
 def draw_traffic_light(
     canvas: Canvas, rng: np.random.Generator, x: float, z: float, towards: float
-):
+) -> None:
     """A traffic-light post, sometimes with a mast arm over the road."""
     height = rng.uniform(2.8, 4.0)
     pole = draw_pole(canvas, rng, x, z, height + 0.3, rng.uniform(0.12, 0.2))

@@ -50,11 +50,11 @@ def render_frame(world: World, seed: int, split: str, index: int) -> Frame:
 def render_anomaly_frame(world: World, seed: int, index: int) -> Frame:
     """The ``index``-th test-anomaly frame, with visible anomalies."""
     minimum = MIN_ANOMALY_FRACTION * world.height * world.width
-    frame = None
-    for attempt in range(_MAX_ATTEMPTS):
-        frame = world.render(frame_rng(seed, "anomaly", index, attempt), anomalies=road_anomalies)
+    frame = world.render(frame_rng(seed, "anomaly", index, 0), anomalies=road_anomalies)
+    for attempt in range(1, _MAX_ATTEMPTS):
         if frame.anomaly.sum() >= minimum:
             break
+        frame = world.render(frame_rng(seed, "anomaly", index, attempt), anomalies=road_anomalies)
     return frame
 
 
@@ -68,7 +68,7 @@ def generate(
     height: int = 256,
     width: int = 512,
     progress: bool = True,
-) -> dict:
+) -> dict[str, object]:
     """Write all requested families under ``out``; returns the manifest dict."""
     cv2.setNumThreads(1)
     world = World(height, width, seed)

@@ -8,10 +8,13 @@ out in correct perspective.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import overload
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from training.synthetic import labels as L
 from training.synthetic.canvas import Canvas
@@ -48,6 +51,12 @@ class Street:
     frontage: tuple[float, float]
     crossing: tuple[float, float] | None
 
+    @overload
+    def centre(self, z: float) -> float: ...
+
+    @overload
+    def centre(self, z: np.ndarray) -> np.ndarray: ...
+
     def centre(self, z: np.ndarray | float) -> np.ndarray | float:
         """X of the (curved) road frame origin at distance ``z``."""
         return self.curvature * np.square(z)
@@ -65,6 +74,12 @@ class Street:
         return x + side * outward[band]
 
 
+def _pair(values: Iterable[float]) -> tuple[float, float]:
+    """The two values of a (left, right) pair, drawn in order."""
+    left, right = values
+    return left, right
+
+
 def sample_street(rng: np.random.Generator) -> Street:
     """Draw a random street: lanes, sidewalks, verges, building lines, curvature."""
     lane_width = rng.uniform(2.8, 3.7)
@@ -76,9 +91,9 @@ def sample_street(rng: np.random.Generator) -> Street:
     road_right = lanes * lane_width - offset
     lines = tuple((road_left + k * lane_width, bool(rng.random() < 0.8)) for k in range(1, lanes))
     rural = rng.random() < 0.15
-    sidewalk = tuple(0.0 if rural else float(rng.uniform(1.5, 5.0)) for _ in range(2))
-    curb = tuple(0.0 if rural else float(rng.uniform(0.12, 0.3)) for _ in range(2))
-    verge = tuple(
+    sidewalk = _pair(0.0 if rural else float(rng.uniform(1.5, 5.0)) for _ in range(2))
+    curb = _pair(0.0 if rural else float(rng.uniform(0.12, 0.3)) for _ in range(2))
+    verge = _pair(
         float(rng.uniform(1.0, 8.0)) if rural or rng.random() < 0.35 else 0.0 for _ in range(2)
     )
     setback = rng.uniform(0.0, 3.0, 2)
@@ -110,7 +125,7 @@ def draw_ground(
     columns = np.arange(camera.image_width, dtype=np.float32) - np.float32(camera.cx)
     x = scale[:, None] * columns[None, :] - street.centre(z)[:, None].astype(np.float32)
 
-    def ground(color, grain, blotch):
+    def ground(color: npt.ArrayLike, grain: float, blotch: float) -> int:
         return materials.add(jitter_color(rng, color), grain, blotch, ground=True)
 
     asphalt = ground(

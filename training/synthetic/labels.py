@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cityscapesscripts.helpers.labels import name2label
+from cityscapesscripts.helpers.labels import name2label  # type: ignore[import-untyped]
 
 ROAD = name2label["road"].id
 SIDEWALK = name2label["sidewalk"].id

@@ -67,7 +67,7 @@ def _pattern(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
     hues = rng.uniform(0, 180, 2)
     colors = []
     for hue in hues:
-        hsv = np.uint8([[[hue, rng.uniform(150, 255), rng.uniform(120, 255)]]])
+        hsv = np.array([[[hue, rng.uniform(150, 255), rng.uniform(120, 255)]]], np.uint8)
         colors.append(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32))
     rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
     period = rng.uniform(6, 24)
@@ -96,7 +96,14 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return image + 15.0 * noise[..., None]
 
 
-def _draw_object(rng, image: np.ndarray, mask: np.ndarray, category: str, centre, radius):
+def _draw_object(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    mask: np.ndarray,
+    category: str,
+    centre: tuple[float, float],
+    radius: float,
+) -> np.ndarray:
     parts = (
         [("capsule", radius), ("blob", radius * 0.6)]
         if category == "composite"
@@ -117,7 +124,9 @@ def _draw_object(rng, image: np.ndarray, mask: np.ndarray, category: str, centre
     return region
 
 
-def render_bank_image(rng: np.random.Generator, size: int = BANK_IMAGE_SIZE):
+def render_bank_image(
+    rng: np.random.Generator, size: int = BANK_IMAGE_SIZE
+) -> tuple[np.ndarray, list[tuple[int, np.ndarray]]]:
     """One bank image and its objects.
 
     :return: ``(image, objects)``: (size, size, 3) uint8 RGB and a list of
@@ -125,7 +134,7 @@ def render_bank_image(rng: np.random.Generator, size: int = BANK_IMAGE_SIZE):
     """
     image = _background(rng, size)
     taken = np.zeros((size, size), np.uint8)
-    objects = []
+    objects: list[tuple[int, np.ndarray]] = []
     cells = [(r, c) for r in range(2) for c in range(2)]
     order = rng.permutation(len(cells))[: int(rng.integers(1, 4))]
     for index in order:

@@ -31,7 +31,9 @@ _SKIN = np.asarray([[225, 190, 160], [190, 140, 105], [140, 95, 65], [95, 65, 45
 _HAIR = np.asarray([[30, 25, 20], [90, 60, 30], [170, 140, 90], [120, 120, 120]], np.float32)
 
 
-def _quads(x: float, z: float, parts: list[tuple[float, float, float, float, float, float]]):
+def _quads(
+    x: float, z: float, parts: list[tuple[float, float, float, float, float, float]]
+) -> np.ndarray:
     """Trapezoids (bottom centre dx, bottom y, bottom width, top dx, top y, top width)."""
     quads = np.empty((len(parts), 4, 3), np.float32)
     for index, (bx, by, bw, tx, ty, tw) in enumerate(parts):
@@ -44,7 +46,9 @@ def _quads(x: float, z: float, parts: list[tuple[float, float, float, float, flo
     return quads
 
 
-def _material(canvas: Canvas, rng, palette: np.ndarray, z: float, shade: float) -> int:
+def _material(
+    canvas: Canvas, rng: np.random.Generator, palette: np.ndarray, z: float, shade: float
+) -> int:
     color = jitter_color(rng, palette[rng.integers(len(palette))], 0.1)
     return canvas.materials.add(color, 0.08, 0.1, shade, z)
 
@@ -125,7 +129,9 @@ def draw_bicycle_side(
     return seat[0] - x, bar[0] - x
 
 
-def draw_cyclist(canvas: Canvas, rng: np.random.Generator, x: float, z: float, ridden: bool):
+def draw_cyclist(
+    canvas: Canvas, rng: np.random.Generator, x: float, z: float, ridden: bool
+) -> None:
     """A cyclist crossing (side view) or a parked bicycle when ``ridden`` is False."""
     direction = float(rng.choice([-1.0, 1.0]))
     shade = rng.uniform(0.6, 1.05)

@@ -52,7 +52,7 @@ def clear_view(actors: list[Actor], obstacles: list[Actor], margin: float = 1.0)
     Lost-and-Found frames show obstacles on free road; a car parked over a tyre or right
     in front of it would leave an almost invisible anomaly.
     """
-    kept = []
+    kept: list[Actor] = []
     for actor in actors:
         if actor.shadow is not None:
             xs, zs = actor.shadow[0, :, 0], actor.shadow[0, :, 2]
@@ -72,7 +72,9 @@ def shadow_quads(actors: list[Actor]) -> list[np.ndarray]:
     return [actor.shadow for actor in actors if actor.shadow is not None]
 
 
-def _spread(rng: np.random.Generator, count: int, near: float, far: float, gap: float):
+def _spread(
+    rng: np.random.Generator, count: int, near: float, far: float, gap: float
+) -> list[float]:
     """Up to ``count`` sorted distances in [near, far] at least ``gap`` apart."""
     values = np.sort(rng.uniform(near, far, count))
     kept: list[float] = []
@@ -82,7 +84,9 @@ def _spread(rng: np.random.Generator, count: int, near: float, far: float, gap: 
     return kept
 
 
-def _vehicles(canvas: Canvas, street: Street, rng, actors: list[Actor]) -> None:
+def _vehicles(
+    canvas: Canvas, street: Street, rng: np.random.Generator, actors: list[Actor]
+) -> None:
     lane_edges = [street.road_left] + [x for x, _ in street.lane_lines] + [street.road_right]
     ego = next(i for i in range(len(lane_edges) - 1) if lane_edges[i] <= 0 < lane_edges[i + 1])
     for lane in range(len(lane_edges) - 1):
@@ -110,7 +114,16 @@ def _vehicles(canvas: Canvas, street: Street, rng, actors: list[Actor]) -> None:
             _add_vehicle(street, rng, actors, canvas, kind, edge, z, 1)
 
 
-def _add_vehicle(street, rng, actors, canvas, kind: int, x: float, z: float, facing: int) -> None:
+def _add_vehicle(
+    street: Street,
+    rng: np.random.Generator,
+    actors: list[Actor],
+    canvas: Canvas,
+    kind: int,
+    x: float,
+    z: float,
+    facing: int,
+) -> None:
     world_x = x + float(street.centre(z))
     width, length = _FOOTPRINT[kind]
     seed = int(rng.integers(2**31))
@@ -118,15 +131,17 @@ def _add_vehicle(street, rng, actors, canvas, kind: int, x: float, z: float, fac
     actors.append(Actor(z, draw, shadow_footprint(world_x, z, width, length)))
 
 
-def _on(street: Street, side: int, band: str, rng) -> float:
+def _on(street: Street, side: int, band: str, rng: np.random.Generator) -> float:
     """A random X inside ``band`` ("sidewalk" or "curb") on ``side``."""
     inner = street.edge(side, "curb" if band == "sidewalk" else "road")
     outer = street.edge(side, band)
     return float(rng.uniform(min(inner, outer), max(inner, outer)))
 
 
-def _people_and_furniture(canvas: Canvas, street: Street, rng, actors: list[Actor], z_end) -> None:
-    def add(z: float, function, x: float, *args) -> None:
+def _people_and_furniture(
+    canvas: Canvas, street: Street, rng: np.random.Generator, actors: list[Actor], z_end: float
+) -> None:
+    def add(z: float, function: Callable[..., None], x: float, *args: float | bool) -> None:
         world_x = x + float(street.centre(z))
         sub_rng = np.random.default_rng(int(rng.integers(2**31)))
         actors.append(Actor(z, partial(function, canvas, sub_rng, world_x, z, *args)))
@@ -164,7 +179,9 @@ def _people_and_furniture(canvas: Canvas, street: Street, rng, actors: list[Acto
         add(rng.uniform(6.0, 35.0), draw_cyclist, x, True)
 
 
-def place_actors(canvas: Canvas, street: Street, rng: np.random.Generator, z_end: float):
+def place_actors(
+    canvas: Canvas, street: Street, rng: np.random.Generator, z_end: float
+) -> list[Actor]:
     """Decide every actor of the frame; returns a list of :class:`Actor`."""
     actors: list[Actor] = []
     _vehicles(canvas, street, rng, actors)

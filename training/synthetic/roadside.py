@@ -39,7 +39,16 @@ _KINDS = ("building", "gap", "wall", "fence", "vegetation")
 _KIND_P = (0.52, 0.08, 0.12, 0.12, 0.16)
 
 
-def strip(street: Street, x: float, z0: float, z1: float, y0, y1, step: float = 8.0, pieces=None):
+def strip(
+    street: Street,
+    x: float,
+    z0: float | np.float32,
+    z1: float | np.float32,
+    y0: float | np.ndarray,
+    y1: float | np.ndarray,
+    step: float = 8.0,
+    pieces: int | None = None,
+) -> np.ndarray:
     """Vertical quads on the plane ``x`` (road frame) from ``z0`` to ``z1``, following the curve.
 
     :param y0: bottom height(s): a scalar or one value per piece edge.
@@ -52,13 +61,13 @@ def strip(street: Street, x: float, z0: float, z1: float, y0, y1, step: float = 
         pieces = max(1, int(np.ceil((z1 - z0) / step)))
     zs = np.linspace(z0, z1, pieces + 1, dtype=np.float32)
     xs = x + street.centre(zs)
-    y0 = np.broadcast_to(np.asarray(y0, np.float32), zs.shape)
-    y1 = np.broadcast_to(np.asarray(y1, np.float32), zs.shape)
+    bottom = np.broadcast_to(np.asarray(y0, np.float32), zs.shape)
+    top = np.broadcast_to(np.asarray(y1, np.float32), zs.shape)
     quads = np.empty((pieces, 4, 3), np.float32)
-    quads[:, 0] = np.stack([xs[:-1], y0[:-1], zs[:-1]], -1)
-    quads[:, 1] = np.stack([xs[1:], y0[1:], zs[1:]], -1)
-    quads[:, 2] = np.stack([xs[1:], y1[1:], zs[1:]], -1)
-    quads[:, 3] = np.stack([xs[:-1], y1[:-1], zs[:-1]], -1)
+    quads[:, 0] = np.stack([xs[:-1], bottom[:-1], zs[:-1]], -1)
+    quads[:, 1] = np.stack([xs[1:], bottom[1:], zs[1:]], -1)
+    quads[:, 2] = np.stack([xs[1:], top[1:], zs[1:]], -1)
+    quads[:, 3] = np.stack([xs[:-1], top[:-1], zs[:-1]], -1)
     return quads
 
 
@@ -68,7 +77,16 @@ def _bumpy(rng: np.random.Generator, count: int, base: float, spread: float) -> 
     return np.maximum(0.5, np.convolve(heights, np.ones(3) / 3.0, mode="valid"))
 
 
-def _vegetation(canvas, street, rng, x, z0, z1, height, distance) -> None:
+def _vegetation(
+    canvas: Canvas,
+    street: Street,
+    rng: np.random.Generator,
+    x: float,
+    z0: float,
+    z1: float,
+    height: float,
+    distance: float,
+) -> None:
     pieces = max(2, int((z1 - z0) / 2.0))
     tops = _bumpy(rng, pieces + 1, height, 0.25 * height)
     material = canvas.materials.add(
@@ -77,7 +95,18 @@ def _vegetation(canvas, street, rng, x, z0, z1, height, distance) -> None:
     canvas.fill_world(strip(street, x, z0, z1, 0.0, tops, pieces=pieces), L.VEGETATION, material)
 
 
-def _windows(canvas, street, rng, side, x, z0, z1, height, shade, distance) -> None:
+def _windows(
+    canvas: Canvas,
+    street: Street,
+    rng: np.random.Generator,
+    side: int,
+    x: float,
+    z0: float,
+    z1: float,
+    height: float,
+    shade: float,
+    distance: float,
+) -> None:
     floor = rng.uniform(2.8, 3.6)
     spacing = rng.uniform(2.0, 4.0)
     size_z, size_y = spacing * rng.uniform(0.35, 0.65), floor * rng.uniform(0.35, 0.6)
@@ -87,8 +116,8 @@ def _windows(canvas, street, rng, side, x, z0, z1, height, shade, distance) -> N
     centres_y = np.arange(floor * 1.3, height - 1.0, floor, dtype=np.float32)
     if len(centres_z) == 0 or len(centres_y) == 0:
         return
-    zz, yy = np.meshgrid(centres_z, centres_y)
-    zz, yy = zz.ravel(), yy.ravel()
+    grid_z, grid_y = np.meshgrid(centres_z, centres_y)
+    zz, yy = grid_z.ravel(), grid_y.ravel()
     xs = x + street.centre(zz)
     quads = np.empty((len(zz), 4, 3), np.float32)
     for corner, (dz, dy) in enumerate(((-1, -1), (1, -1), (1, 1), (-1, 1))):
@@ -101,7 +130,16 @@ def _windows(canvas, street, rng, side, x, z0, z1, height, shade, distance) -> N
             canvas.fill_world(quads[subset], None, material)
 
 
-def _building(canvas, street, rng, side, x, z0, z1, shades) -> None:
+def _building(
+    canvas: Canvas,
+    street: Street,
+    rng: np.random.Generator,
+    side: int,
+    x: float,
+    z0: float,
+    z1: float,
+    shades: tuple[float, float, float],
+) -> None:
     height = rng.uniform(5.0, 28.0) if rng.random() < 0.8 else rng.uniform(28.0, 45.0)
     distance = 0.5 * (z0 + z1)
     color = jitter_color(rng, _FACADE_COLORS[rng.integers(len(_FACADE_COLORS))])
@@ -128,7 +166,16 @@ def _building(canvas, street, rng, side, x, z0, z1, shades) -> None:
     _windows(canvas, street, rng, side, x, z0, z1, height, shades[0], distance)
 
 
-def _barrier(canvas, street, rng, kind, x, z0, z1, shade) -> None:
+def _barrier(
+    canvas: Canvas,
+    street: Street,
+    rng: np.random.Generator,
+    kind: str,
+    x: float,
+    z0: float,
+    z1: float,
+    shade: float,
+) -> None:
     distance = 0.5 * (z0 + z1)
     if kind == "wall":
         height = rng.uniform(0.8, 3.0)
@@ -147,7 +194,9 @@ def _barrier(canvas, street, rng, kind, x, z0, z1, shade) -> None:
     canvas.fill_world(np.concatenate([post_quads, rails]), None, dark)
 
 
-def draw_back_layer(canvas: Canvas, street: Street, rng: np.random.Generator, z_end: float):
+def draw_back_layer(
+    canvas: Canvas, street: Street, rng: np.random.Generator, z_end: float
+) -> None:
     """Vegetation and plain building blocks far behind each side, and the skyline ahead."""
     for side, index in ((-1, 0), (1, 1)):
         x = street.frontage[index] + side * rng.uniform(10.0, 40.0)
@@ -182,7 +231,7 @@ def draw_back_layer(canvas: Canvas, street: Street, rng: np.random.Generator, z_
         x += width
 
 
-def draw_sides(canvas: Canvas, street: Street, rng: np.random.Generator, z_end: float):
+def draw_sides(canvas: Canvas, street: Street, rng: np.random.Generator, z_end: float) -> None:
     """Segments along both sides of the street, drawn far to near.
 
     :param z_end: distance where the street ends (the skyline stands there).

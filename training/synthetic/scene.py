@@ -7,6 +7,7 @@ from a ``numpy.random.Generator``; the same generator state gives the same frame
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -14,11 +15,14 @@ import numpy as np
 
 from training.synthetic import labels as L
 from training.synthetic.camera import Camera
-from training.synthetic.canvas import ANOMALY_LABEL, Canvas
+from training.synthetic.canvas import ANOMALY_LABEL, Canvas, Obstacle
 from training.synthetic.ground import Street, draw_ground, sample_street
-from training.synthetic.placement import clear_view, place_actors, shadow_quads
+from training.synthetic.placement import Actor, clear_view, place_actors, shadow_quads
 from training.synthetic.roadside import draw_back_layer, draw_sides
 from training.synthetic.texture import MAX_MATERIALS, MaterialTable, NoiseBank
+
+#: Adds test anomalies to a frame: ``(canvas, street, rng) -> list[Actor]``.
+AnomalyPlacer = Callable[[Canvas, Street, np.random.Generator], list[Actor]]
 
 #: (horizon colour, zenith colour, exposure range) per weather.
 _WEATHERS = (
@@ -36,15 +40,14 @@ class Frame:
     :param image: (H, W, 3) uint8 RGB.
     :param label_ids: (H, W) uint8 official Cityscapes label ids.
     :param anomaly: (H, W) bool, pixels of test anomalies (all False without anomalies).
-    :param obstacles: ground truth of the test anomalies drawn (``anomalies.Obstacle``),
-        in world coordinates.
+    :param obstacles: ground truth of the test anomalies drawn, in world coordinates.
     :param camera: the frame's camera.
     """
 
     image: np.ndarray
     label_ids: np.ndarray
     anomaly: np.ndarray
-    obstacles: tuple = ()
+    obstacles: tuple[Obstacle, ...] = ()
     camera: Camera | None = None
 
 
@@ -76,7 +79,7 @@ class World:
             cy_offset=self.height * rng.uniform(-0.04, 0.06),
         )
 
-    def render(self, rng: np.random.Generator, anomalies=None) -> Frame:
+    def render(self, rng: np.random.Generator, anomalies: AnomalyPlacer | None = None) -> Frame:
         """Render one frame.
 
         :param rng: the frame's random generator.
@@ -86,9 +89,9 @@ class World:
         :return: the frame.
         """
         camera = self.camera(rng)
-        horizon, zenith, exposure = _WEATHERS[rng.choice(4, p=(0.45, 0.3, 0.15, 0.1))]
-        horizon = np.asarray(horizon, np.float32) * rng.uniform(0.9, 1.08, 3)
-        zenith = np.asarray(zenith, np.float32) * rng.uniform(0.9, 1.08, 3)
+        horizon_rgb, zenith_rgb, exposure = _WEATHERS[rng.choice(4, p=(0.45, 0.3, 0.15, 0.1))]
+        horizon = np.asarray(horizon_rgb, np.float32) * rng.uniform(0.9, 1.08, 3)
+        zenith = np.asarray(zenith_rgb, np.float32) * rng.uniform(0.9, 1.08, 3)
         materials = MaterialTable(
             horizon * 0.95, rng.uniform(150.0, 900.0), rng.uniform(*exposure)
         )
@@ -127,7 +130,9 @@ class World:
         label_ids[anomaly] = L.UNLABELED
         return Frame(image, label_ids, anomaly, tuple(canvas.obstacles), camera)
 
-    def _shadows(self, canvas: Canvas, street: Street, rng, quads: list[np.ndarray]) -> None:
+    def _shadows(
+        self, canvas: Canvas, street: Street, rng: np.random.Generator, quads: list[np.ndarray]
+    ) -> None:
         """Darken the ground under vehicles and in random building shadows."""
         if rng.random() < 0.5:
             side = int(rng.choice([-1, 1]))
@@ -181,7 +186,17 @@ class World:
         cv2.fillPoly(canvas.material, polygon, paint, cv2.LINE_8, 3)
         cv2.fillPoly(canvas.label, polygon, L.EGO_VEHICLE, cv2.LINE_8, 3)
 
-    def _sky(self, image, canvas, camera, sky, horizon, zenith, blotch, exposure):
+    def _sky(
+        self,
+        image: np.ndarray,
+        canvas: Canvas,
+        camera: Camera,
+        sky: int,
+        horizon: np.ndarray,
+        zenith: np.ndarray,
+        blotch: np.ndarray,
+        exposure: float,
+    ) -> np.ndarray:
         """A vertical gradient with soft clouds where nothing else was drawn."""
         rows = np.arange(self.height, dtype=np.float32)
         t = np.clip((camera.horizon_row - rows) / max(camera.horizon_row, 1.0), 0.0, 1.0)

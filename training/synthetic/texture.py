@@ -12,6 +12,7 @@ import math
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 #: Material ids a frame may use (uint16 map).
 MAX_MATERIALS = 4096
@@ -36,7 +37,9 @@ class NoiseBank:
             blotch += weight * cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
         self.blotch = blotch / blotch.std()
 
-    def crop(self, field: np.ndarray, rng: np.random.Generator, shape: tuple[int, int]):
+    def crop(
+        self, field: np.ndarray, rng: np.random.Generator, shape: tuple[int, int]
+    ) -> np.ndarray:
         """A (rows, cols) view of ``field`` at a random offset."""
         rows, cols = shape
         top = int(rng.integers(0, self.size - rows + 1))
@@ -68,7 +71,7 @@ class MaterialTable:
 
     def add(
         self,
-        color,
+        color: npt.ArrayLike,
         grain: float = 0.06,
         blotch: float = 0.08,
         shade: float = 1.0,
@@ -120,7 +123,9 @@ class MaterialTable:
         return image
 
 
-def jitter_color(rng: np.random.Generator, color, spread: float = 0.12) -> np.ndarray:
+def jitter_color(
+    rng: np.random.Generator, color: npt.ArrayLike, spread: float = 0.12
+) -> np.ndarray:
     """``color`` with independent multiplicative jitter per channel and overall."""
     base = np.asarray(color, np.float32)
     overall = math.exp(rng.normal(0.0, spread))

@@ -39,24 +39,24 @@ SIZES = {
 }
 
 
-def box(x0, x1, y0, y1, z0, z1) -> np.ndarray:
+def box(x0: float, x1: float, y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
     """(8, 3) corners of an axis-aligned box."""
     return np.asarray(
         [[x, y, z] for x in (x0, x1) for y in (y0, y1) for z in (z0, z1)], np.float32
     )
 
 
-def face_z(x0, x1, y0, y1, z) -> np.ndarray:
+def face_z(x0: float, x1: float, y0: float, y1: float, z: float) -> np.ndarray:
     """(1, 4, 3) quad in the plane Z = z (a rear or front face)."""
     return np.asarray([[[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]]], np.float32)
 
 
-def face_x(x, y0, y1, z0, z1) -> np.ndarray:
+def face_x(x: float, y0: float, y1: float, z0: float, z1: float) -> np.ndarray:
     """(1, 4, 3) quad in the plane X = x (a side face)."""
     return np.asarray([[[x, y0, z0], [x, y0, z1], [x, y1, z1], [x, y1, z0]]], np.float32)
 
 
-def wheel_ring(x: float, y: float, z: float, radius: float, vertices: int = 14):
+def wheel_ring(x: float, y: float, z: float, radius: float, vertices: int = 14) -> np.ndarray:
     """(1, vertices, 3) disc of a wheel in the side plane X = x."""
     angles = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
     ring = np.stack(

@@ -74,8 +74,8 @@ class CocoWriter:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.images: list[dict] = []
-        self.annotations: list[dict] = []
+        self.images: list[dict[str, object]] = []
+        self.annotations: list[dict[str, object]] = []
 
     def add(self, image: np.ndarray, objects: list[tuple[int, np.ndarray]]) -> None:
         """Add one image with its ``(category_index, mask)`` objects."""
