@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,6 +109,17 @@ def camera_model_from_info(
             f"coefficients in d, got {len(coefficients)}"
         )
     return CameraModel(matrix, coefficients, distortion_model, int(width), int(height))
+
+
+def camera_model_from_message(info: Any) -> CameraModel:
+    """A validated :class:`CameraModel` of a ``sensor_msgs/CameraInfo`` message (rclpy or
+    rosbags).
+
+    :raises CameraInfoError: see :func:`camera_model_from_info`.
+    """
+    return camera_model_from_info(
+        info.k, info.d, int(info.width), int(info.height), str(info.distortion_model)
+    )
 
 
 def pinhole(focal: float, cx: float, cy: float, width: int, height: int) -> CameraModel:

@@ -28,7 +28,7 @@ from anomaly_seg_ros.objects import (
     CameraModel,
     ObjectFrame,
     ObjectLayer,
-    camera_model_from_info,
+    camera_model_from_message,
 )
 from anomaly_seg_ros.ros.object_messages import (
     OPTIONAL_PACKAGES,
@@ -66,14 +66,8 @@ def camera_info_qos() -> QoSProfile:
     )
 
 
-def camera_from_info(info: Any) -> CameraModel:
-    """The camera model of a ``sensor_msgs/CameraInfo`` (rclpy or rosbags).
-
-    :raises CameraInfoError: zeros, NaN, an unknown distortion model (the message names it).
-    """
-    return camera_model_from_info(
-        info.k, info.d, int(info.width), int(info.height), str(info.distortion_model)
-    )
+#: A CameraInfo's camera model (rclpy or rosbags message).
+camera_from_info = camera_model_from_message
 
 
 def _info_key(info: Any) -> tuple[Any, ...]:
