@@ -142,7 +142,8 @@ def run_command(args: argparse.Namespace) -> int:
         outputs = [name for name in outputs if name not in BAG_OBJECT_NAMES]
     mount = None
     if args.mount is not None:
-        mount = CameraMount(*args.mount, vehicle_frame=args.vehicle_frame)
+        x, y, z, roll, pitch, yaw = args.mount
+        mount = CameraMount(x, y, z, roll, pitch, yaw, vehicle_frame=args.vehicle_frame)
     with detector_from_args(args) as det:
         report = run_bag(
             det,

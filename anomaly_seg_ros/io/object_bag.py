@@ -139,7 +139,7 @@ def markers_message(store: Typestore, specs: Sequence[MarkerSpec], header: Any) 
     """``visualization_msgs/MarkerArray`` of :func:`object_markers`' specs (cylinder,
     view-facing text, or DELETE), all with ``header``."""
     marker_type = "visualization_msgs/msg/Marker"
-    marker_class = store.types[marker_type]
+    marker_class: Any = store.types[marker_type]  # its constants are class attributes
     markers = []
     for spec in specs:
         values: dict[str, Any] = {
