@@ -24,7 +24,6 @@ from rosbags.typesys import get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.evaluation.object_truth import mount_of, read_description
 from anomaly_seg_ros.io.bags import CAMERA_INFO_TYPE, WRITE_DISTRO, deserialize, typestore
 from anomaly_seg_ros.io.object_messages import (
     BAG_OBJECT_NAMES,
@@ -48,6 +47,7 @@ from anomaly_seg_ros.objects import (
     Track,
     camera_model_from_message,
 )
+from anomaly_seg_ros.objects.camera import mount_of, read_description
 
 LOGGER = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ the optical frame is a fixed rotation of it (handled here).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_seg_ros.errors import InputError
+
+#: A synthetic drive's description inside its bag folder (the camera's mount and
+#: intrinsics; rosbag2 readers ignore extra files).
+DESCRIPTION_FILE = "description.json"
 #: Distortion models of ``sensor_msgs/CameraInfo`` this layer undistorts ("" = none).
 DISTORTION_MODELS = ("", "plumb_bob", "rational_polynomial", "equidistant")
 #: The optical axis may point at most this far above the horizontal (radians).
@@ -267,3 +273,35 @@ def mount_problem(mount: CameraMount) -> str | None:
             "objects get no position"
         )
     return None
+
+
+def read_description(bag: str | Path) -> dict[str, Any] | None:
+    """A drive bag's description, or None when the bag has none."""
+    path = Path(bag) / DESCRIPTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        document: dict[str, Any] = json.loads(path.read_text())
+    except ValueError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from error
+    return document
+
+
+def mount_of(description: dict[str, Any]) -> CameraMount:
+    """The :class:`CameraMount` in a description.
+
+    :raises InputError: it has no valid ``mount``.
+    """
+    try:
+        values = description["mount"]
+        return CameraMount(
+            float(values["x"]),
+            float(values["y"]),
+            float(values["z"]),
+            float(values["roll"]),
+            float(values["pitch"]),
+            float(values["yaw"]),
+            str(values.get("vehicle_frame", "base_link")),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(f"drive description has no valid camera mount: {error}") from error

@@ -261,3 +261,32 @@ def test_bag_run_with_a_zero_camera_info_warns_once_and_processes_every_frame(
     written = object_topics(tmp_path / "out")
     assert len(written["obstacle_points"]) == len(frames)
     assert all(cloud_points(cloud).size == 0 for _, cloud in written["obstacle_points"])
+
+
+def test_bag_run_command_takes_the_mount_and_chosen_object_outputs(
+    drive, tiny_model, tmp_path, caplog
+):
+    import argparse
+    import shutil
+
+    from anomaly_seg_ros.commands import bag
+
+    folder, frames = drive
+    shutil.copytree(folder / "drive_bag", tmp_path / "in")
+    (tmp_path / "in" / "description.json").unlink()  # CameraInfo only: the mount is given
+    parser = argparse.ArgumentParser()
+    bag.register(parser.add_subparsers())
+    mount = camera_mount(drive_camera(SPEC))
+    x, y, z, roll, pitch, yaw = (
+        str(getattr(mount, name)) for name in ("x", "y", "z", "roll", "pitch", "yaw")
+    )
+    argv = ["bag", "run", str(tmp_path / "in"), str(tmp_path / "out"), "--model",
+            str(tiny_model), "--topic", "/camera/image_raw", "--no-progress",
+            "--outputs", "anomaly_score", "obstacle_points", "--mount", x, y, z, roll, pitch,
+            yaw, "--vehicle-frame", "car"]  # fmt: skip
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    assert not [r for r in caplog.records if "ground position" in r.getMessage()]
+    written = object_topics(tmp_path / "out")
+    assert sorted(written) == ["obstacle_points"]
+    assert [m.header.frame_id for _, m in written["obstacle_points"]] == ["car"] * len(frames)
