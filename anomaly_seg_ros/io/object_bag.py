@@ -47,7 +47,7 @@ from anomaly_seg_ros.objects import (
     Track,
     camera_model_from_message,
 )
-from anomaly_seg_ros.objects.camera import mount_of, read_description
+from anomaly_seg_ros.objects.camera import camera_info_key, mount_of, read_description
 
 LOGGER = logging.getLogger(__name__)
 
@@ -262,17 +262,6 @@ def with_frame(store: Typestore, header: Any, frame_id: str) -> Any:
     return new_message(store, "std_msgs/msg/Header", stamp=header.stamp, frame_id=frame_id)
 
 
-def _info_key(info: Any) -> tuple[Any, ...]:
-    """Equal keys, equal calibration (cameras send the same CameraInfo every frame)."""
-    return (
-        tuple(float(v) for v in info.k),
-        tuple(float(v) for v in info.d),
-        int(info.width),
-        int(info.height),
-        str(info.distortion_model),
-    )
-
-
 def resolve_mount(mount: CameraMount | None, bag: str | Path) -> CameraMount | None:
     """``mount``, else the one in the bag folder's ``description.json`` (a synthetic
     drive's), else None.
@@ -349,7 +338,7 @@ class BagObjectOutputs:
                 changes.append((timestamp, str(error)))
                 last = None
                 continue
-            key = _info_key(info)
+            key = camera_info_key(info)
             if key == last:
                 continue
             last = key

@@ -128,6 +128,18 @@ def camera_model_from_message(info: Any) -> CameraModel:
     )
 
 
+def camera_info_key(info: Any) -> tuple[Any, ...]:
+    """What identifies one calibration in a ``sensor_msgs/CameraInfo``: equal keys, equal
+    camera models (cameras send the same message with every frame)."""
+    return (
+        tuple(float(v) for v in info.k),
+        tuple(float(v) for v in info.d),
+        int(info.width),
+        int(info.height),
+        str(info.distortion_model),
+    )
+
+
 def pinhole(focal: float, cx: float, cy: float, width: int, height: int) -> CameraModel:
     """An undistorted camera with square pixels (tests, the synthetic world)."""
     k = [focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0]

@@ -30,6 +30,7 @@ from anomaly_seg_ros.objects import (
     ObjectLayer,
     camera_model_from_message,
 )
+from anomaly_seg_ros.objects.camera import camera_info_key
 from anomaly_seg_ros.ros.object_messages import (
     OPTIONAL_PACKAGES,
     object_message,
@@ -68,17 +69,6 @@ def camera_info_qos() -> QoSProfile:
 
 #: A CameraInfo's camera model (rclpy or rosbags message).
 camera_from_info = camera_model_from_message
-
-
-def _info_key(info: Any) -> tuple[Any, ...]:
-    """What identifies one calibration: equal keys, equal camera models."""
-    return (
-        tuple(float(v) for v in info.k),
-        tuple(float(v) for v in info.d),
-        int(info.width),
-        int(info.height),
-        str(info.distortion_model),
-    )
 
 
 class ObjectOutputs:
@@ -146,7 +136,7 @@ class ObjectOutputs:
         self._layer = None  # a new activation starts new tracks
 
     def _on_camera_info(self, info: CameraInfo) -> None:
-        key = _info_key(info)
+        key = camera_info_key(info)
         if key == self._camera_key:
             return  # the same calibration again (cameras send it with every frame)
         try:
