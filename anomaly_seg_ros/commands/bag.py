@@ -1,6 +1,7 @@
 """``anomaly-seg bag``: run the detector over rosbags offline, and play bags into ROS.
 
     anomaly-seg bag run IN_BAG OUT_BAG [--model M] [--topic T] [--storage mcap|sqlite3]
+        [--outputs NAME ...] [--no-objects] [--mount X Y Z ROLL PITCH YAW]
     anomaly-seg bag play BAG [--rate X] [--topic T] [--remap TOPIC] [--loop]
     anomaly-seg bag evaluate BAG OUT_DIR [--label-topic T] [--label-bag B] [--model M]
 
@@ -24,6 +25,7 @@ from anomaly_seg_ros.commands.options import (
 from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.bags import check_topic_name
+from anomaly_seg_ros.io.object_messages import BAG_OBJECT_NAMES
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
 LOGGER = logging.getLogger(__name__)
@@ -42,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="every image frame of a bag through the detector, into a new bag",
         description="Read a rosbag2 (sqlite3/MCAP) or ROS 1 bag, run every frame of its "
         "image topic through the Detector and write a new bag with the input images and "
-        "all result topics, one result per frame, same header stamps and bag times.",
+        "all result topics, one result per frame, same header stamps and bag times; "
+        "the object outputs (obstacle_points, object_markers, objects) get ground "
+        "positions from the bag's CameraInfo and the camera mount.",
     )
     run.add_argument("input_bag", type=Path, help="input bag (rosbag2 folder or .bag)")
     run.add_argument("output_bag", type=Path, help="output rosbag2 folder (must not exist)")
@@ -52,9 +56,26 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--outputs",
         nargs="+",
-        choices=OUTPUT_TOPIC_NAMES,
-        default=list(OUTPUT_TOPIC_NAMES),
-        help="result topics to write (default: all)",
+        choices=(*OUTPUT_TOPIC_NAMES, *BAG_OBJECT_NAMES),
+        help="result topics to write (default: all; objects where anomaly_seg_msgs is found)",
+    )
+    run.add_argument(
+        "--no-objects", action="store_true", help="no object topics (no object layer)"
+    )
+    run.add_argument(
+        "--mount",
+        type=float,
+        nargs=6,
+        metavar=("X", "Y", "Z", "ROLL", "PITCH", "YAW"),
+        help="camera pose in the vehicle frame (m, rad; tf2 rpy) for ground positions "
+        "(default: the bag folder's description.json)",
+    )
+    run.add_argument(
+        "--vehicle-frame", default="base_link", help="frame of --mount, points and markers"
+    )
+    run.add_argument(
+        "--camera-info-topic",
+        help="CameraInfo topic (default: camera_info beside the image topic)",
     )
     run.add_argument("--prefix", default=f"/{NODE_NAME}", help="namespace of result topics")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -110,9 +131,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from anomaly_seg_ros.io.bag_run import run_bag
+    from anomaly_seg_ros.io.bag_run import default_outputs, run_bag
+    from anomaly_seg_ros.objects import CameraMount
 
     check_topic_name(args.prefix, "--prefix")
+    if args.camera_info_topic is not None:
+        check_topic_name(args.camera_info_topic, "--camera-info-topic")
+    outputs = list(args.outputs or default_outputs())
+    if args.no_objects:
+        outputs = [name for name in outputs if name not in BAG_OBJECT_NAMES]
+    mount = None
+    if args.mount is not None:
+        x, y, z, roll, pitch, yaw = args.mount
+        mount = CameraMount(x, y, z, roll, pitch, yaw, vehicle_frame=args.vehicle_frame)
     with detector_from_args(args) as det:
         report = run_bag(
             det,
@@ -120,9 +151,11 @@ def run_command(args: argparse.Namespace) -> int:
             args.output_bag,
             topic=args.topic,
             storage=args.storage,
-            outputs=args.outputs,
+            outputs=outputs,
             prefix=args.prefix,
             progress=not args.no_progress,
+            mount=mount,
+            camera_info_topic=args.camera_info_topic,
         )
     LOGGER.info(
         "%s: %d frames in, %d frames out on %s -> %s",

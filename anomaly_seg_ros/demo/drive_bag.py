@@ -35,9 +35,8 @@ from anomaly_seg_ros.evaluation.object_truth import (
     OBSTACLES_TOPIC,
     obstacles_to_json,
 )
-from anomaly_seg_ros.io.bags import IMAGE_TYPE, create_bag, typestore
+from anomaly_seg_ros.io.bags import CAMERA_INFO_TYPE, IMAGE_TYPE, create_bag, typestore
 
-CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 STRING_TYPE = "std_msgs/msg/String"
 
 CAMERA_TOPIC = "/camera/image_raw"

@@ -35,24 +35,13 @@ from anomaly_seg_ros.objects import (
     CameraMount,
     ObjectLayer,
     ObjectSettings,
-    camera_model_from_info,
+    camera_model_from_message,
 )
 
+#: A CameraInfo's camera model (the name the evaluation has always used).
+camera_from_message = camera_model_from_message
+
 LOGGER = logging.getLogger(__name__)
-
-
-def camera_from_message(message: Any) -> CameraModel:
-    """A :class:`CameraModel` of a ``sensor_msgs/CameraInfo`` (rclpy or rosbags).
-
-    :raises CameraInfoError: see :func:`~anomaly_seg_ros.objects.camera_model_from_info`.
-    """
-    return camera_model_from_info(
-        np.asarray(message.k, np.float64),
-        np.asarray(message.d, np.float64),
-        int(message.width),
-        int(message.height),
-        str(message.distortion_model),
-    )
 
 
 def _messages(reader: Any, topic: str) -> list[tuple[int, Any]]:

@@ -11,18 +11,16 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.objects.camera import CameraMount
+from anomaly_seg_ros.objects.camera import DESCRIPTION_FILE as DESCRIPTION_FILE
+from anomaly_seg_ros.objects.camera import mount_of as mount_of
+from anomaly_seg_ros.objects.camera import read_description as read_description
 
 #: ``std_msgs/String`` topic of the per-frame obstacle ground truth.
 OBSTACLES_TOPIC = "/ground_truth/obstacles"
 #: ``sensor_msgs/CameraInfo`` topic of a drive bag.
 CAMERA_INFO_TOPIC = "/camera/camera_info"
-#: The drive's description inside its bag folder (rosbag2 readers ignore extra files).
-DESCRIPTION_FILE = "description.json"
 #: Obstacles with fewer visible pixels do not count (SMIYC ObstacleTrack's instance size).
 MIN_VISIBLE_PX = 10
 
@@ -82,35 +80,3 @@ def obstacles_from_json(text: str) -> tuple[int, list[TruthObstacle]]:
         raise InputError(
             f"obstacle ground truth is not valid JSON of obstacles: {error}"
         ) from error
-
-
-def read_description(bag: str | Path) -> dict[str, Any] | None:
-    """A drive bag's description, or None when the bag has none."""
-    path = Path(bag) / DESCRIPTION_FILE
-    if not path.is_file():
-        return None
-    try:
-        document: dict[str, Any] = json.loads(path.read_text())
-    except ValueError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from error
-    return document
-
-
-def mount_of(description: dict[str, Any]) -> CameraMount:
-    """The :class:`CameraMount` in a description.
-
-    :raises InputError: it has no valid ``mount``.
-    """
-    try:
-        values = description["mount"]
-        return CameraMount(
-            float(values["x"]),
-            float(values["y"]),
-            float(values["z"]),
-            float(values["roll"]),
-            float(values["pitch"]),
-            float(values["yaw"]),
-            str(values.get("vehicle_frame", "base_link")),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise InputError(f"drive description has no valid camera mount: {error}") from error

@@ -36,6 +36,9 @@ OBJECT_TOPICS: tuple[ObjectTopic, ...] = (
     ObjectTopic("obstacle_points", "publish_obstacle_points", "sensor_msgs/msg/PointCloud2"),
     ObjectTopic("object_markers", "publish_object_markers", "visualization_msgs/msg/MarkerArray"),
 )
+#: The object outputs ``anomaly-seg bag run`` writes (``detections`` needs vision_msgs,
+#: which the rosbags typestore lacks).
+BAG_OBJECT_NAMES = ("objects", "obstacle_points", "object_markers")
 
 #: The obstacle cloud's point layout: (name, numpy dtype, ``sensor_msgs/PointField``
 #: datatype: 7 = FLOAT32, 6 = UINT32). x, y, z in the vehicle frame (z = 0: the ground);

@@ -19,6 +19,7 @@ from anomaly_seg_ros.objects.camera import (
     CameraModel,
     CameraMount,
     camera_model_from_info,
+    camera_model_from_message,
     camera_size_problem,
     mount_problem,
 )
@@ -28,6 +29,7 @@ from anomaly_seg_ros.objects.settings import ObjectSettings
 from anomaly_seg_ros.objects.tracking import Track, Tracker
 
 __all__ = [
+    "NO_CAMERA_WARNING",
     "AnomalyObject",
     "CameraInfoError",
     "CameraModel",
@@ -38,9 +40,13 @@ __all__ = [
     "ObjectSettings",
     "Track",
     "camera_model_from_info",
+    "camera_model_from_message",
     "camera_size_problem",
     "mount_problem",
 ]
+
+#: The layer's warning while it has a mount but no camera intrinsics.
+NO_CAMERA_WARNING = "no camera intrinsics (CameraInfo) yet: objects get no position"
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,7 @@ class ObjectLayer:
             problems["mount"] = problem
             return None
         if self.camera is None:
-            problems["camera"] = "no camera intrinsics (CameraInfo) yet: objects get no position"
+            problems["camera"] = NO_CAMERA_WARNING
             return None
         problem = camera_size_problem(self.camera, width, height)
         if problem is not None:

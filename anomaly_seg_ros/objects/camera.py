@@ -15,12 +15,19 @@ the optical frame is a fixed rotation of it (handled here).
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from anomaly_seg_ros.errors import InputError
+
+#: A synthetic drive's description inside its bag folder (the camera's mount and
+#: intrinsics; rosbag2 readers ignore extra files).
+DESCRIPTION_FILE = "description.json"
 #: Distortion models of ``sensor_msgs/CameraInfo`` this layer undistorts ("" = none).
 DISTORTION_MODELS = ("", "plumb_bob", "rational_polynomial", "equidistant")
 #: The optical axis may point at most this far above the horizontal (radians).
@@ -108,6 +115,29 @@ def camera_model_from_info(
             f"coefficients in d, got {len(coefficients)}"
         )
     return CameraModel(matrix, coefficients, distortion_model, int(width), int(height))
+
+
+def camera_model_from_message(info: Any) -> CameraModel:
+    """A validated :class:`CameraModel` of a ``sensor_msgs/CameraInfo`` message (rclpy or
+    rosbags).
+
+    :raises CameraInfoError: see :func:`camera_model_from_info`.
+    """
+    return camera_model_from_info(
+        info.k, info.d, int(info.width), int(info.height), str(info.distortion_model)
+    )
+
+
+def camera_info_key(info: Any) -> tuple[Any, ...]:
+    """What identifies one calibration in a ``sensor_msgs/CameraInfo``: equal keys, equal
+    camera models (cameras send the same message with every frame)."""
+    return (
+        tuple(float(v) for v in info.k),
+        tuple(float(v) for v in info.d),
+        int(info.width),
+        int(info.height),
+        str(info.distortion_model),
+    )
 
 
 def pinhole(focal: float, cx: float, cy: float, width: int, height: int) -> CameraModel:
@@ -255,3 +285,35 @@ def mount_problem(mount: CameraMount) -> str | None:
             "objects get no position"
         )
     return None
+
+
+def read_description(bag: str | Path) -> dict[str, Any] | None:
+    """A drive bag's description, or None when the bag has none."""
+    path = Path(bag) / DESCRIPTION_FILE
+    if not path.is_file():
+        return None
+    try:
+        document: dict[str, Any] = json.loads(path.read_text())
+    except ValueError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from error
+    return document
+
+
+def mount_of(description: dict[str, Any]) -> CameraMount:
+    """The :class:`CameraMount` in a description.
+
+    :raises InputError: it has no valid ``mount``.
+    """
+    try:
+        values = description["mount"]
+        return CameraMount(
+            float(values["x"]),
+            float(values["y"]),
+            float(values["z"]),
+            float(values["roll"]),
+            float(values["pitch"]),
+            float(values["yaw"]),
+            str(values.get("vehicle_frame", "base_link")),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise InputError(f"drive description has no valid camera mount: {error}") from error

@@ -28,8 +28,9 @@ from anomaly_seg_ros.objects import (
     CameraModel,
     ObjectFrame,
     ObjectLayer,
-    camera_model_from_info,
+    camera_model_from_message,
 )
+from anomaly_seg_ros.objects.camera import camera_info_key
 from anomaly_seg_ros.ros.object_messages import (
     OPTIONAL_PACKAGES,
     object_message,
@@ -66,25 +67,8 @@ def camera_info_qos() -> QoSProfile:
     )
 
 
-def camera_from_info(info: Any) -> CameraModel:
-    """The camera model of a ``sensor_msgs/CameraInfo`` (rclpy or rosbags).
-
-    :raises CameraInfoError: zeros, NaN, an unknown distortion model (the message names it).
-    """
-    return camera_model_from_info(
-        info.k, info.d, int(info.width), int(info.height), str(info.distortion_model)
-    )
-
-
-def _info_key(info: Any) -> tuple[Any, ...]:
-    """What identifies one calibration: equal keys, equal camera models."""
-    return (
-        tuple(float(v) for v in info.k),
-        tuple(float(v) for v in info.d),
-        int(info.width),
-        int(info.height),
-        str(info.distortion_model),
-    )
+#: A CameraInfo's camera model (rclpy or rosbags message).
+camera_from_info = camera_model_from_message
 
 
 class ObjectOutputs:
@@ -152,7 +136,7 @@ class ObjectOutputs:
         self._layer = None  # a new activation starts new tracks
 
     def _on_camera_info(self, info: CameraInfo) -> None:
-        key = _info_key(info)
+        key = camera_info_key(info)
         if key == self._camera_key:
             return  # the same calibration again (cameras send it with every frame)
         try:

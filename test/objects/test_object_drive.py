@@ -141,3 +141,152 @@ def test_bag_evaluate_runs_objects_with_a_detector_and_its_road_region(
     # every visible obstacle-frame is counted once, whatever the random model finds
     visible = sum(o.visible and o.range_m < 80 for f in frames for o in f.obstacles)
     assert sum(band["obstacles"] for band in figures["by_range"]) == visible
+
+
+def run_drive(detector, bag, out, **options):
+    """``bag run`` of a drive bag's camera topic, every pixel an anomaly (one object over
+    the whole image: its contact is the bottom row, at a known ground distance)."""
+    from anomaly_seg_ros.io.bag_run import run_bag
+
+    settings = ObjectSettings(on_road_only=False, confirm_hits=1, confirm_window=1)
+    return run_bag(
+        detector, bag, out, topic="/camera/image_raw", progress=False,
+        object_settings=settings, **options,
+    )  # fmt: skip
+
+
+def object_topics(path):
+    """topic -> [(bag time, message)] of a bag, read through its stored definitions."""
+    found = {}
+    with open_bag(path) as reader:
+        for connection, timestamp, raw in reader.messages():
+            if connection.topic.startswith("/anomaly_seg_detector/o"):
+                message = reader.deserialize(raw, connection.msgtype)
+                found.setdefault(connection.topic.rsplit("/", 1)[1], []).append(
+                    (timestamp, message)
+                )
+    return found
+
+
+@pytest.fixture(scope="module")
+def all_anomaly_detector(tiny_model):
+    from anomaly_seg_ros.config import DetectorConfig
+    from anomaly_seg_ros.detector import Detector
+
+    with Detector.from_path(tiny_model, DetectorConfig(threshold=-1e9, min_area=0)) as det:
+        yield det
+
+
+def test_bag_run_writes_placed_objects_with_the_camera_stamps(
+    drive, all_anomaly_detector, tmp_path
+):
+    from anomaly_seg_ros.io.object_bag import cloud_points, object_typestore
+
+    folder, frames = drive
+    report = run_drive(all_anomaly_detector, folder / "drive_bag", tmp_path / "out")
+    assert report.complete and "/anomaly_seg_detector/obstacle_points" in report.output_topics
+    written = object_topics(tmp_path / "out")
+    mount = camera_mount(drive_camera(SPEC))
+    camera = camera_model(drive_camera(SPEC))
+    # the whole-image object's contact: the bottom row's ray onto the ground
+    layer = ObjectLayer(ObjectSettings(on_road_only=False, confirm_hits=1), mount)
+    layer.set_camera(camera)
+    full = np.ones((SPEC.height, SPEC.width), bool)
+    expected = layer.process(full, full.astype(np.float32), None, 1).objects[0].ground
+    assert expected is not None and 0 < expected.forward_m < 30
+    names = ["obstacle_points", "object_markers"]
+    names += ["objects"] if object_typestore()[0] is not None else []
+    for name in names:
+        messages = written[name]
+        assert [t for t, _ in messages] == [f.stamp_ns for f in frames], name  # one per frame
+        for frame, (_, message) in zip(frames, messages):
+            header = message.header if name != "object_markers" else message.markers[0].header
+            stamp = header.stamp.sec * 10**9 + header.stamp.nanosec
+            assert (stamp, header.frame_id) == (frame.stamp_ns, mount.vehicle_frame), name
+    for _, cloud in written["obstacle_points"]:
+        assert [f.name for f in cloud.fields] == ["x", "y", "z", "score", "id"]
+        points = cloud_points(cloud)
+        assert len(points) == cloud.width > 0
+        # pixel rounding of the contact row only: the same row, the same ray
+        np.testing.assert_allclose(points["x"].mean(), expected.forward_m, rtol=1e-3)
+        assert (points["z"] == 0).all() and len(set(points["id"].tolist())) == 1
+    ids = [int(cloud_points(c)["id"][0]) for _, c in written["obstacle_points"]]
+    assert len(set(ids)) == 1  # the same whole-image object every frame: one track
+    first = written["object_markers"][0][1].markers
+    assert {m.action for m in first} == {0} and any("m " in m.text for m in first)
+    if "objects" in names:
+        listed = written["objects"][0][1]
+        assert listed.camera_frame_id == FRAME_ID and listed.objects[0].has_position
+        assert listed.objects[0].range_m == pytest.approx(expected.range_m, rel=1e-3)
+
+
+def test_bag_run_without_mount_or_camera_info_writes_unplaced_objects(
+    drive, all_anomaly_detector, tmp_path, caplog
+):
+    from anomaly_seg_ros.io.object_bag import cloud_points
+
+    _, frames = drive
+    write_drive_bag(frames, tmp_path / "bare")  # no CameraInfo, no description
+    report = run_drive(all_anomaly_detector, tmp_path / "bare", tmp_path / "out")
+    assert report.complete
+    lines = [r.getMessage() for r in caplog.records if "ground position" in r.getMessage()]
+    assert len(lines) == 1 and "camera mount" in lines[0] and "CameraInfo" in lines[0]
+    written = object_topics(tmp_path / "out")
+    assert len(written["obstacle_points"]) == len(frames)
+    assert all(cloud_points(cloud).size == 0 for _, cloud in written["obstacle_points"])
+    # confirmed but unplaced: no drawing, a DELETE of its id in both namespaces
+    assert {m.action for _, array in written["object_markers"] for m in array.markers} == {2}
+    caplog.clear()
+    mount = camera_mount(drive_camera(SPEC))
+    run_drive(all_anomaly_detector, tmp_path / "bare", tmp_path / "out2", mount=mount)
+    lines = [r.getMessage() for r in caplog.records if "ground position" in r.getMessage()]
+    assert len(lines) == 1 and "camera mount" not in lines[0] and "/camera/camera_info" in lines[0]
+
+
+def test_bag_run_with_a_zero_camera_info_warns_once_and_processes_every_frame(
+    drive, all_anomaly_detector, tmp_path, caplog
+):
+    from anomaly_seg_ros.io.object_bag import cloud_points
+
+    _, frames = drive
+    description = drive_description(SPEC)
+    description["camera"]["k"] = [0.0] * 9
+    write_drive_bag(frames, tmp_path / "bad", description=description)
+    report = run_drive(all_anomaly_detector, tmp_path / "bad", tmp_path / "out")
+    assert report.complete and report.frames_out == len(frames)
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    named = [line for line in lines if "bad CameraInfo on /camera/camera_info" in line]
+    assert len(named) == 1 and "focal length" in named[0], lines
+    assert not any("no camera intrinsics" in line for line in lines)  # said once, by name
+    written = object_topics(tmp_path / "out")
+    assert len(written["obstacle_points"]) == len(frames)
+    assert all(cloud_points(cloud).size == 0 for _, cloud in written["obstacle_points"])
+
+
+def test_bag_run_command_takes_the_mount_and_chosen_object_outputs(
+    drive, tiny_model, tmp_path, caplog
+):
+    import argparse
+    import shutil
+
+    from anomaly_seg_ros.commands import bag
+
+    folder, frames = drive
+    shutil.copytree(folder / "drive_bag", tmp_path / "in")
+    (tmp_path / "in" / "description.json").unlink()  # CameraInfo only: the mount is given
+    parser = argparse.ArgumentParser()
+    bag.register(parser.add_subparsers())
+    mount = camera_mount(drive_camera(SPEC))
+    x, y, z, roll, pitch, yaw = (
+        str(getattr(mount, name)) for name in ("x", "y", "z", "roll", "pitch", "yaw")
+    )
+    argv = ["bag", "run", str(tmp_path / "in"), str(tmp_path / "out"), "--model",
+            str(tiny_model), "--topic", "/camera/image_raw", "--no-progress",
+            "--outputs", "anomaly_score", "obstacle_points", "--mount", x, y, z, roll, pitch,
+            yaw, "--vehicle-frame", "car"]  # fmt: skip
+    args = parser.parse_args(argv)
+    assert args.func(args) == 0
+    assert not [r for r in caplog.records if "ground position" in r.getMessage()]
+    written = object_topics(tmp_path / "out")
+    assert sorted(written) == ["obstacle_points"]
+    assert [m.header.frame_id for _, m in written["obstacle_points"]] == ["car"] * len(frames)

@@ -19,8 +19,8 @@ from sensor_msgs.msg import Image
 from anomaly_seg_ros.commands import bag as bag_command
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.io.bag_run import run_bag
-from anomaly_seg_ros.io.bags import typestore
+from anomaly_seg_ros.io.bag_run import default_outputs, run_bag
+from anomaly_seg_ros.io.bags import open_bag, typestore
 from anomaly_seg_ros.io.compressed import encode_compressed
 from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
 
@@ -71,10 +71,12 @@ def write_bag(
 
 
 def read_topics(path: Path) -> dict[str, list[tuple[int, object]]]:
+    """topic -> [(bag time, message)], read through the definitions the bag stores (the
+    object list's type is in no distro's typestore)."""
     found: dict[str, list[tuple[int, object]]] = {}
-    with Reader(path) as reader:
+    with open_bag(path) as reader:
         for connection, timestamp, raw in reader.messages():
-            message = STORE.deserialize_cdr(raw, connection.msgtype)
+            message = reader.deserialize(raw, connection.msgtype)
             found.setdefault(connection.topic, []).append((timestamp, message))
     return found
 
@@ -97,7 +99,14 @@ def test_bag_run_writes_one_result_per_frame_with_the_input_stamps(
     assert (report.frames_in, report.frames_out, report.complete) == (FRAMES, FRAMES, True)
     written = read_topics(tmp_path / "out")
     original = read_topics(tmp_path / "in")["/camera/image_raw"]
-    assert sorted(written) == sorted([*TOPICS, "/camera/image_raw"])  # /note is not copied
+    objects = [
+        f"/anomaly_seg_detector/{n}" for n in default_outputs() if n not in OUTPUT_TOPIC_NAMES
+    ]
+    assert "/anomaly_seg_detector/obstacle_points" in objects
+    # /note is not copied; the object topics exist without CameraInfo (boxes, no position)
+    assert sorted(written) == sorted([*TOPICS, *objects, "/camera/image_raw"])
+    for topic in objects:
+        assert [t for t, _ in written[topic]] == [t for t, _ in original], topic
     for topic in [*TOPICS, "/camera/image_raw"]:
         assert [t for t, _ in written[topic]] == [t for t, _ in original], topic
         stamps = [(m.header.stamp.sec, m.header.stamp.nanosec) for _, m in written[topic]]
@@ -130,12 +139,13 @@ def test_bag_run_reports_malformed_frames_and_still_copies_them(tiny_model, tmp_
     write_bag(tmp_path / "in", "sqlite3", broken=2)
     code = command(
         "run", str(tmp_path / "in"), str(tmp_path / "out"), "--model", str(tiny_model),
-        "--no-progress",
+        "--no-progress", "--no-objects",
     )  # fmt: skip
     assert code == 1  # not every frame produced a result
     written = read_topics(tmp_path / "out")
     assert len(written["/camera/image_raw"]) == FRAMES
     assert len(written["/anomaly_seg_detector/labels"]) == FRAMES - 1
+    assert sorted(written) == sorted([*TOPICS, "/camera/image_raw"])  # --no-objects
 
 
 def test_bag_run_needs_an_existing_image_topic(tiny_model, tmp_path) -> None:
