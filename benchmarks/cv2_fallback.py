@@ -22,7 +22,7 @@ MORPH_RECT, MORPH_CROSS = 0, 1
 BORDER_CONSTANT, BORDER_REPLICATE = 0, 1
 CMP_EQ, CMP_GT, CMP_GE = 0, 1, 2
 CV_32F = 5
-INTER_NEAREST, INTER_LINEAR = 0, 1
+INTER_NEAREST, INTER_LINEAR, INTER_AREA, INTER_NEAREST_EXACT = 0, 1, 3, 6
 CC_STAT_AREA = 4
 FALLBACK = True  # lets gpu.py tell this module from OpenCV
 
@@ -181,6 +181,25 @@ def countNonZero(src: np.ndarray) -> int:  # noqa: N802
     return int(np.count_nonzero(src))
 
 
+def checkRange(src: np.ndarray) -> tuple[bool, tuple[int, int]]:  # noqa: N802
+    """(every value finite, position of the first that is not) as OpenCV returns it."""
+    bad = np.flatnonzero(~np.isfinite(src))
+    if bad.size == 0:
+        return True, (0, 0)
+    row, column = np.unravel_index(bad[0], src.shape[:2])
+    return False, (int(column), int(row))
+
+
+def meanStdDev(  # noqa: N802
+    src: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) standard deviation in float64, over ``mask != 0`` if given."""
+    values = src.astype(np.float64)
+    if mask is not None:
+        values = values[mask.astype(bool)]
+    return np.array([[values.mean()]]), np.array([[values.std()]])
+
+
 def copyMakeBorder(  # noqa: N802
     src: np.ndarray,
     top: int,
@@ -212,19 +231,27 @@ def resize(
     dst: np.ndarray | None = None,
     interpolation: int = INTER_LINEAR,
 ) -> np.ndarray:
-    """OpenCV's resize with half-pixel centres: bilinear (torch, no antialiasing) or the
-    nearest source pixel ``floor(x * in / out)``."""
+    """OpenCV's resize with half-pixel centres: bilinear (torch, no antialiasing), area
+    averaging for a shrink (torch's ``area``: OpenCV's INTER_AREA exactly for integer
+    factors, close otherwise), the nearest source pixel ``floor(x * in / out)``, or for
+    INTER_NEAREST_EXACT the pixel whose centre is nearest, ``floor((x + 0.5) * in / out)``."""
     width, height = dsize
-    if interpolation == INTER_NEAREST:
-        rows = np.minimum((np.arange(height) * src.shape[0]) // height, src.shape[0] - 1)
-        cols = np.minimum((np.arange(width) * src.shape[1]) // width, src.shape[1] - 1)
+    if interpolation in (INTER_NEAREST, INTER_NEAREST_EXACT):
+        half = 0.5 if interpolation == INTER_NEAREST_EXACT else 0.0
+        rows = np.floor((np.arange(height) + half) * src.shape[0] / height).astype(np.intp)
+        cols = np.floor((np.arange(width) + half) * src.shape[1] / width).astype(np.intp)
+        rows, cols = np.minimum(rows, src.shape[0] - 1), np.minimum(cols, src.shape[1] - 1)
         return _out(src[rows[:, None], cols[None, :]], dst)
     import torch
 
     planes = torch.from_numpy(np.ascontiguousarray(src, np.float32))
     planes = planes[None, None] if src.ndim == 2 else planes.permute(2, 0, 1)[None]
-    resized = torch.nn.functional.interpolate(
-        planes, size=(height, width), mode="bilinear", align_corners=False
-    )[0]
+    shrinking = height <= src.shape[0] and width <= src.shape[1]
+    if interpolation == INTER_AREA and shrinking:
+        resized = torch.nn.functional.interpolate(planes, size=(height, width), mode="area")[0]
+    else:
+        resized = torch.nn.functional.interpolate(
+            planes, size=(height, width), mode="bilinear", align_corners=False
+        )[0]
     values = resized[0] if src.ndim == 2 else resized.permute(1, 2, 0)
     return _out(_saturate(values.numpy().astype(np.float64), src.dtype), dst)

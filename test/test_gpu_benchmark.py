@@ -91,5 +91,23 @@ def test_cv2_fallback_matches_opencv_on_the_host_stages(rng) -> None:
             cv2.resize(scores, size, interpolation=cv2.INTER_LINEAR),
             atol=1e-4,  # OpenCV interpolates float32 with float32 weights
         )
+    for size in ((106, 74), (20, 11)):  # labels back to camera size: pixel centre to centre
+        np.testing.assert_array_equal(
+            fallback.resize(labels, size, interpolation=cv2.INTER_NEAREST_EXACT),
+            cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST_EXACT),
+        )
+    even = rng.normal(size=(40, 60)).astype(np.float32)  # integer factors: the same averages
+    np.testing.assert_allclose(
+        fallback.resize(even, (20, 10), interpolation=cv2.INTER_AREA),
+        cv2.resize(even, (20, 10), interpolation=cv2.INTER_AREA),
+        atol=1e-5,
+    )
+    spread = scores.copy()
+    spread[3, 4] = np.nan
+    finite = np.isfinite(spread).view(np.uint8)
+    assert fallback.checkRange(spread)[0] == cv2.checkRange(spread)[0] is False
+    np.testing.assert_allclose(
+        fallback.meanStdDev(spread, mask=finite), cv2.meanStdDev(spread, mask=finite), rtol=1e-9
+    )
     with pytest.raises(AttributeError, match=r"not in benchmarks/cv2_fallback\.py"):
         getattr(fallback, "findContours")  # noqa: B009  (one line naming what is missing)
