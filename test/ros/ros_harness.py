@@ -204,13 +204,28 @@ class NodeUnderTest:
             message_type, topic, input_qos("reliable", 100)
         )
         self.recorder = Recorder(client, self.namespace, outputs)
+        self.input_topic = topic
+        # With qos_profile auto (the default) the node first subscribes best effort and
+        # re-subscribes reliably once it sees this reliable publisher; a frame published in
+        # between can be lost, so the node counts as connected only after that switch.
+        self.reliable_input = parameters.get("qos_profile", "auto") in ("auto", "reliable")
         self._wait_until_connected()
+
+    def _input_is_reliable(self) -> bool:
+        from rclpy.qos import ReliabilityPolicy
+
+        subscriptions = self.client.node.get_subscriptions_info_by_topic(self.input_topic)
+        return bool(subscriptions) and all(  # the best-effort one is gone, too
+            info.qos_profile.reliability == ReliabilityPolicy.RELIABLE for info in subscriptions
+        )
 
     def _wait_until_connected(self) -> None:
         def connected() -> bool:
             if self.process.process.poll() is not None:
                 code = self.process.stop()
                 raise AssertionError(f"node exited early ({code}):\n{self.process.output}")
+            if self.reliable_input and not self._input_is_reliable():
+                return False
             return self.publisher.get_subscription_count() > 0 and all(
                 subscription.get_publisher_count() > 0
                 for subscription in self.recorder.subscriptions
