@@ -24,5 +24,5 @@ elif [ -f models/demo/demo.params.yaml ]; then
   # frames of another world seed (python -m training.demo_settings), never on the drive.
   model_args=(--params models/demo/demo.params.yaml)
 fi
-exec "$BIN/python" -m anomaly_seg_ros.commands.demo --out "$OUT" \
+exec "$BIN/python" -m demo --out "$OUT" \
   ${model_args[@]+"${model_args[@]}"} "$@"

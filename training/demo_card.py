@@ -106,7 +106,7 @@ def write_model_card(path: Path, figures: dict[str, Any]) -> None:
     text = f"""# Demo model: {network} on the synthetic world
 
 The embedded default model of `anomaly_seg_ros`: small enough for a CPU, trained only on
-the procedural driving world of `training/synthetic/`. It shows the whole chain working;
+the procedural driving world of `demo/synthetic/`. It shows the whole chain working;
 it knows nothing about real streets. For a car, train or import a Cityscapes model.
 
 ## Files
@@ -125,7 +125,7 @@ exported from exactly these values) as a package checkpoint. {checkpoints}
 
 Synthetic world, seed {figures["seed"]}: {figures["train_frames"]} training and
 {figures["val_frames"]} validation frames at {figures["height"]}×{figures["width"]},
-Cityscapes layout and label ids (`python -m training.synthetic.generate`). Classes drawn:
+Cityscapes layout and label ids (`python -m demo.synthetic.generate`). Classes drawn:
 all Cityscapes train classes except train and motorcycle.
 
 ## Input

@@ -31,7 +31,7 @@ from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import AnomalySegError
 from anomaly_seg_ros.evaluation.calibration import PARAMS_NAMESPACE
 from anomaly_seg_ros.evaluation.scoring import VARIANTS, ScoreSpec
-from training.synthetic.generate import generate
+from demo.synthetic.generate import generate
 
 LOGGER = logging.getLogger(__name__)
 #: World seed and size of the held-out selection set (not the drive's, not the test set's).

@@ -40,11 +40,11 @@ from anomaly_seg_ros.errors import AnomalySegError
 from anomaly_seg_ros.networks import DECODERS
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_seg_ros.sml_stats import save_sml_stats
+from demo.synthetic.generate import generate
+from demo.synthetic.ood_bank import BANK_IMAGE_SIZE
 from training.calibrate_sml import calibrate
 from training.config import load_config
 from training.demo_card import evaluate_onnx, machine_description, ort_latency, write_model_card
-from training.synthetic.generate import generate
-from training.synthetic.ood_bank import BANK_IMAGE_SIZE
 from training.train import train
 
 LOGGER = logging.getLogger("training.make_demo_model")

@@ -48,8 +48,8 @@ THRESHOLD_TARGET = "--best-f1"
 
 def calibration_images(seed: int, count: int, height: int, width: int) -> list[np.ndarray]:
     """``count`` rendered test-anomaly frames (RGB uint8) of the world ``seed``."""
-    from training.synthetic.generate import render_anomaly_frame
-    from training.synthetic.scene import World
+    from demo.synthetic.generate import render_anomaly_frame
+    from demo.synthetic.scene import World
 
     world = World(height, width, seed)
     return [render_anomaly_frame(world, seed, index).image for index in range(count)]
@@ -121,9 +121,9 @@ def quantize(model: Path, out: Path, images: list[np.ndarray], conv_only: bool =
 
 def write_threshold_set(folder: Path, seed: int, count: int, height: int, width: int) -> None:
     """Labelled frames (Fishyscapes processed layout) for ``anomaly-seg calibrate``."""
-    from training.synthetic.generate import render_anomaly_frame
-    from training.synthetic.scene import World
-    from training.synthetic.writers import write_anomaly_frame
+    from demo.synthetic.generate import render_anomaly_frame
+    from demo.synthetic.scene import World
+    from demo.synthetic.writers import write_anomaly_frame
 
     world = World(height, width, seed)
     for index in range(count):
@@ -147,10 +147,10 @@ def compare(models: dict[str, tuple[Path, Path]], frames: int) -> dict[str, obje
     :param models: ``fp32`` and ``int8`` → (model, params file).
     """
     from anomaly_seg_ros.config import config_from_params_file
-    from anomaly_seg_ros.demo.drive import DriveSpec, render_drive
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
     from anomaly_seg_ros.model_info import load_model_info
+    from demo.drive import DriveSpec, render_drive
 
     info = load_model_info(models["fp32"][0])
     spec = DriveSpec(frames=frames, height=info.input_height, width=info.input_width)

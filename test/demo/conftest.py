@@ -1,4 +1,4 @@
-"""The demo renders its drive with ``training/synthetic`` from the source checkout, which is
+"""The demo renders its drive with ``demo/synthetic`` from the source checkout, which is
 not installed: make the repository root importable for these tests (``pytest`` run as
 ``.venv/bin/pytest`` does not put the working directory on ``sys.path``)."""
 

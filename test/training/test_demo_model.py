@@ -99,8 +99,8 @@ def test_the_checkpoint_is_the_exported_network():
 
 def test_detector_segments_a_synthetic_val_frame():
     from anomaly_seg_ros.detector import Detector
-    from training.synthetic.generate import render_frame
-    from training.synthetic.scene import World
+    from demo.synthetic.generate import render_frame
+    from demo.synthetic.scene import World
 
     detector = Detector.from_path(MODEL, backend="onnxruntime")
     height, width = detector.info.input_size

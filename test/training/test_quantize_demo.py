@@ -8,10 +8,10 @@ import onnx
 import pytest
 
 from anomaly_seg_ros.config import config_from_params_file
-from anomaly_seg_ros.demo.drive import DriveSpec, render_drive
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.models import default_model_path
+from demo.drive import DriveSpec, render_drive
 
 FP32 = default_model_path()
 INT8 = FP32.with_name(f"{FP32.stem}_int8.onnx")

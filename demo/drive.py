@@ -1,7 +1,7 @@
 """A short synthetic drive: the camera moves forward through a few scenes of the synthetic
 world, towards anomalies lying on the road, with pixel-exact ground truth.
 
-The world (``training/synthetic``) renders one frame from a random generator; the same
+The world (``demo/synthetic``) renders one frame from a random generator; the same
 generator state gives the same scene. A drive re-renders one scene per *clip* with a
 camera that is moved along the road (:class:`MovingCamera` shifts every world point's
 distance before projection), so consecutive frames show one street from successive
@@ -29,10 +29,10 @@ from anomaly_seg_ros.datasets.cityscapes import to_train_ids
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.evaluation.object_truth import TruthObstacle
 from anomaly_seg_ros.objects.camera import CameraModel, CameraMount, pinhole
-from training.synthetic.anomalies import Obstacle, road_anomalies
-from training.synthetic.camera import NEAR_PLANE, Camera
-from training.synthetic.scene import Frame, World
-from training.synthetic.writers import fishyscapes_label
+from demo.synthetic.anomalies import Obstacle, road_anomalies
+from demo.synthetic.camera import NEAR_PLANE, Camera
+from demo.synthetic.scene import Frame, World
+from demo.synthetic.writers import fishyscapes_label
 
 LOGGER = logging.getLogger(__name__)
 #: Random-stream family of drive scenes (the generator uses 1-4 for its datasets).
@@ -43,7 +43,7 @@ MIN_LAST_FRACTION = 0.005
 MIN_FIRST_FRACTION = 0.0015
 _MAX_ATTEMPTS = 40
 #: The drive's one camera, the middle of the world's random cameras
-#: (``training.synthetic.scene.World.camera``): focal length 0.9–1.25 × the image width,
+#: (``demo.synthetic.scene.World.camera``): focal length 0.9–1.25 × the image width,
 #: 1.1–1.9 m high, pitched −1°…4° down, principal point −4…6 % of the height below centre.
 DRIVE_FOCAL_PER_WIDTH = 1.075
 DRIVE_CAMERA_HEIGHT_M = 1.5

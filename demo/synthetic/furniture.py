@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.synthetic import labels as L
-from training.synthetic.canvas import Canvas
-from training.synthetic.texture import jitter_color
-from training.synthetic.vehicles import face_z
+from demo.synthetic import labels as L
+from demo.synthetic.canvas import Canvas
+from demo.synthetic.texture import jitter_color
+from demo.synthetic.vehicles import face_z
 
 _POLE_COLORS = np.asarray(
     [[120, 122, 125], [70, 75, 72], [160, 160, 155], [50, 50, 52]], np.float32

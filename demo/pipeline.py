@@ -30,8 +30,8 @@ from anomaly_seg_ros.model_info import load_model_info
 from anomaly_seg_ros.models import resolve_model_path
 
 if TYPE_CHECKING:  # the ROS layer is imported only when the replay runs
-    from anomaly_seg_ros.demo.node_process import DetectorNodeProcess
     from anomaly_seg_ros.ros.lockstep import LockstepRecord
+    from demo.node_process import DetectorNodeProcess
 
 LOGGER = logging.getLogger(__name__)
 NODE_PREFIX = f"/{NODE_NAME}"
@@ -142,19 +142,19 @@ def run_demo(options: DemoOptions) -> DemoResult:
     :raises ConfigError: bad options, or the node's topics never appeared.
     """
     try:
-        from anomaly_seg_ros.demo.drive import DriveSpec, drive_description, render_drive
+        from demo.drive import DriveSpec, drive_description, render_drive
     except ImportError as error:
         raise ConfigError(
             f"the demo drive comes from the synthetic world in the source checkout's "
             f"training/ folder ({error}); run the demo from the repository root"
         ) from error
-    from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC, save_pngs, write_drive_bag
-    from anomaly_seg_ros.demo.node_process import (
+    from demo.drive_bag import CAMERA_TOPIC, save_pngs, write_drive_bag
+    from demo.node_process import (
         DetectorNodeProcess,
         NodeLaunch,
         fresh_domain_id,
     )
-    from anomaly_seg_ros.demo.summary import RunFacts, build_report
+    from demo.summary import RunFacts, build_report
 
     model = resolve_model_path(options.model)
     info = load_model_info(model)
@@ -262,9 +262,9 @@ def _replay(
     options: DemoOptions,
 ) -> LockstepRecord:
     """Lock-step replay (rclpy is imported only here, in the ROS layer)."""
-    from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC
     from anomaly_seg_ros.evaluation.object_truth import CAMERA_INFO_TOPIC
     from anomaly_seg_ros.ros.lockstep import LockstepOptions, replay_lockstep
+    from demo.drive_bag import CAMERA_TOPIC
 
     lockstep = LockstepOptions(
         camera_topic=CAMERA_TOPIC,

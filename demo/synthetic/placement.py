@@ -12,17 +12,17 @@ from functools import partial
 
 import numpy as np
 
-from training.synthetic import labels as L
-from training.synthetic.canvas import Canvas
-from training.synthetic.furniture import (
+from demo.synthetic import labels as L
+from demo.synthetic.canvas import Canvas
+from demo.synthetic.furniture import (
     draw_lamp_post,
     draw_sign_post,
     draw_traffic_light,
     draw_tree,
 )
-from training.synthetic.ground import Street
-from training.synthetic.people import draw_cyclist, draw_cyclist_behind, draw_person
-from training.synthetic.vehicles import draw_vehicle, shadow_footprint
+from demo.synthetic.ground import Street
+from demo.synthetic.people import draw_cyclist, draw_cyclist_behind, draw_person
+from demo.synthetic.vehicles import draw_vehicle, shadow_footprint
 
 #: Nothing is placed closer than this (metres): it would fill the whole image.
 MIN_DISTANCE = 3.0

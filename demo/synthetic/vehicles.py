@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.synthetic import labels as L
-from training.synthetic.canvas import Canvas
-from training.synthetic.texture import jitter_color
+from demo.synthetic import labels as L
+from demo.synthetic.canvas import Canvas
+from demo.synthetic.texture import jitter_color
 
 _PAINTS = np.asarray(
     [

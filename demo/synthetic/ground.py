@@ -16,9 +16,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from training.synthetic import labels as L
-from training.synthetic.canvas import Canvas
-from training.synthetic.texture import NoiseBank, jitter_color
+from demo.synthetic import labels as L
+from demo.synthetic.canvas import Canvas
+from demo.synthetic.texture import NoiseBank, jitter_color
 
 #: Ground points farther than this (metres) are left to the sky/background.
 MAX_GROUND_DISTANCE = 2500.0

@@ -10,18 +10,19 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_seg_ros.demo.drive import DriveSpec
-from anomaly_seg_ros.demo.drive_bag import ANOMALY_TOPIC, CAMERA_TOPIC, DriveBagSummary
-from anomaly_seg_ros.demo.latency import recorded_diagnostics, summarize_latency
-from anomaly_seg_ros.demo.media import (
+from anomaly_seg_ros.model_info import ModelInfo
+from demo.drive import DriveSpec
+from demo.drive_bag import ANOMALY_TOPIC, CAMERA_TOPIC, DriveBagSummary
+from demo.latency import recorded_diagnostics, summarize_latency
+from demo.media import (
     VideoWriter,
     contact_sheet,
     frame_panel,
     score_range,
     sheet_indices,
 )
-from anomaly_seg_ros.demo.report import write_json, write_markdown
-from anomaly_seg_ros.demo.results import (
+from demo.report import write_json, write_markdown
+from demo.results import (
     LABELS,
     MASK,
     OVERLAY,
@@ -31,7 +32,6 @@ from anomaly_seg_ros.demo.results import (
     output_frames,
     read_truth,
 )
-from anomaly_seg_ros.model_info import ModelInfo
 
 
 @dataclass(frozen=True)

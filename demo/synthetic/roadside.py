@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.synthetic import labels as L
-from training.synthetic.canvas import Canvas
-from training.synthetic.ground import Street
-from training.synthetic.texture import jitter_color
+from demo.synthetic import labels as L
+from demo.synthetic.canvas import Canvas
+from demo.synthetic.ground import Street
+from demo.synthetic.texture import jitter_color
 
 _FACADE_COLORS = np.asarray(
     [

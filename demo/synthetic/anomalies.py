@@ -2,9 +2,9 @@
 
 Boxes, tyres, debris (planks, rocks), animal-like figures and cargo (sacks, crates,
 barrels, buckets) in earthy and dull colours. They are drawn with the internal label
-:data:`~training.synthetic.canvas.ANOMALY_LABEL` and become the anomaly class of the
+:data:`~demo.synthetic.canvas.ANOMALY_LABEL` and become the anomaly class of the
 Fishyscapes-style test set. Fine-tuning never sees this family: its OoD objects come from
-:mod:`training.synthetic.ood_bank`, which has other shapes, colours and parameters.
+:mod:`demo.synthetic.ood_bank`, which has other shapes, colours and parameters.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from functools import partial
 
 import numpy as np
 
-from training.synthetic.canvas import ANOMALY_LABEL, Canvas
-from training.synthetic.canvas import Obstacle as Obstacle  # re-exported (demo drive)
-from training.synthetic.ground import Street
-from training.synthetic.placement import Actor
-from training.synthetic.texture import jitter_color
-from training.synthetic.vehicles import box, face_z
+from demo.synthetic.canvas import ANOMALY_LABEL, Canvas
+from demo.synthetic.canvas import Obstacle as Obstacle  # re-exported (demo drive)
+from demo.synthetic.ground import Street
+from demo.synthetic.placement import Actor
+from demo.synthetic.texture import jitter_color
+from demo.synthetic.vehicles import box, face_z
 
 _EARTH = np.asarray(
     [

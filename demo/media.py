@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.demo.results import OutputFrame
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.visualize import heat_colors, score_display_range
+from demo.results import OutputFrame
 
 TRUTH_COLOR = (40, 220, 60)
 MASK_COLOR = (255, 255, 255)

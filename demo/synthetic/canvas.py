@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.synthetic.camera import NEAR_PLANE, Camera
-from training.synthetic.texture import MaterialTable
+from demo.synthetic.camera import NEAR_PLANE, Camera
+from demo.synthetic.texture import MaterialTable
 
 #: Fixed-point bits for sub-pixel polygon vertices (OpenCV ``shift``).
 _SHIFT = 3
@@ -27,7 +27,7 @@ ANOMALY_LABEL = 254
 class Obstacle:
     """Ground truth of one drawn test anomaly, in world coordinates (X right, Z forward).
 
-    :param kind: one of :data:`training.synthetic.anomalies.KINDS`.
+    :param kind: one of :data:`demo.synthetic.anomalies.KINDS`.
     :param x_min: left end of its ground footprint, metres.
     :param x_max: right end.
     :param z_min: nearest point of its footprint (its ground contact seen from the camera).
@@ -56,7 +56,7 @@ class Canvas:
         self.materials = materials
         self.label = np.zeros(shape, np.uint8)
         self.material = np.zeros(shape, np.uint16)
-        #: ground truth of the test anomalies drawn (appended by ``training.synthetic.anomalies``)
+        #: ground truth of the test anomalies drawn (appended by ``demo.synthetic.anomalies``)
         self.obstacles: list[Obstacle] = []
 
     def polygons(self, points: np.ndarray) -> list[np.ndarray]:

@@ -3,7 +3,7 @@
 Flat, brightly patterned objects (Fourier blobs, stars, crescents, polygons, capsules and
 two-part "composites") on indoor-looking backgrounds, 1–3 non-overlapping objects per
 image. Their shapes, saturated colour statistics and patterns are deliberately unlike
-the test anomalies of :mod:`training.synthetic.anomalies` (earthy boxes, tyres, animals
+the test anomalies of :mod:`demo.synthetic.anomalies` (earthy boxes, tyres, animals
 lying on a road in perspective), so a model fine-tuned on this bank is evaluated on
 anomalies it has never seen, as with COCO vs. Fishyscapes.
 """

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from training.synthetic import labels as L
-from training.synthetic.camera import Camera
-from training.synthetic.canvas import ANOMALY_LABEL, Canvas, Obstacle
-from training.synthetic.ground import Street, draw_ground, sample_street
-from training.synthetic.placement import Actor, clear_view, place_actors, shadow_quads
-from training.synthetic.roadside import draw_back_layer, draw_sides
-from training.synthetic.texture import MAX_MATERIALS, MaterialTable, NoiseBank
+from demo.synthetic import labels as L
+from demo.synthetic.camera import Camera
+from demo.synthetic.canvas import ANOMALY_LABEL, Canvas, Obstacle
+from demo.synthetic.ground import Street, draw_ground, sample_street
+from demo.synthetic.placement import Actor, clear_view, place_actors, shadow_quads
+from demo.synthetic.roadside import draw_back_layer, draw_sides
+from demo.synthetic.texture import MAX_MATERIALS, MaterialTable, NoiseBank
 
 #: Adds test anomalies to a frame: ``(canvas, street, rng) -> list[Actor]``.
 AnomalyPlacer = Callable[[Canvas, Street, np.random.Generator], list[Actor]]
@@ -85,7 +85,7 @@ class World:
         :param rng: the frame's random generator.
         :param anomalies: optional callable ``(canvas, street, rng) -> list[Actor]``
             adding test anomalies on the road (vehicles on or in front of them are removed;
-            see :mod:`training.synthetic.anomalies`).
+            see :mod:`demo.synthetic.anomalies`).
         :return: the frame.
         """
         camera = self.camera(rng)

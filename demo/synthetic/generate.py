@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m training.synthetic.generate --out data/synthetic \
+    python -m demo.synthetic.generate --out data/synthetic \
         --train 2000 --val 300 --anomaly 200 --ood-bank 500 --seed 0
 
 writes ``cityscapes/`` (Cityscapes layout, train + val), ``anomaly/`` (Fishyscapes
@@ -24,10 +24,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from training.synthetic.anomalies import road_anomalies
-from training.synthetic.ood_bank import render_bank_image
-from training.synthetic.scene import Frame, World
-from training.synthetic.writers import CocoWriter, write_anomaly_frame, write_cityscapes_frame
+from demo.synthetic.anomalies import road_anomalies
+from demo.synthetic.ood_bank import render_bank_image
+from demo.synthetic.scene import Frame, World
+from demo.synthetic.writers import CocoWriter, write_anomaly_frame, write_cityscapes_frame
 
 LOGGER = logging.getLogger(__name__)
 #: Random-stream ids per family, so families never share random numbers.

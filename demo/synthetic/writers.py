@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.datasets.cityscapes import to_train_ids
-from training.synthetic.ood_bank import CATEGORIES, mask_polygons
-from training.synthetic.scene import Frame
+from demo.synthetic.ood_bank import CATEGORIES, mask_polygons
+from demo.synthetic.scene import Frame
 
 #: Cities per split (names only; every city samples the same world).
 CITIES = {"train": ("alphaburg", "betastadt", "gammadorf"), "val": ("deltaheim",)}

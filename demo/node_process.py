@@ -23,7 +23,7 @@ from anomaly_seg_ros.io.object_messages import camera_info_topic
 LOGGER = logging.getLogger(__name__)
 #: Domain IDs that are safe on every OS with the default DDS port mapping.
 DOMAIN_RANGE = (1, 101)
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def fresh_domain_id() -> int:

@@ -26,7 +26,6 @@ import cv2
 import numpy as np
 from rosbags.typesys.store import Typestore
 
-from anomaly_seg_ros.demo.drive import DriveFrame
 from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.object_truth import (
@@ -36,6 +35,7 @@ from anomaly_seg_ros.evaluation.object_truth import (
     obstacles_to_json,
 )
 from anomaly_seg_ros.io.bags import CAMERA_INFO_TYPE, IMAGE_TYPE, create_bag, typestore
+from demo.drive import DriveFrame
 
 STRING_TYPE = "std_msgs/msg/String"
 

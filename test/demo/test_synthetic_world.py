@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from anomaly_seg_ros.datasets.cityscapes import to_train_ids
-from training.synthetic import labels as L
-from training.synthetic.anomalies import road_anomalies
-from training.synthetic.generate import frame_rng, render_anomaly_frame, render_frame
-from training.synthetic.ood_bank import CATEGORIES, mask_polygons, render_bank_image
-from training.synthetic.scene import World
-from training.synthetic.writers import cityscapes_name, fishyscapes_label
+from demo.synthetic import labels as L
+from demo.synthetic.anomalies import road_anomalies
+from demo.synthetic.generate import frame_rng, render_anomaly_frame, render_frame
+from demo.synthetic.ood_bank import CATEGORIES, mask_polygons, render_bank_image
+from demo.synthetic.scene import World
+from demo.synthetic.writers import cityscapes_name, fishyscapes_label
 
 #: The classes the issue asks the world to draw (train ids).
 ISSUE_CLASSES = {
