@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from training.demo_card import ort_latency
+from demo.model.card import ort_latency
 
 
 def detector_latency(model: Path, runs: int) -> dict:

@@ -1,6 +1,6 @@
 """The demo model card: written from make_demo_model's figures, with and without fine-tuning."""
 
-from training.demo_card import write_model_card
+from demo.model.card import write_model_card
 
 HISTORY = [
     {"epoch": 0, "miou_present": 0.752, "max_logit/ap": 0.025, "max_logit/fpr95": 0.651,
@@ -14,7 +14,7 @@ def figures(finetuning):
     latency = {"median_ms": 80.0, "cpu_ms": 80.0, "fps": 12.5, "runs": 5}
     return {
         "seed": 0, "height": 256, "width": 512, "train_frames": 30, "val_frames": 3,
-        "width_mult": 0.5, "command": "python -m training.make_demo_model",
+        "width_mult": 0.5, "command": "python -m demo.model.make",
         "training": "10 iterations.", "onnx_sha256": "ab" * 32,
         "files": {"demo.onnx": 11e6, "demo.pt": 5.6e6},
         "val": {"frames": 3, "miou": 0.7, "miou_present": 0.71, "pixel_accuracy": 0.9,

@@ -17,7 +17,7 @@ FP32 = default_model_path()
 INT8 = FP32.with_name(f"{FP32.stem}_int8.onnx")
 
 
-@pytest.mark.skipif(not INT8.is_file(), reason="no int8 demo (python -m training.quantize_demo)")
+@pytest.mark.skipif(not INT8.is_file(), reason="no int8 demo (python -m demo.model.quantize)")
 def test_int8_demo_loads_and_agrees_with_fp32():
     info = load_model_info(INT8)
     assert info.input_size == load_model_info(FP32).input_size
@@ -42,7 +42,7 @@ def test_int8_demo_loads_and_agrees_with_fp32():
 
 def test_quantize_script_quantizes_a_model(tiny_model, tmp_path, rng):
     pytest.importorskip("onnxruntime.quantization")
-    from training.quantize_demo import quantize
+    from demo.model.quantize import quantize
 
     images = [rng.integers(0, 256, size=(64, 128, 3), dtype=np.uint8) for _ in range(2)]
     out = tmp_path / "tiny_int8.onnx"

@@ -1,6 +1,6 @@
 """Choose the bundled demo model's node settings on held-out frames, then its threshold.
 
-    python -m training.demo_settings [--model models/demo/demo.onnx]
+    python -m demo.model.settings [--model models/demo/demo.onnx]
 
 1. renders a held-out anomaly set from a world seed that is neither the demo drive's
    (seed 7 and the seeds a user renders) nor the test set's (seed 0):
@@ -99,7 +99,7 @@ def write_settings(model: Path, root: Path) -> Path:
         if code != 0:
             raise AnomalySegError(f"anomaly-seg calibrate for {model} failed (exit {code})")
         header = (
-            f"# node settings of {model.name}, chosen by training/demo_settings.py on "
+            f"# node settings of {model.name}, chosen by demo/model/settings.py on "
             f"{SELECTION_FRAMES} held-out frames of world seed {SELECTION_SEED} (not the drive, "
             f"not the test set): {row['name']} had the highest AP there "
             f"({100 * row['average_precision']:.2f} %)\n"
@@ -109,7 +109,7 @@ def write_settings(model: Path, root: Path) -> Path:
     table = Path(row["table"]).read_text()
     selection = (
         f"# Node settings of `{model.name}`: selection on held-out frames\n\n"
-        f"Written by `python -m training.demo_settings`; selected **{row['name']}** "
+        f"Written by `python -m demo.model.settings`; selected **{row['name']}** "
         "(highest AP).\n\n" + table.split("\n", 2)[2]
     )
     atomic_write_bytes(model.with_suffix(".selection.md"), selection.encode())

@@ -14,7 +14,7 @@ from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 MODEL = default_model_path()
 pytestmark = pytest.mark.skipif(
-    not MODEL.is_file(), reason=f"{MODEL} not built yet (python -m training.make_demo_model)"
+    not MODEL.is_file(), reason=f"{MODEL} not built yet (python -m demo.model.make)"
 )
 
 

@@ -67,7 +67,7 @@ def ort_latency(model_path: Path, runs: int = 50, threads: int = 0) -> dict[str,
 
 
 def write_model_card(path: Path, figures: dict[str, Any]) -> None:
-    """Write ``MODEL_CARD.md`` from the figures gathered by ``make_demo_model``."""
+    """Write ``MODEL_CARD.md`` from the figures gathered by :mod:`demo.model.make`."""
     val = figures["val"]
     rows = "\n".join(
         f"| {name} | {'absent' if iou is None else f'{iou:.3f}'} |"

@@ -10,14 +10,14 @@ Steps (rerun after the fp32 demo model changes; everything is rendered, nothing 
    upsampling, argmax, logsumexp, entropy) is excluded and stays float32;
 2. threshold: ``anomaly-seg calibrate`` with the demo's parameters file on
    ``--threshold-frames`` frames of another world seed (``--threshold-seed``), at the
-   best pixel F1 like the fp32 model's (``training/demo_settings.py``), written as
+   best pixel F1 like the fp32 model's (``demo/model/settings.py``), written as
    ``<out>.params.yaml``;
 3. the sidecar (``precision`` stays fp32: inputs, outputs and the summary are float32; the
    provenance records the quantization) and the fp32 model's SML statistics beside it;
 4. figures, fp32 vs int8 on the demo drive (seed 7): label agreement, pixel AP / FPR95 /
    AUROC of the demo settings, and ONNX Runtime CPU inference time, frame by frame in turn.
 
-    python -m training.quantize_demo [--model models/demo/demo.onnx] [--out ...demo_int8.onnx]
+    python -m demo.model.quantize [--model models/demo/demo.onnx] [--out ...demo_int8.onnx]
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-LOGGER = logging.getLogger("training.quantize_demo")
+LOGGER = logging.getLogger("demo.model.quantize")
 DEMO = Path("models/demo/demo.onnx")
 #: World seeds of the frames the quantization and the threshold are calibrated on.
 CALIBRATION_SEED = 31
@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "calibration": f"{len(images)} test-anomaly frames of world seed "
                     f"{args.calibration_seed}",
                     "source": model.name,
-                    "command": "python -m training.quantize_demo",
+                    "command": "python -m demo.model.quantize",
                 },
             },
         )

@@ -1,6 +1,6 @@
 """Build the bundled demo model in ``models/demo/`` with one command.
 
-    python -m training.make_demo_model
+    python -m demo.model.make
 
 1. generates the synthetic world (``output/synthetic``; skipped when already there with
    the same settings), 2. trains ``training/configs/demo.yaml`` (``output/demo_run``),
@@ -40,14 +40,14 @@ from anomaly_seg_ros.errors import AnomalySegError
 from anomaly_seg_ros.networks import DECODERS
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint, save_checkpoint
 from anomaly_seg_ros.sml_stats import save_sml_stats
+from demo.model.card import evaluate_onnx, machine_description, ort_latency, write_model_card
 from demo.synthetic.generate import generate
 from demo.synthetic.ood_bank import BANK_IMAGE_SIZE
 from training.calibrate_sml import calibrate
 from training.config import load_config
-from training.demo_card import evaluate_onnx, machine_description, ort_latency, write_model_card
 from training.train import train
 
-LOGGER = logging.getLogger("training.make_demo_model")
+LOGGER = logging.getLogger("demo.model.make")
 #: The synthetic world the demo model is trained on.
 WORLD = {
     "train": 3000,
@@ -58,7 +58,7 @@ WORLD = {
     "height": 256,
     "width": 512,
 }
-COMMAND = "python -m training.make_demo_model"
+COMMAND = "python -m demo.model.make"
 FINETUNE_CONFIG = Path("training/configs/demo_finetune.yaml")
 #: Decoder layout of the shipped model (issue 16: 2.4× faster network than VainF's dense).
 DECODER = "separable"
