@@ -88,7 +88,7 @@ def write_model_card(path: Path, figures: dict[str, Any]) -> None:
             before = f"before {before}"
         checkpoints = (
             f"`demo_base.pt` is the segmentation\nnetwork {before} (the starting point of\n"
-            "`training/experiments/synthetic_table.py` and of your own fine-tuning experiments)."
+            "`research/synthetic_table.py` and of your own fine-tuning experiments)."
         )
         anomaly_limits = (
             f"Its anomaly fine-tuning saw only this world's synthetic OoD data, for "
@@ -271,7 +271,7 @@ Per epoch (epoch 0 = the base network; mIoU on {val_text}, AP / FPR95 on the
 
 The mIoU rises because the head keeps learning in-world pixels too (the L_id term); the
 synthetic-world table shows the same rise without any OoD loss, and how each loss compares
-(`training/results/synthetic_table.md`, docs/finetuning.md)."""
+(`research/results/synthetic_table.md`, docs/finetuning.md)."""
 
 
 def machine_description() -> str:

@@ -6,7 +6,7 @@ camera: a different palette (colour channels rotated, saturation raised), a brig
 gain, and a fine print-like texture, keeping shapes and masks. A model fine-tuned on it
 without alignment can learn "odd palette = anomaly"; FDA / Reinhard should remove that::
 
-    python training/experiments/style_gap_bank.py output/ood_objects output/ood_objects_gap
+    python research/style_gap_bank.py output/ood_objects output/ood_objects_gap
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ CE, (e) PEBAL's energy hinge, (f) top-K + MGU instead of AnomalyMix, and K in {1
 reports AP / AUROC / FPR95 of Max Logit, Energy and Max-Min Logit on the test-anomaly set
 and mIoU before / after::
 
-    nohup python training/experiments/synthetic_table.py \
-        > training/results/synthetic_table.log 2>&1 &
+    nohup python research/synthetic_table.py \
+        > research/results/synthetic_table.log 2>&1 &
 
 Sized for a shared 2-core CPU (see ``--help``): a fixed set of augmented samples whose
-penultimate features are computed once (:mod:`training.experiments.feature_cache`).
+penultimate features are computed once (:mod:`research.feature_cache`).
 """
 
 from __future__ import annotations
@@ -32,28 +32,28 @@ import torch
 from torch import nn
 
 # training/ is not an installed package: make the repository root importable.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
 from anomaly_seg_ros.networks.checkpoint import CheckpointMeta
 from anomaly_seg_ros.networks.importers import import_checkpoint
-from training.anomalymix import AnomalyMix, AnomalyMixConfig
-from training.coco_subset import ObjectBank
-from training.experiments.feature_cache import (
+from research.feature_cache import (
     FeatureSet,
     cache_batches,
     cache_frames,
     evaluate_head,
     sample_order,
 )
-from training.experiments.table_report import write_report
+from research.table_report import write_report
+from training.anomalymix import AnomalyMix, AnomalyMixConfig
+from training.coco_subset import ObjectBank
 from training.finetune_data import IndexedFrames, OodTrainingSet, SampleConfig, input_bounds
 from training.finetune_setup import final_conv, poly_schedule
 from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsample_labels
 from training.mgu import MguConfig, mgu_ood_batch
 
-LOGGER = logging.getLogger("training.experiments.synthetic_table")
+LOGGER = logging.getLogger("research.synthetic_table")
 SCORES = ("max_logit", "energy", "max_min_logit")
 
 
@@ -265,7 +265,7 @@ def main() -> int:
     parser.add_argument("--data-root", default="output/synthetic/cityscapes")
     parser.add_argument("--anomaly-root", default="output/synthetic/anomaly")
     parser.add_argument("--bank", default="output/ood_objects")
-    parser.add_argument("--out", type=Path, default=Path("training/results"))
+    parser.add_argument("--out", type=Path, default=Path("research/results"))
     parser.add_argument("--samples", type=int, default=640, help="cached training crops")
     parser.add_argument("--crop", type=int, nargs=2, default=(192, 384))
     parser.add_argument("--mix-probability", type=float, default=0.25)

@@ -18,7 +18,7 @@ Evaluates mIoU on ID val frames, Max Logit / Energy AP, AUROC, FPR95 on a valida
 anomaly set of another world seed (selection) and on the test-anomaly family (report).
 Records are appended to ``<out>.jsonl`` as they come, so a cut-off loses one run::
 
-    nice -n 10 python training/experiments/limits_study.py
+    nice -n 10 python research/limits_study.py
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
@@ -47,17 +47,17 @@ from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluato
 from anomaly_seg_ros.networks.base import SegmentationNetwork
 from anomaly_seg_ros.networks.importers import import_checkpoint
 from anomaly_seg_ros.scores import compute_score
+from research.feature_cache import logit_summary, sample_order
+from research.synthetic_table import training_samples
 from training.anomalymix import AnomalyMix, AnomalyMixConfig
 from training.coco_subset import ObjectBank
-from training.experiments.feature_cache import logit_summary, sample_order
-from training.experiments.synthetic_table import training_samples
 from training.finetune_data import IndexedFrames, OodTrainingSet, SampleConfig
 from training.finetune_setup import poly_schedule
 from training.losses import OOD_LABEL, AnomalyLossConfig, anomaly_loss, downsample_labels
 from training.seg_eval import metrics_from_confusion
 from training.swap_decoder import TrunkFeatures, frame_batches, fused_input, trunk_features
 
-LOGGER = logging.getLogger("training.experiments.limits_study")
+LOGGER = logging.getLogger("research.limits_study")
 SCORES = ("max_logit", "energy")
 
 
@@ -349,9 +349,9 @@ def main() -> int:
     parser.add_argument("--bank", default="output/ood_objects")
     parser.add_argument(
         "--gap-bank", default="output/ood_objects_gap",
-        help="the bank restyled by training/experiments/style_gap_bank.py",
+        help="the bank restyled by research/style_gap_bank.py",
     )  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("training/results/limits_study"))
+    parser.add_argument("--out", type=Path, default=Path("research/results/limits_study"))
     parser.add_argument("--samples", type=int, default=160)
     parser.add_argument("--crop", type=int, nargs=2, default=(192, 384))
     parser.add_argument("--steps", type=int, default=150)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from anomaly_seg_ros.networks import create_network
-from training.experiments import limits_report, limits_study
+from research import limits_report, limits_study
 
 
 def _head(decoder="dense"):

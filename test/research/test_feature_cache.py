@@ -6,7 +6,7 @@ import torch
 
 from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
 from anomaly_seg_ros.networks import create_network
-from training.experiments.feature_cache import (
+from research.feature_cache import (
     cache_frames,
     evaluate_head,
     penultimate,
