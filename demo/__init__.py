@@ -1,5 +1,7 @@
 """The one-command demo: a synthetic drive as a rosbag, replayed into the real detector node,
-recorded, and turned into a report (video, contact sheet, metrics, latency).
+recorded, and turned into a report (video, contact sheet, metrics, latency). Not installed:
+``python -m demo`` (``make demo``) from the checkout. Beside it the synthetic world
+(:mod:`demo.synthetic`) and the bundled model's build (:mod:`demo.model`).
 
 Pieces, in the order :func:`demo.pipeline.run_demo` uses them:
 :mod:`~demo.drive` (frames with ground truth, camera moving forward),

@@ -1,5 +1,6 @@
 """The demo from start to end: drive bag → real ``detector_node`` over DDS → output bag →
-report. :func:`run_demo` is what ``anomaly-seg demo`` and ``make demo`` run.
+report. :func:`run_demo` is what ``python -m demo`` runs (``make demo``; ``anomaly-seg demo``
+in a checkout).
 
 Folder written (``out_dir``, default ``output/demo``; these folders and the node log are
 replaced on every run, nothing else there is touched)::
