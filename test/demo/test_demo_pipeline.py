@@ -10,8 +10,8 @@ import pytest
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.bags import open_bag
 from anomaly_seg_ros.io.messages import stamp_ns
-from demo import main as demo_main
-from demo import node_overrides
+from demo.cli import main as demo_main
+from demo.cli import node_overrides
 from demo.drive_bag import CAMERA_TOPIC
 from demo.pipeline import DemoOptions, run_demo
 
