@@ -92,6 +92,8 @@ def check_install_is_self_contained(prefix: Path, tmp_path: Path, environment: d
     """Every module the executables can reach imports from the install alone (not the
     source tree); ``anomaly-seg demo``, whose demo/ stays in the checkout, says so in one line."""
     site = next(prefix.glob("lib/python3*/site-packages"))
+    installed = {path.name for path in site.iterdir()}
+    assert not installed & {"training", "demo", "research"}, installed  # checkout only
     alone = {**environment, "PYTHONPATH": str(site)}
     script = textwrap.dedent(
         """
