@@ -66,7 +66,7 @@ def resolve_model_path(configured: str | Path | None) -> Path:
         )
     raise ModelError(
         f"no model_path given and the bundled demo model {path} is missing; build it "
-        "(`python -m training.make_demo_model`) or set -p model_path:=/path/to/model.onnx"
+        "(`python -m demo.model.make`) or set -p model_path:=/path/to/model.onnx"
     )
 
 

@@ -31,14 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
-from training.demo_card import ort_latency
+from demo.model.card import ort_latency
 
 
 def detector_latency(model: Path, runs: int) -> dict:
     """Median wall and CPU time of ``Detector.detect`` on a synthetic frame."""
     from anomaly_seg_ros.detector import Detector
-    from training.synthetic.generate import render_frame
-    from training.synthetic.scene import World
+    from demo.synthetic.generate import render_frame
+    from demo.synthetic.scene import World
 
     detector = Detector.from_path(model, backend="onnxruntime")
     height, width = detector.info.input_size

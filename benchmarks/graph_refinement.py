@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
 
     from anomaly_seg_ros.config import config_from_params_file
-    from anomaly_seg_ros.demo.drive import DriveSpec, render_drive
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.model_info import load_model_info
     from anomaly_seg_ros.networks.refine_graph import append_refinement, refinement_module_onnx
     from anomaly_seg_ros.sml_stats import load_sml_stats
     from anomaly_seg_ros.summary import OUTPUT_NAMES, REFINED_SCORE_NAME
+    from demo.drive import DriveSpec, render_drive
 
     info = load_model_info(DEMO)
     stats_path = DEMO.with_suffix(".sml.json")

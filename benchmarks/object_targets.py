@@ -27,19 +27,19 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_seg_ros.demo.drive import (
-    DriveSpec,
-    camera_model,
-    camera_mount,
-    drive_camera,
-    render_drive,
-)
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.ground_objects import GroundObjectEvaluator
 from anomaly_seg_ros.evaluation.object_truth import TruthObstacle
 from anomaly_seg_ros.models import calibrated_config, default_model_path
 from anomaly_seg_ros.objects import ObjectLayer, ObjectSettings
 from anomaly_seg_ros.postprocess import anomaly_mask
+from demo.drive import (
+    DriveSpec,
+    camera_model,
+    camera_mount,
+    drive_camera,
+    render_drive,
+)
 
 #: Threshold offsets from the model's calibrated one (energy score units).
 OFFSETS = (-0.2, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5)

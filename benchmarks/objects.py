@@ -29,16 +29,16 @@ import time
 
 import numpy as np
 
-from anomaly_seg_ros.demo.drive import (
+from anomaly_seg_ros.detector import Detector
+from anomaly_seg_ros.models import calibrated_config, default_model_path
+from anomaly_seg_ros.objects import ObjectLayer, ObjectSettings
+from demo.drive import (
     DriveSpec,
     camera_model,
     camera_mount,
     drive_camera,
     render_drive,
 )
-from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.models import calibrated_config, default_model_path
-from anomaly_seg_ros.objects import ObjectLayer, ObjectSettings
 
 
 def _timed(function, repeat: int) -> tuple[float, float, object]:

@@ -41,8 +41,8 @@ from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
 from anomaly_seg_ros.models import calibrated_config, default_model_path
 from anomaly_seg_ros.postprocess import anomaly_score
-from training.synthetic.generate import render_anomaly_frame
-from training.synthetic.scene import World
+from demo.synthetic.generate import render_anomaly_frame
+from demo.synthetic.scene import World
 
 
 def _linear(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cv2
 
-from training.synthetic.generate import render_anomaly_frame, render_frame
-from training.synthetic.scene import World
-from training.synthetic.writers import write_cityscapes_frame
+from demo.synthetic.generate import render_anomaly_frame, render_frame
+from demo.synthetic.scene import World
+from demo.synthetic.writers import write_cityscapes_frame
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ each ``--score`` with VDE on and the other refinements as in ``--params``; print
 FPR95 (exact pixel metrics) and the share of anomaly pixels each region leaves outside.
 Use held-out frames (a world of another seed), never the demo drive or the test set:
 
-    python -m training.synthetic.generate --out /tmp/heldout --train 0 --val 0 \\
+    python -m demo.synthetic.generate --out /tmp/heldout --train 0 --val 0 \\
         --anomaly 40 --ood-bank 0 --seed 23
     python benchmarks/vde_reading.py /tmp/heldout/anomaly --params models/demo/demo.params.yaml
 """

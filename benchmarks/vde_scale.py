@@ -44,11 +44,11 @@ from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator, PixelM
 from anomaly_seg_ros.models import default_model_path
 from anomaly_seg_ros.refinement_spec import SCORE_TYPES
 from anomaly_seg_ros.scores import compute_score
-from training.synthetic.anomalies import road_anomalies
-from training.synthetic.generate import MIN_ANOMALY_FRACTION, frame_rng, render_anomaly_frame
-from training.synthetic.ground import Street
-from training.synthetic.scene import Frame, World
-from training.synthetic.writers import fishyscapes_label
+from demo.synthetic.anomalies import road_anomalies
+from demo.synthetic.generate import MIN_ANOMALY_FRACTION, frame_rng, render_anomaly_frame
+from demo.synthetic.ground import Street
+from demo.synthetic.scene import Frame, World
+from demo.synthetic.writers import fishyscapes_label
 
 SETTINGS_SEED = 41
 HELD_OUT_SEED = 43

@@ -21,8 +21,8 @@ if [ ! -f models/demo/demo.onnx ]; then
   model_args=(--model "$model")
 elif [ -f models/demo/demo.params.yaml ]; then
   # The bundled model's node settings: score, refinement and threshold chosen on held-out
-  # frames of another world seed (python -m training.demo_settings), never on the drive.
+  # frames of another world seed (python -m demo.model.settings), never on the drive.
   model_args=(--params models/demo/demo.params.yaml)
 fi
-exec "$BIN/python" -m anomaly_seg_ros.commands.demo --out "$OUT" \
+exec "$BIN/python" -m demo --out "$OUT" \
   ${model_args[@]+"${model_args[@]}"} "$@"

@@ -8,6 +8,9 @@
 * no module outside ``ros/`` imports ``anomaly_seg_ros.ros`` (or a torch-only module) at
   module level, so nothing pulls rclpy or torch in by the back door;
 * ``ray`` (fleet evaluation) only inside functions of ``evaluation/fleet.py``;
+* nothing of the source checkout's other folders (``training/``, ``demo/``, ``research/``,
+  not installed), not even inside a function: ``anomaly-seg demo`` finds the checkout's
+  ``demo.cli`` by name at run time and says in one line where it is absent;
 * checked twice: statically (the imports of every module, walked with ``ast``) and for
   real (subprocesses that import every core module, and run ``anomaly-seg bag run`` and
   ``bag evaluate``, with an import blocker installed for rclpy, ROS messages, torch and
@@ -45,6 +48,8 @@ TENSORRT_MODULES = ("anomaly_seg_ros.backends.tensorrt", "anomaly_seg_ros.deploy
 #: Ray is a dependency of the fleet evaluation only, imported inside its functions.
 RAY_MODULES = frozenset({"anomaly_seg_ros.evaluation.fleet"})
 ROS_PACKAGE = "anomaly_seg_ros.ros"
+#: The folders of the source checkout that are not installed.
+SOURCE_TREE_TOPS = frozenset({"training", "demo", "research"})
 
 
 def within(module: str, *areas: str | tuple[str, ...]) -> bool:
@@ -192,6 +197,16 @@ def test_no_back_door_into_rclpy_or_torch():
             and _loads_torch_or_ros(imp.module)
             and not _loads_torch_or_ros(module)
         )
+
+    assert _violations(rule) == []
+
+
+def test_the_installed_package_imports_nothing_of_the_source_tree():
+    """training/, demo/ and research/ are not installed: the package never imports them."""
+    assert all((REPO / top).is_dir() for top in SOURCE_TREE_TOPS)
+
+    def rule(module: str, imp: Import) -> bool:
+        return imp.module.split(".")[0] in SOURCE_TREE_TOPS
 
     assert _violations(rule) == []
 

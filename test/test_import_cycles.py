@@ -20,14 +20,24 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "anomaly_seg_ros"
-#: Every folder of importable code: the installed package and the training tools.
-PACKAGES = (PACKAGE, "training")
+#: Every folder of importable code: the installed package, the product's training tools,
+#: the demo (not installed) and the experiments.
+PACKAGES = (PACKAGE, "training", "demo", "research")
+#: Which folder may import which (the layers, lowest first): the product knows none of the
+#: others, training builds on the product, the demo on both, the research on all three.
+MAY_IMPORT = {
+    PACKAGE: set(),
+    "training": {PACKAGE},
+    "demo": {PACKAGE, "training"},
+    "research": {PACKAGE, "training", "demo"},
+}
 
 
-def module_files(root: Path = REPO, package: str = PACKAGE) -> dict[str, Path]:
-    """Dotted module name -> source file, for every ``.py`` of the package."""
+def module_files(root: Path = REPO, package: str | tuple[str, ...] = PACKAGE) -> dict[str, Path]:
+    """Dotted module name -> source file, for every ``.py`` of the package(s)."""
     modules = {}
-    for path in sorted((root / package).rglob("*.py")):
+    packages = (package,) if isinstance(package, str) else package
+    for path in sorted(p for name in packages for p in (root / name).rglob("*.py")):
         parts = list(path.relative_to(root).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()
@@ -63,8 +73,11 @@ def _targets(node: ast.AST, importer: str, modules: dict[str, Path]) -> Iterable
             yield submodule if submodule in modules else source
 
 
-def import_graph(root: Path = REPO, package: str = PACKAGE) -> dict[str, set[str]]:
-    """Module -> the package's modules it imports (with the packages that run first)."""
+def import_graph(
+    root: Path = REPO, package: str | tuple[str, ...] = PACKAGE
+) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (with the packages that run first);
+    with several packages, the imports between them too."""
     modules = module_files(root, package)
     graph: dict[str, set[str]] = {name: set() for name in modules}
     for importer, path in modules.items():
@@ -88,6 +101,15 @@ def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     collapsed: dict[str, set[str]] = {part(name): set() for name in graph}
     for importer, targets in graph.items():
         collapsed[part(importer)] |= {part(t) for t in targets if part(t) != part(importer)}
+    return collapsed
+
+
+def folder_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph between top-level folders (``anomaly_seg_ros``, ``training``, ...)."""
+    collapsed: dict[str, set[str]] = {name.split(".")[0]: set() for name in graph}
+    for importer, targets in graph.items():
+        top = importer.split(".")[0]
+        collapsed[top] |= {t.split(".")[0] for t in targets} - {top}
     return collapsed
 
 
@@ -154,6 +176,31 @@ def test_no_cycle_between_modules(package):
 @pytest.mark.parametrize("package", PACKAGES)
 def test_no_cycle_between_subpackages(package):
     assert cycles(package_graph(import_graph(REPO, package))) == []
+
+
+def test_no_cycle_between_folders():
+    """anomaly_seg_ros, training, demo and research: no cycle through any of their modules,
+    and each folder imports only the layers below it (the installed package none of the
+    others, so it never needs a source checkout)."""
+    graph = import_graph(REPO, PACKAGES)
+    assert cycles(graph) == []
+    folders = folder_graph(graph)
+    assert set(folders) == set(PACKAGES)
+    assert cycles(folders) == []
+    assert {name: targets - MAY_IMPORT[name] for name, targets in folders.items()} == {
+        name: set() for name in PACKAGES
+    }
+    assert "training" in folders["demo"]  # the reader sees the edges across folders
+
+
+def test_folder_graph_finds_a_cycle_across_folders(tmp_path):
+    for name in ("low", "high"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("")
+    (tmp_path / "low" / "a.py").write_text("import high.b\n")
+    (tmp_path / "high" / "b.py").write_text("def f():\n    from low import a\n")
+    graph = import_graph(tmp_path, ("low", "high"))
+    assert cycles(folder_graph(graph)) == [["high", "low"]]
 
 
 if __name__ == "__main__":

@@ -234,8 +234,8 @@ def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
     from anomaly_seg_ros.models import default_model_path
     from anomaly_seg_ros.refinement_spec import RoadRegion
     from anomaly_seg_ros.scores import compute_score, max_softmax
-    from training.synthetic.generate import render_anomaly_frame
-    from training.synthetic.scene import World
+    from demo.synthetic.generate import render_anomaly_frame
+    from demo.synthetic.scene import World
 
     model = default_model_path()
     config = config_from_params_file(str(model.with_suffix(".params.yaml")))
@@ -564,8 +564,8 @@ def test_suppression_is_bit_equal_both_ways_on_real_frames(monkeypatch):
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.models import default_model_path
     from anomaly_seg_ros.scores import compute_score
-    from training.synthetic.generate import render_anomaly_frame
-    from training.synthetic.scene import World
+    from demo.synthetic.generate import render_anomaly_frame
+    from demo.synthetic.scene import World
 
     threshold = refine.SPARSE_BAND_FRACTION
     model = default_model_path()

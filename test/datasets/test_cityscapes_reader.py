@@ -17,7 +17,7 @@ from anomaly_seg_ros.datasets.cityscapes import (
     to_train_ids,
 )
 from anomaly_seg_ros.errors import InputError
-from training.synthetic.generate import main as generate_main
+from demo.synthetic.generate import main as generate_main
 
 
 @pytest.fixture(scope="module")

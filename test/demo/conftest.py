@@ -1,6 +1,7 @@
-"""The demo renders its drive with ``training/synthetic`` from the source checkout, which is
-not installed: make the repository root importable for these tests (``pytest`` run as
-``.venv/bin/pytest`` does not put the working directory on ``sys.path``)."""
+"""The demo (``demo/``, with the synthetic world that renders its drive) lives in the source
+checkout and is not installed: make the repository root importable for these tests
+(``pytest`` run as ``.venv/bin/pytest`` does not put the working directory on
+``sys.path``)."""
 
 import sys
 from pathlib import Path

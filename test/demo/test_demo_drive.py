@@ -3,17 +3,17 @@
 import numpy as np
 import pytest
 
-from anomaly_seg_ros.demo.drive import DriveSpec, render_drive
-from anomaly_seg_ros.demo.drive_bag import (
+from anomaly_seg_ros.errors import ConfigError
+from anomaly_seg_ros.io.bags import IMAGE_TYPE, open_bag
+from anomaly_seg_ros.io.messages import decode_message, label_image, stamp_ns
+from demo.drive import DriveSpec, render_drive
+from demo.drive_bag import (
     ANOMALY_TOPIC,
     CAMERA_TOPIC,
     FRAME_ID,
     SEMANTIC_TOPIC,
     write_drive_bag,
 )
-from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.io.bags import IMAGE_TYPE, open_bag
-from anomaly_seg_ros.io.messages import decode_message, label_image, stamp_ns
 
 SPEC = DriveSpec(frames=6, height=64, width=128, clip_frames=3, step_m=0.5, fps=20.0)
 

@@ -7,13 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from anomaly_seg_ros.commands.demo import main as demo_main
-from anomaly_seg_ros.commands.demo import node_overrides
-from anomaly_seg_ros.demo.drive_bag import CAMERA_TOPIC
-from anomaly_seg_ros.demo.pipeline import DemoOptions, run_demo
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.bags import open_bag
 from anomaly_seg_ros.io.messages import stamp_ns
+from demo.cli import main as demo_main
+from demo.cli import node_overrides
+from demo.drive_bag import CAMERA_TOPIC
+from demo.pipeline import DemoOptions, run_demo
 
 FRAMES = 10
 OUTPUTS = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")

@@ -21,7 +21,6 @@ torch = pytest.importorskip("torch")
 
 from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig  # noqa: E402
-from anomaly_seg_ros.demo.drive import DriveSpec, render_drive  # noqa: E402
 from anomaly_seg_ros.errors import ModelError  # noqa: E402
 from anomaly_seg_ros.graph_refinement import GraphRefinement  # noqa: E402
 from anomaly_seg_ros.model_info import (  # noqa: E402
@@ -40,6 +39,7 @@ from anomaly_seg_ros.scores import compute_score  # noqa: E402
 from anomaly_seg_ros.sml_stats import load_sml_stats  # noqa: E402
 from anomaly_seg_ros.strips import StripPool  # noqa: E402
 from anomaly_seg_ros.summary import LogitSummary  # noqa: E402
+from demo.drive import DriveSpec, render_drive  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo" / "demo.onnx"
 TOLERANCE = 1e-5

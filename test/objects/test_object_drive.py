@@ -7,15 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from anomaly_seg_ros.demo.drive import (
-    DriveSpec,
-    camera_model,
-    camera_mount,
-    drive_camera,
-    drive_description,
-    render_drive,
-)
-from anomaly_seg_ros.demo.drive_bag import ANOMALY_TOPIC, FRAME_ID, write_drive_bag
 from anomaly_seg_ros.evaluation.bag import evaluate_bag
 from anomaly_seg_ros.evaluation.bag_objects import camera_from_message
 from anomaly_seg_ros.evaluation.ground_objects import GroundObjectEvaluator
@@ -30,6 +21,15 @@ from anomaly_seg_ros.io.bags import IMAGE_TYPE, create_bag, open_bag, typestore
 from anomaly_seg_ros.io.image import array_to_raw
 from anomaly_seg_ros.io.messages import bag_image
 from anomaly_seg_ros.objects import ObjectLayer, ObjectSettings
+from demo.drive import (
+    DriveSpec,
+    camera_model,
+    camera_mount,
+    drive_camera,
+    drive_description,
+    render_drive,
+)
+from demo.drive_bag import ANOMALY_TOPIC, FRAME_ID, write_drive_bag
 
 SPEC = DriveSpec(frames=12, height=128, width=256, clip_frames=6, step_m=1.0, seed=3)
 SCORE_TOPIC = "/anomaly_seg_detector/anomaly_score"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint
+from demo.synthetic.generate import generate
 from training.config import load_config
-from training.synthetic.generate import generate
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[2]

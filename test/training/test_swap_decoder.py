@@ -6,8 +6,8 @@ import torch
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint, save_checkpoint
+from demo.synthetic.generate import generate
 from training.swap_decoder import BLOCK, main, swap_decoder
-from training.synthetic.generate import generate
 
 NAMES = [f"class{i}" for i in range(19)]
 

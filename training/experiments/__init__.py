@@ -1,1 +1,0 @@
-"""Experiments that reproduce the tables under ``training/results/``."""
