@@ -2,7 +2,8 @@
 
 Every :class:`~anomaly_seg_ros.config.DetectorConfig` field is a parameter of the same
 name, type and default, changeable at run time. The node adds its own settings
-(:class:`NodeSettings`); those that need a restart (model, backend, QoS) are read-only.
+(:class:`NodeSettings`); the start-up ones (model, backend, QoS: ``read_only`` in
+:data:`SPECS`) change only while the node is unconfigured (the node refuses them otherwise).
 A run-time change builds a new frozen :class:`NodeSettings` through
 :func:`updated_settings`, which validates exactly as start-up does.
 """
