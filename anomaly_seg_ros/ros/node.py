@@ -10,9 +10,10 @@ executor, holding the GIL, for every frame, dropped or not). A sender
 thread publishes labels, score and mask while the worker draws the colour and overlay
 images (at 1024x2048 the five outputs are 25 MB that rclpy and Fast DDS copy several times).
 
-Two executables share :class:`DetectorParts`: ``detector_node`` (this module, starts
-working at once) and ``detector_lifecycle_node`` (:mod:`anomaly_seg_ros.ros.lifecycle_node`,
-driven by ``ros2 lifecycle set``).
+One managed node (:class:`DetectorNode`, an rclpy ``LifecycleNode``), two executables:
+``detector_node`` (this module) configures and activates itself at start (``autostart``
+true); ``detector_lifecycle_node`` (:mod:`anomaly_seg_ros.ros.lifecycle_node`) starts
+unconfigured and is driven by ``ros2 lifecycle set`` or a lifecycle manager.
 
 Start it with ``ros2 launch anomaly_seg_ros detector.launch.py`` or directly:
 ``detector_node --ros-args --params-file config/detector.yaml -r image:=/camera/image_raw``.
@@ -31,13 +32,22 @@ from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import SetParametersResult
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation
+from rclpy.lifecycle import (
+    LifecycleNode,
+    LifecyclePublisher,
+    LifecycleState,
+    TransitionCallbackReturn,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.parameter_service import ParameterService
+from rclpy.publisher import Publisher
 from rclpy.qos import ReliabilityPolicy
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 
 from anomaly_seg_ros.backends import resolve_backend
@@ -57,13 +67,15 @@ from anomaly_seg_ros.ros.diagnostics import (
     DetectorDescription,
     diagnostic_array,
     diagnostic_status,
+    inactive_status,
 )
 from anomaly_seg_ros.ros.mailbox import LatestMailbox, MailboxClosedError
 from anomaly_seg_ros.ros.messages import ros_header
 from anomaly_seg_ros.ros.object_outputs import ObjectOutputs, subscribed
 from anomaly_seg_ros.ros.parameters import (
-    BatchParameterService,
+    SPECS,
     NodeSettings,
+    ParameterServices,
     declare_parameters,
     flatten,
     own_changes,
@@ -91,6 +103,10 @@ WARN_THROTTLE_SEC = 5.0
 SPIN_PERIOD_SEC = 0.1
 #: How long a stop waits for the frame in flight before giving up on the worker.
 WORKER_JOIN_SEC = 30.0
+#: The ``autostart`` parameter (declared by the node; its default is the executable's).
+AUTOSTART_DESCRIPTION = (
+    "configure and activate at start (detector_node: true, detector_lifecycle_node: false)"
+)
 
 
 @dataclass(frozen=True)
@@ -113,32 +129,41 @@ def model_detector_defaults(configured: str) -> DetectorConfig:
         return DetectorConfig()
 
 
-class DetectorParts:
-    """What the plain and the lifecycle node share; mixed into an rclpy ``Node``.
+class DetectorNode(LifecycleNode):
+    """Subscribes to ``image`` (or ``<image>/compressed``) and publishes ``~/<output>``.
 
-    Pieces, in the order a lifecycle node brings them up: :meth:`_declare` (parameters),
-    :meth:`_load_model`, :meth:`_open_outputs`, :meth:`_open_input` (subscription,
-    diagnostics timer, worker); and down: :meth:`_close_input`, :meth:`_close_outputs`,
-    :meth:`_unload_model`.
+    A managed node: ``configure`` loads the model and creates the publishers, ``activate``
+    subscribes and starts the worker (and ``/diagnostics``), ``deactivate``, ``cleanup`` and
+    ``shutdown`` undo them. With ``autostart`` (``detector_node``) :meth:`start` runs
+    configure and activate right after construction; without it
+    (``detector_lifecycle_node``) a lifecycle manager or ``ros2 lifecycle set`` does.
+    Start-up parameters (``model_path``, ``backend``, ...) can change while unconfigured.
+
+    :param autostart: the default of the ``autostart`` parameter.
+    :raises ConfigError: a parameter given at start-up is invalid.
     """
 
-    settings: NodeSettings
-    detector: Detector | None
-    _parameter_service: ParameterService  # ours is a BatchParameterService (Node's type)
-
-    def _declare(self: Any) -> None:
-        self.settings = declare_parameters(self, model_detector_defaults)
-        self.detector = None
+    def __init__(self, *, autostart: bool = True, **node_options: Any) -> None:
+        super().__init__(NODE_NAME, start_parameter_services=False, **node_options)
+        self.autostart = self._declare_autostart(autostart)
+        self.settings: NodeSettings = declare_parameters(self, model_detector_defaults)
+        self.detector: Detector | None = None
         self.description: DetectorDescription | None = None
         self.statistics = FrameStatistics()
+        #: Set by the shutdown transition: the spin loop ends and the process exits.
+        self.shut_down = False
+        #: Why the last configure failed (:meth:`start` raises it).
+        self.configure_error: AnomalySegError | None = None
+        self._autostarting = False
         self._previous_report: StatisticsSnapshot | None = None
         self._throttle = ProblemThrottle(WARN_THROTTLE_SEC)
-        self._outputs: dict[str, Any] = {}
-        self._diagnostics: Any = None
-        self._subscription: Any = None
+        self._outputs: dict[str, LifecyclePublisher[Any]] = {}
+        self._diagnostics: Publisher[Any] | None = None
+        self._subscription: Subscription[Any] | None = None
         self._input = (IMAGE_TYPE, "")  # the subscription's message type and topic
-        self._timer: Any = None
-        self._qos_timer: Any = None
+        self._timer: Timer | None = None
+        self._qos_timer: Timer | None = None
+        self._inactive_timer: Timer | None = None
         self._input_class: type = Image
         self._subscribed_profile = ""
         self._mailbox: LatestMailbox[Frame] | None = None
@@ -148,7 +173,7 @@ class DetectorParts:
         self._batch_accepted: dict[str, Any] = {}
         self._hinted: set[tuple[str, str]] = set()
         self._objects = ObjectOutputs(self, self._throttle)  # anomaly objects (issue 23)
-        self._parameter_service = BatchParameterService(self)
+        self._parameter_services = ParameterServices(self)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         # rclpy keeps values for undeclared names without a word: a misspelt key in a
         # params file would silently leave the default in place.
@@ -158,9 +183,104 @@ class DetectorParts:
                 f"and is ignored{hint}"
             )
 
+    def _declare_autostart(self, default: bool) -> bool:
+        descriptor = ParameterDescriptor(description=AUTOSTART_DESCRIPTION, read_only=True)
+        try:
+            parameter: Parameter[bool] = self.declare_parameter("autostart", default, descriptor)
+        except InvalidParameterTypeException as error:
+            raise ConfigError(
+                f"parameter autostart: {error} (expected a boolean like {default!r})"
+            ) from error
+        return bool(parameter.value)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """``autostart``: configure and activate now (``build_only``: configure only).
+
+        :raises AnomalySegError: the model could not be loaded (why), or a transition failed.
+        """
+        self._autostarting = True
+        try:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise self.configure_error or AnomalySegError("configure failed")
+        finally:
+            self._autostarting = False
+        if not self.settings.build_only and (
+            self.trigger_activate() != TransitionCallbackReturn.SUCCESS
+        ):
+            raise AnomalySegError("activate failed")
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._load_model()
+        except AnomalySegError as error:
+            self.configure_error = error
+            if not self._autostarting:  # autostart: main() reports it as the fatal line
+                self.get_logger().error(f"configure failed: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.configure_error = None
+        self._open_outputs()
+        self._report_inactive(True)
+        backend = self.description.backend if self.description else "no model"
+        self.get_logger().info(f"configured: {backend}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._report_inactive(False)
+        self._open_input()
+        return super().on_activate(state)  # enables the lifecycle publishers
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._close_input()
+        self._report_inactive(True)
+        self.get_logger().info("deactivated")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._report_inactive(False)
+        self._close_outputs()
+        self._unload_model()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.stop()
+        self.shut_down = True
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.get_logger().error(f"error in state {state.label}; releasing everything")
+        self.stop()
+        return TransitionCallbackReturn.SUCCESS  # back to unconfigured
+
+    def stop(self) -> None:
+        """Whatever the state: stop the input (the frame in flight finishes), free the
+        publishers and the model (idempotent)."""
+        self._report_inactive(False)
+        self._close_input()
+        self._close_outputs()
+        self._unload_model()
+
+    def _report_inactive(self, on: bool) -> None:
+        """While configured but not active, /diagnostics says so (the active node's
+        timer takes over on activate)."""
+        if self._inactive_timer is not None:
+            self.destroy_timer(self._inactive_timer)
+            self._inactive_timer = None
+        if on:
+            self._inactive_timer = self.create_timer(
+                self.settings.diagnostics_period, self._publish_inactive
+            )
+
+    def _publish_inactive(self) -> None:
+        if self.description is None or self._diagnostics is None:
+            return
+        status = inactive_status(self.description, self.statistics.snapshot(), "inactive")
+        self._diagnostics.publish(diagnostic_array(status, self.get_clock().now().to_msg()))
+
     # --- model -----------------------------------------------------------------------
 
-    def _load_model(self: Any) -> None:
+    def _load_model(self) -> None:
         """Load (for TensorRT: build or read the cached engine) the model.
 
         :raises AnomalySegError: missing/mismatched model, backend unavailable.
@@ -192,7 +312,7 @@ class DetectorParts:
             input_size=detector.info.input_size,
         )
 
-    def _check_input_size(self: Any, detector: Detector) -> None:
+    def _check_input_size(self, detector: Detector) -> None:
         """Refuse a model exported at another size than the parameters ask for."""
         expected = (self.settings.input_height, self.settings.input_width)
         actual = detector.info.input_size
@@ -203,7 +323,7 @@ class DetectorParts:
                 "size (`anomaly-seg export --input-size H W`) or set them to 0"
             )
 
-    def _unload_model(self: Any) -> None:
+    def _unload_model(self) -> None:
         if self.detector is not None:
             self.detector.close()
             self.detector = None
@@ -211,24 +331,24 @@ class DetectorParts:
 
     # --- publishers, subscription, worker ------------------------------------------------
 
-    def _open_outputs(self: Any, create_publisher: Callable[..., Any]) -> None:
+    def _open_outputs(self) -> None:
         self._outputs = {
-            topic.name: create_publisher(Image, f"~/{topic.name}", output_qos())
+            topic.name: self.create_lifecycle_publisher(Image, f"~/{topic.name}", output_qos())
             for topic in OUTPUT_TOPICS
         }
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._objects.open(create_publisher)
+        self._objects.open(self.create_lifecycle_publisher)
 
-    def _close_outputs(self: Any, destroy_publisher: Callable[[Any], Any]) -> None:
+    def _close_outputs(self) -> None:
         for publisher in self._outputs.values():
-            destroy_publisher(publisher)
+            self.destroy_lifecycle_publisher(publisher)
         self._outputs = {}
-        self._objects.close(destroy_publisher)
+        self._objects.close(self.destroy_lifecycle_publisher)
         if self._diagnostics is not None:
             self.destroy_publisher(self._diagnostics)
             self._diagnostics = None
 
-    def _open_input(self: Any) -> None:
+    def _open_input(self) -> None:
         self._mailbox = LatestMailbox()
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
         self._worker = threading.Thread(
@@ -252,6 +372,7 @@ class DetectorParts:
             self.settings.diagnostics_period, self._publish_diagnostics
         )
         description = self.description
+        assert description is not None and self._subscription is not None  # configured
         self.get_logger().info(
             f"detecting on {self._subscription.topic_name} with {description.backend}, "
             f"model {description.model} (input {description.input_size[0]}x"
@@ -259,7 +380,7 @@ class DetectorParts:
             f"threshold {self.settings.detector.threshold:g})"
         )
 
-    def _close_input(self: Any) -> None:
+    def _close_input(self) -> None:
         """Stop taking frames: no more callbacks or diagnostics, the frame in flight
         finishes and is published, then the worker ends."""
         for timer in (self._timer, self._qos_timer):
@@ -285,7 +406,7 @@ class DetectorParts:
         self._mailbox = None
         self._objects.close_input()
 
-    def _input_profile(self: Any) -> str | None:
+    def _input_profile(self) -> str | None:
         """The input QoS profile now: the parameter's, or for ``auto`` the one matching the
         camera's publishers (None while there are none)."""
         if self.settings.qos_profile != "auto":
@@ -293,7 +414,7 @@ class DetectorParts:
         publishers = self.get_publishers_info_by_topic(self._input[1])
         return matching_profile([info.qos_profile.reliability for info in publishers])
 
-    def _subscribe(self: Any, profile: str) -> None:
+    def _subscribe(self, profile: str) -> None:
         """(Re)create the camera subscription with ``profile``."""
         if self._subscription is not None:
             self.destroy_subscription(self._subscription)
@@ -304,7 +425,7 @@ class DetectorParts:
         )
         self._subscribed_profile = profile
 
-    def _follow_camera_qos(self: Any) -> None:
+    def _follow_camera_qos(self) -> None:
         """``qos_profile: auto``: subscribe again when the camera's reliability changes."""
         profile = self._input_profile()
         if profile is None or profile == self._subscribed_profile or self._subscription is None:
@@ -315,7 +436,7 @@ class DetectorParts:
             f"{self._input[1]}"
         )
 
-    def _on_image(self: Any, cdr: bytes) -> None:
+    def _on_image(self, cdr: bytes) -> None:
         self.statistics.received()
         mailbox = self._mailbox
         msgtype, topic = self._input
@@ -325,12 +446,12 @@ class DetectorParts:
 
     # --- parameters -----------------------------------------------------------------------
 
-    def begin_batch(self: Any, parameters: list[Parameter[Any]]) -> None:
+    def begin_batch(self, parameters: list[Parameter[Any]]) -> None:
         """One SetParameters request starts: its values are judged together."""
         self._batch_pending = own_changes(parameters)
         self._batch_accepted = {}
 
-    def end_batch(self: Any) -> None:
+    def end_batch(self) -> None:
         """Apply what the request's parameters changed, as one new settings snapshot."""
         accepted, self._batch_pending, self._batch_accepted = self._batch_accepted, None, {}
         if not accepted:
@@ -342,24 +463,38 @@ class DetectorParts:
             # failed its own range check: say so rather than run half-changed.
             self.get_logger().error(f"parameters {accepted} not applied: {error}")
 
-    def _validated(self: Any, values: dict[str, Any]) -> NodeSettings:
+    def _validated(self, values: dict[str, Any]) -> NodeSettings:
         settings = settings_from_values(values)
         if self.detector is not None:
             self.detector.check_config(settings.detector)
         return settings
 
-    def _apply(self: Any, settings: NodeSettings, changes: dict[str, Any]) -> None:
+    def _apply(self, settings: NodeSettings, changes: dict[str, Any]) -> None:
         if self.detector is not None and settings.detector != self.detector.config:
             self.detector.config = settings.detector
         self.settings = settings
         self.get_logger().info(f"parameters changed: {changes}")
 
-    def _on_set_parameters(self: Any, parameters: list[Parameter[Any]]) -> SetParametersResult:
+    def _frozen(self, changes: dict[str, Any]) -> list[str]:
+        """Start-up parameters among ``changes`` that would change while configured."""
+        if self.detector is None:
+            return []
+        current = flatten(self.settings)
+        return sorted(n for n, v in changes.items() if SPECS[n].read_only and v != current[n])
+
+    def _on_set_parameters(self, parameters: list[Parameter[Any]]) -> SetParametersResult:
         changes = own_changes(parameters)
         if not changes:
             return SetParametersResult(successful=True)  # rclpy's own (use_sim_time ...)
-        # rclpy has already refused undeclared names, read-only ones and values outside
-        # their descriptor's range; what is left is the settings' own validation.
+        # rclpy has already refused undeclared names and values outside their descriptor's
+        # range; start-up parameters change only while unconfigured (no model loaded).
+        frozen = self._frozen(changes)
+        if frozen:
+            return SetParametersResult(
+                successful=False,
+                reason=f"parameter(s) {frozen} are read-only while the node is configured; "
+                "change them after `ros2 lifecycle set <node> cleanup` (or restart the node)",
+            )
         if self._batch_pending is None:
             try:
                 settings = self._validated({**flatten(self.settings), **changes})
@@ -385,11 +520,11 @@ class DetectorParts:
 
     # --- the worker -------------------------------------------------------------------------
 
-    def _wanted_outputs(self: Any, settings: NodeSettings) -> list[str]:
+    def _wanted_outputs(self, settings: NodeSettings) -> list[str]:
         """Outputs switched on that somebody subscribes to; nothing else is computed."""
         return subscribed(OUTPUT_TOPICS, self._outputs, settings)
 
-    def _work(self: Any, mailbox: LatestMailbox[Frame]) -> None:
+    def _work(self, mailbox: LatestMailbox[Frame]) -> None:
         while True:
             try:
                 frame = mailbox.take()
@@ -413,7 +548,7 @@ class DetectorParts:
                 if self._throttle.allow(problem):
                     self.get_logger().error(f"inference failed, frame skipped: {problem}")
 
-    def _process(self: Any, frame: Frame) -> None:
+    def _process(self, frame: Frame) -> None:
         settings = self.settings  # one consistent snapshot for the whole frame
         detector = self.detector
         wanted = self._wanted_outputs(settings)
@@ -422,6 +557,9 @@ class DetectorParts:
             self._objects.idle()
         if not (wanted or objects) or detector is None:
             self.statistics.skipped()  # not even decoded: nobody would see the result
+            return
+        sender = self._sender
+        if sender is None:  # deactivated meanwhile
             return
         started = time.perf_counter()
         message = cdr_message(frame.cdr, frame.msgtype, f"on {frame.topic}")
@@ -442,11 +580,11 @@ class DetectorParts:
         # are published while the colours are drawn here, the colours while the overlay is
         # drawn (from them), and only the last one is waited for. Both threads run without
         # the interpreter lock for most of it (OpenCV here; numpy and rcl there).
-        sent = [self._sender.submit(self._publish, result, computed, header)] if computed else []
+        sent = [sender.submit(self._publish, result, computed, header)] if computed else []
         try:
             for name in detector_outputs(wanted):  # labels_color before overlay
                 result = detector.render(rgb, result, (name,))
-                sent.append(self._sender.submit(self._publish, result, [name], header))
+                sent.append(sender.submit(self._publish, result, [name], header))
         finally:
             drawn_at = time.perf_counter()
             wait(sent)
@@ -462,7 +600,7 @@ class DetectorParts:
         timings["total"] = published - frame.received_at
         self.statistics.processed(timings)
 
-    def _publish(self: Any, result: Result, names: list[str], header: Any) -> None:
+    def _publish(self, result: Result, names: list[str], header: Any) -> None:
         """Send ``names`` of one frame's result, each with the input's header (a rosbags
         ``std_msgs/Header``), as CDR bytes built and published without the interpreter
         lock (:mod:`anomaly_seg_ros.ros.serialized`)."""
@@ -470,7 +608,7 @@ class DetectorParts:
         for name, raw in result_images(result, names).items():
             publish_cdr(self._outputs[name], image_cdr(store, raw, header))
 
-    def _hint_reliable_camera(self: Any) -> None:
+    def _hint_reliable_camera(self) -> None:
         """Say once per camera when a reliable camera meets the best-effort default: Fast
         DDS then drops fragments of large frames (6 MB rgb8: most frames never arrive)."""
         if self.settings.qos_profile != "sensor_data" or self._subscription is None:
@@ -487,7 +625,7 @@ class DetectorParts:
                 "effort loses fragments of big messages)"
             )
 
-    def _publish_diagnostics(self: Any) -> None:
+    def _publish_diagnostics(self) -> None:
         if self.description is None or self._diagnostics is None:
             return
         self._hint_reliable_camera()
@@ -500,28 +638,6 @@ class DetectorParts:
         )
         self._previous_report = snapshot
         self._diagnostics.publish(diagnostic_array(status, self.get_clock().now().to_msg()))
-
-
-class DetectorNode(DetectorParts, Node):
-    """Subscribes to ``image`` (or ``<image>/compressed``) and publishes ``~/<output>``.
-
-    :raises ModelError: the model is missing or does not fit its sidecar/statistics.
-    :raises BackendError: the chosen backend cannot start.
-    :raises ConfigError: a parameter given at start-up is invalid.
-    """
-
-    def __init__(self, **node_options: Any) -> None:
-        super().__init__(NODE_NAME, start_parameter_services=False, **node_options)
-        self._declare()
-        self._load_model()
-        self._open_outputs(self.create_publisher)
-        if not self.settings.build_only:
-            self._open_input()
-
-    def stop(self) -> None:
-        """Stop the worker (the frame in flight finishes) and release the backend."""
-        self._close_input()
-        self._unload_model()
 
 
 def clean_shared_memory(logger: Any) -> None:
@@ -563,17 +679,30 @@ def spin_until_stopped(
         node.get_logger().info(f"{stop.received[0]} received, shutting down")
 
 
-def run_detector(
-    args: list[str] | None,
-    create: Callable[[], DetectorNode | Any],
-    serve: Callable[[Any, StopSignals], None],
-) -> int:
-    """What both executables do: session, stale-segment clean-up, node, serve, clean stop.
+def _started_node(autostart: bool) -> DetectorNode:
+    """The node, configured and activated when its ``autostart`` parameter says so.
+
+    :raises AnomalySegError: a bad parameter, or the autostart configure failed (why).
+    """
+    node = DetectorNode(autostart=autostart)
+    if node.autostart:
+        try:
+            node.start()
+        except BaseException:
+            node.stop()
+            node.destroy_node()
+            raise
+    return node
+
+
+def main(args: list[str] | None = None, *, autostart: bool = True) -> int:
+    """Entry point of both executables: session, stale-segment clean-up, node, spin, stop.
 
     :param args: command line; None = ``sys.argv``.
-    :param create: builds the node (may raise :class:`AnomalySegError`).
-    :param serve: runs it until a stop signal (spins, or returns at once for build_only).
-    :return: the exit code: 0, also after SIGINT/SIGTERM/SIGHUP; 1 when it cannot start.
+    :param autostart: the ``autostart`` parameter's default: True for ``detector_node``,
+        False for ``detector_lifecycle_node``.
+    :return: the exit code: 0, also after SIGINT/SIGTERM/SIGHUP or the shutdown transition;
+        1 when it cannot start (one FATAL line).
     """
     logger = rclpy.logging.get_logger(NODE_NAME)
     try:
@@ -581,7 +710,7 @@ def run_detector(
         with StopSignals() as stop, ros_session(args, rclpy_signal_handlers=False):
             clean_shared_memory(logger)
             try:
-                node = create()
+                node = _started_node(autostart)
             except AnomalySegError as error:
                 if stop.requested:  # the signal broke the model loading: not a fault
                     logger.info(f"{stop.received[0]} during start-up, exiting")
@@ -590,7 +719,11 @@ def run_detector(
                 return 1
             stop.arm()
             try:
-                serve(node, stop)
+                if node.autostart and node.settings.build_only:
+                    backend = node.description.backend if node.description else "no model"
+                    node.get_logger().info(f"build_only: model ready ({backend}); exiting")
+                else:
+                    spin_until_stopped(node, stop, until=lambda: node.shut_down)
             finally:
                 node.stop()
                 node.destroy_node()
@@ -604,19 +737,6 @@ def run_detector(
     except KeyboardInterrupt:  # a signal during start-up (model loading, engine build)
         logger.info("stop signal during start-up, exiting")
     return 0
-
-
-def _serve(node: DetectorNode, stop: StopSignals) -> None:
-    if node.settings.build_only:
-        backend = node.description.backend if node.description else "no model"
-        node.get_logger().info(f"build_only: model ready ({backend}); exiting")
-    else:
-        spin_until_stopped(node, stop)
-
-
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``detector_node``; returns the process exit code."""
-    return run_detector(args, DetectorNode, _serve)
 
 
 if __name__ == "__main__":

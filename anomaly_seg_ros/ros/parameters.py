@@ -2,7 +2,8 @@
 
 Every :class:`~anomaly_seg_ros.config.DetectorConfig` field is a parameter of the same
 name, type and default, changeable at run time. The node adds its own settings
-(:class:`NodeSettings`); those that need a restart (model, backend, QoS) are read-only.
+(:class:`NodeSettings`); the start-up ones (model, backend, QoS: ``read_only`` in
+:data:`SPECS`) change only while the node is unconfigured (the node refuses them otherwise).
 A run-time change builds a new frozen :class:`NodeSettings` through
 :func:`updated_settings`, which validates exactly as start-up does.
 """
@@ -20,7 +21,14 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import (
+    DescribeParameters,
+    GetParameters,
+    GetParameterTypes,
+    ListParameters,
+    SetParameters,
+    SetParametersAtomically,
+)
 from rclpy.exceptions import (
     InvalidParameterTypeException,
     InvalidParameterValueException,
@@ -28,7 +36,7 @@ from rclpy.exceptions import (
 )
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.parameter_service import ParameterService
+from rclpy.qos import qos_profile_parameters as PARAMETER_QOS
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import ASPECT_POLICIES, SCORE_TYPES, DetectorConfig
@@ -39,6 +47,10 @@ from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
 __all__ = ["BACKEND_CHOICES", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
+
+
+#: What a start-up parameter's ROS description adds (``ros2 param describe``).
+UNCONFIGURED_ONLY = " (changeable only while unconfigured)"
 
 
 @dataclass(frozen=True)
@@ -239,7 +251,11 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
 def descriptor(name: str, default: Any) -> ParameterDescriptor:
     """The ROS descriptor of one parameter: description, range, read-only flag."""
     spec = SPECS[name]
-    result = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+    # Start-up parameters are not read_only for ROS: they may change while the node is
+    # unconfigured (a corrected model_path after a failed configure); the node refuses
+    # them while configured.
+    text = spec.description + (UNCONFIGURED_ONLY if spec.read_only else "")
+    result = ParameterDescriptor(description=text)
     if spec.minimum is not None and spec.maximum is not None:
         if isinstance(default, bool):
             pass  # booleans have no range
@@ -343,40 +359,108 @@ def own_changes(parameters: Iterable[Parameter[Any]]) -> dict[str, Any]:
 class BatchingNode(Protocol):
     """A node told about a whole SetParameters request before and after its parameters."""
 
+    def get_name(self) -> str: ...
+
+    def create_service(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def has_parameter(self, name: str) -> bool: ...
+
+    def get_parameter(self, name: str) -> Parameter[Any]: ...
+
+    def describe_parameter(self, name: str) -> ParameterDescriptor: ...
+
+    def describe_parameters(self, names: list[str]) -> list[ParameterDescriptor]: ...
+
+    def get_parameter_types(self, names: list[str]) -> list[Any]: ...
+
+    def list_parameters(self, prefixes: list[str], depth: int) -> Any: ...
+
+    def set_parameters_atomically(self, parameters: list[Parameter[Any]]) -> Any: ...
+
     def begin_batch(self, parameters: list[Parameter[Any]]) -> None: ...
 
     def end_batch(self) -> None: ...
 
 
-class BatchParameterService(ParameterService):
-    """rclpy's parameter services, with two changes to ``set_parameters``:
+class ParameterServices:
+    """The node's six parameter services (``start_parameter_services=False`` in its
+    constructor), made with rclpy's public API; they answer like rclpy's own, except:
 
-    * the request is validated as a whole: the node is told the full list first
-      (``begin_batch``/``end_batch``), so ``boundary_width: 6, boundary_iterations: 3``
-      from ``ros2 param load`` is accepted although 6 is no multiple of the old 4;
+    * ``set_parameters`` judges the request as a whole: the node is told the full list
+      first (``begin_batch``/``end_batch``), so ``boundary_width: 6, boundary_iterations: 3``
+      from ``ros2 param load`` is accepted although 6 is no multiple of the old 4 (rclpy
+      hands a non-atomic request's parameters to the callbacks one at a time);
     * a read-only parameter "set" to its current value succeeds as a no-op, so
       ``ros2 param load`` of the node's own ``ros2 param dump`` works.
 
     :param node: a node with ``begin_batch(parameters)`` and ``end_batch()``.
     """
 
-    def _set_parameters_callback(
-        self, request: SetParameters.Request, response: SetParameters.Response
-    ) -> SetParameters.Response:
-        node = self._get_node()
+    def __init__(self, node: Node) -> None:
         if not isinstance(node, BatchingNode):
             raise TypeError(f"{type(node).__name__} has no begin_batch/end_batch")
+        self._node = node
+        name = node.get_name()
+        services: dict[str, tuple[Any, Callable[[Any, Any], Any]]] = {
+            "describe_parameters": (DescribeParameters, self._describe),
+            "get_parameters": (GetParameters, self._get),
+            "get_parameter_types": (GetParameterTypes, self._get_types),
+            "list_parameters": (ListParameters, self._list),
+            "set_parameters": (SetParameters, self._set),
+            "set_parameters_atomically": (SetParametersAtomically, self._set_atomically),
+        }
+        self.services = [
+            node.create_service(kind, f"{name}/{service}", callback, qos_profile=PARAMETER_QOS)
+            for service, (kind, callback) in services.items()
+        ]
+
+    def _describe(self, request: Any, response: Any) -> Any:
+        node = self._node
+        if all(node.has_parameter(name) for name in request.names):
+            response.descriptors = node.describe_parameters(list(request.names))
+        return response  # an unknown name: an empty answer, as rclpy's
+
+    def _get(self, request: Any, response: Any) -> Any:
+        node = self._node
+        if all(node.has_parameter(name) for name in request.names):
+            response.values = [
+                node.get_parameter(name).get_parameter_value() for name in request.names
+            ]
+        return response
+
+    def _get_types(self, request: Any, response: Any) -> Any:
+        node = self._node
+        if all(node.has_parameter(name) for name in request.names):
+            response.types = node.get_parameter_types(list(request.names))
+        return response
+
+    def _list(self, request: Any, response: Any) -> Any:
+        try:
+            response.result = self._node.list_parameters(list(request.prefixes), request.depth)
+        except (TypeError, ValueError):
+            pass
+        return response
+
+    def _set(self, request: Any, response: Any) -> Any:
+        node = self._node
         parameters = [Parameter.from_parameter_msg(message) for message in request.parameters]
         node.begin_batch(parameters)
         try:
-            for parameter in parameters:
-                response.results.append(self._set_one(node, parameter))
+            response.results = [self._set_one(parameter) for parameter in parameters]
         finally:
             node.end_batch()
         return response
 
-    @staticmethod
-    def _set_one(node: Node, parameter: Parameter[Any]) -> SetParametersResult:
+    def _set_atomically(self, request: Any, response: Any) -> Any:
+        parameters = [Parameter.from_parameter_msg(message) for message in request.parameters]
+        try:
+            response.result = self._node.set_parameters_atomically(parameters)
+        except ParameterNotDeclaredException as error:
+            response.result = SetParametersResult(successful=False, reason=str(error))
+        return response
+
+    def _set_one(self, parameter: Parameter[Any]) -> SetParametersResult:
+        node = self._node
         if node.has_parameter(parameter.name):
             current = node.get_parameter(parameter.name)
             if node.describe_parameter(parameter.name).read_only and (

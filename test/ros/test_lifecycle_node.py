@@ -8,6 +8,8 @@ import time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
 from ros_harness import NodeProcess, Recorder, RosClient, camera_frame
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -135,3 +137,52 @@ def test_configure_fails_on_a_missing_model_and_the_node_stays(tmp_path, ros_cli
         code = node.close()  # SIGINT while unconfigured
     assert code == 0, node.process.output
     assert f"configure failed: model_path {missing} does not exist" in node.process.output
+
+
+def test_model_path_corrected_while_unconfigured_then_configure_succeeds(
+    tmp_path, tiny_model, ros_client
+) -> None:
+    missing = tmp_path / "absent.onnx"
+    node = ManagedNode(ros_client, {"model_path": missing, "qos_profile": "reliable"}, "c")
+    setter = ros_client.node.create_client(
+        SetParameters, f"{node.namespace}/anomaly_seg_detector/set_parameters"
+    )
+
+    def set_model(path: object) -> tuple[bool, str]:
+        request = SetParameters.Request(
+            parameters=[Parameter("model_path", value=str(path)).to_parameter_msg()]
+        )
+        (result,) = node._call(setter, request).results
+        return result.successful, result.reason
+
+    try:
+        assert setter.wait_for_service(timeout_sec=10.0)
+        assert not node.transition(Transition.TRANSITION_CONFIGURE)
+        assert node.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert set_model(tiny_model) == (True, "")  # unconfigured: start-up values change
+        assert node.transition(Transition.TRANSITION_CONFIGURE)
+        # configured: refused with the way out
+        ok, reason = set_model(missing)
+        assert not ok and "model_path" in reason and "cleanup" in reason
+        assert node.transition(Transition.TRANSITION_ACTIVATE)
+        ros_client.wait_for(lambda: node.camera.get_subscription_count() == 1, 10.0, "input")
+        assert node.frame_gets_through(1, 20.0)
+    finally:
+        ros_client.node.destroy_client(setter)
+        code = node.close()
+    assert code == 0, node.process.output
+    assert f"configure failed: model_path {missing} does not exist" in node.process.output
+
+
+def test_autostart_configures_and_activates_the_lifecycle_executable(tiny_model, ros_client):
+    parameters = {"model_path": tiny_model, "qos_profile": "reliable", "autostart": True}
+    node = ManagedNode(ros_client, parameters, "d")
+    try:
+        ros_client.wait_for(
+            lambda: node.state() == State.PRIMARY_STATE_ACTIVE, 60.0, "autostart active"
+        )
+        ros_client.wait_for(lambda: node.camera.get_subscription_count() == 1, 10.0, "input")
+        assert node.frame_gets_through(1, 20.0)
+    finally:
+        code = node.close()
+    assert code == 0, node.process.output

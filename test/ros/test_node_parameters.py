@@ -66,7 +66,10 @@ def test_descriptors_carry_ranges_and_read_only_flags() -> None:
         0.0,
         1.0,
     )
-    assert descriptor("backend", "auto").read_only
+    # Start-up parameters change only while unconfigured: the node refuses them when
+    # configured, so for ROS they are not read-only; the description says so.
+    backend = descriptor("backend", "auto")
+    assert not backend.read_only and "only while unconfigured" in backend.description
     assert "sml" in descriptor("score_type", "max_logit").additional_constraints
     assert not descriptor("threshold", 0.0).read_only
 
