@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,8 +29,10 @@ from anomaly_seg_ros.io.object_messages import (
     CLOUD_DTYPE,
     CLOUD_FIELDS,
     CLOUD_OFFSETS,
+    NESTED_OBJECT_FIELDS,
     OBJECT_TOPICS,
     MarkerSpec,
+    anomaly_object_fields,
     camera_info_topic,
     object_markers,
     obstacle_points,
@@ -211,41 +212,11 @@ def object_array_message(
     image's frame; fields as ``msgs/anomaly_seg_msgs/msg/AnomalyObject.msg`` says)."""
     objects = []
     for track in frame.confirmed:
-        item, ground = track.object, track.object.ground
-        x_min, y_min, x_max, y_max = item.box
-        values: dict[str, Any] = {
-            "id": track.id,
-            "age": track.age,
-            "hits": track.hits,
-            "confirmed": track.confirmed,
-            "misses": track.misses,
-            "box": new_message(
-                store,
-                "sensor_msgs/msg/RegionOfInterest",
-                x_offset=x_min,
-                y_offset=y_min,
-                width=x_max - x_min + 1,
-                height=y_max - y_min + 1,
-            ),
-            "area_px": item.area_px,
-            "peak_score": float(item.peak_score),
-            "mean_score": float(item.mean_score),
-            "on_road_fraction": float(item.on_road_fraction),
-            "touches_border": bool(item.touches_border),
-            "has_position": ground is not None,
-        }
-        nan = math.nan
-        position = (ground.forward_m, ground.left_m, 0.0) if ground else (nan, nan, nan)
-        values["position"] = new_message(
-            store, "geometry_msgs/msg/Point", **dict(zip("xyz", map(float, position)))
-        )
-        for name in ("range_m", "lateral_extent_m", "range_sigma_m"):
-            values[name] = float(getattr(ground, name)) if ground is not None else nan
-        if track.velocity is not None:
-            values["has_velocity"] = True
-            values["velocity"] = new_message(
-                store, "geometry_msgs/msg/Vector3", x=track.velocity[0], y=track.velocity[1]
-            )
+        values = anomaly_object_fields(track)
+        for name, msgtype in NESTED_OBJECT_FIELDS.items():
+            fields = values.pop(name)
+            if fields is not None:  # None: the type's default (no velocity)
+                values[name] = new_message(store, msgtype, **fields)
         objects.append(new_message(store, f"{MSG_PACKAGE}/msg/AnomalyObject", **values))
     return new_message(
         store,

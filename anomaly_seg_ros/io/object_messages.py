@@ -8,8 +8,10 @@ results into rclpy messages; tests and bag tools use them without ROS.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +74,54 @@ def camera_info_topic(image_topic: str) -> str:
     name it: ``/cam/image_raw`` -> ``/cam/camera_info``; a relative name stays relative."""
     parent = image_topic.rsplit("/", 1)[0] if "/" in image_topic else ""
     return f"{parent}/camera_info" if parent or image_topic.startswith("/") else "camera_info"
+
+
+#: Fields of ``anomaly_seg_msgs/AnomalyObject`` that are messages themselves (with their types).
+NESTED_OBJECT_FIELDS = {
+    "box": "sensor_msgs/msg/RegionOfInterest",
+    "position": "geometry_msgs/msg/Point",
+    "velocity": "geometry_msgs/msg/Vector3",
+}
+
+
+def anomaly_object_fields(track: Track) -> dict[str, Any]:
+    """The field values of one ``anomaly_seg_msgs/AnomalyObject`` (``msgs/anomaly_seg_msgs/msg
+    /AnomalyObject.msg``) as plain data, for the rclpy and the rosbags builders alike: the
+    :data:`NESTED_OBJECT_FIELDS` as dicts of their fields (``velocity`` None without one);
+    no position = NaN position, range, extent and sigma.
+    """
+    item, ground = track.object, track.object.ground
+    x_min, y_min, x_max, y_max = item.box
+    nan = math.nan
+    position = (ground.forward_m, ground.left_m, 0.0) if ground else (nan, nan, nan)
+    velocity = track.velocity
+    return {
+        "id": track.id,
+        "age": track.age,
+        "hits": track.hits,
+        "confirmed": track.confirmed,
+        "misses": track.misses,
+        "box": {
+            "x_offset": x_min,
+            "y_offset": y_min,
+            "width": x_max - x_min + 1,
+            "height": y_max - y_min + 1,
+        },
+        "area_px": item.area_px,
+        "peak_score": float(item.peak_score),
+        "mean_score": float(item.mean_score),
+        "on_road_fraction": float(item.on_road_fraction),
+        "touches_border": bool(item.touches_border),
+        "has_position": ground is not None,
+        "position": dict(zip("xyz", map(float, position))),
+        "range_m": float(ground.range_m) if ground else nan,
+        "lateral_extent_m": float(ground.lateral_extent_m) if ground else nan,
+        "range_sigma_m": float(ground.range_sigma_m) if ground else nan,
+        "has_velocity": velocity is not None,
+        "velocity": None
+        if velocity is None
+        else {"x": float(velocity[0]), "y": float(velocity[1])},
+    }
 
 
 def positioned(tracks: Iterable[Track]) -> list[tuple[Track, GroundPosition]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import array
 import importlib
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from anomaly_seg_ros.io.object_messages import (
     CLOUD_FIELDS,
     CLOUD_OFFSETS,
     MarkerSpec,
+    anomaly_object_fields,
     box_center_size,
     object_markers,
     obstacle_points,
@@ -79,39 +79,15 @@ def object_array_message(
     :param header: the camera image's header (stamp; its frame becomes camera_frame_id).
     :param vehicle_frame: the frame of the positions (the message's header.frame_id).
     """
+    nested = {"box": RegionOfInterest, "position": Point, "velocity": Vector3}
     objects = []
     for track in confirmed:
-        item = track.object
-        x_min, y_min, x_max, y_max = item.box
-        ground = item.ground
-        message = module.AnomalyObject(
-            id=track.id,
-            age=track.age,
-            hits=track.hits,
-            confirmed=track.confirmed,
-            misses=track.misses,
-            box=RegionOfInterest(
-                x_offset=x_min, y_offset=y_min, width=x_max - x_min + 1, height=y_max - y_min + 1
-            ),
-            area_px=item.area_px,
-            peak_score=float(item.peak_score),
-            mean_score=float(item.mean_score),
-            on_road_fraction=float(item.on_road_fraction),
-            touches_border=bool(item.touches_border),
-            has_position=ground is not None,
-        )
-        if ground is not None:
-            message.position = Point(x=float(ground.forward_m), y=float(ground.left_m), z=0.0)
-            message.range_m = float(ground.range_m)
-            message.lateral_extent_m = float(ground.lateral_extent_m)
-            message.range_sigma_m = float(ground.range_sigma_m)
-        else:
-            nan = math.nan
-            message.position = Point(x=nan, y=nan, z=nan)
-            message.range_m = message.lateral_extent_m = message.range_sigma_m = nan
-        if track.velocity is not None:
-            message.has_velocity = True
-            message.velocity = Vector3(x=float(track.velocity[0]), y=float(track.velocity[1]))
+        values = anomaly_object_fields(track)
+        for name, message_class in nested.items():
+            fields = values.pop(name)
+            if fields is not None:  # None: the type's default (no velocity)
+                values[name] = message_class(**fields)
+        message = module.AnomalyObject(**values)
         objects.append(message)
     return module.AnomalyObjectArray(
         header=with_frame(header, vehicle_frame),
