@@ -11,7 +11,12 @@ For the bundled model (``models/demo/demo.pt``) and a random-init DeepLabv3+ Res
   relative to their spread (fp16 is expected to differ in the last bits, not in labels);
 * latency, medians over ``--iterations`` frames after ``--warmup``: the network
   (``backend.infer``: upload, network, download), each host stage and the whole
-  ``Detector.detect`` (plain settings, and every refinement: suppression, smoothing, VDE);
+  ``Detector.detect`` (plain settings, and every refinement: suppression, smoothing, VDE,
+  on the host; then "in-graph": the same refinement run by the torch backend on the
+  device after the head, the host only thresholding);
+* the random-init network gets batch-norm statistics estimated on two random frames (as
+  training would give it), so that its activations stay in float16's range like a trained
+  model's; a map that still overflows is reported as NON-FINITE, not as a difference;
 * TensorRT rows (fp16, fp32, and the refinement in the graph) when ``tensorrt`` and
   ``cuda.bindings`` import; their wheels may travel with the tree (``--wheels``).
 
@@ -38,6 +43,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +160,8 @@ def run_model(
     """Parity and latency of one model on ``device`` per precision, then TensorRT."""
     import numpy as np
 
+    from anomaly_seg_ros.graph_refinement import GraphRefinement
+
     network, info = load_network(model, camera)
     size = info.input_size
     print(f"\n{model} {size[0]}x{size[1]} ({count_flops(network, size) / 2e9:.1f} GMAC)")
@@ -175,6 +183,15 @@ def run_model(
                 print_row(
                     f"torch {precision}", config_name, measure(backend, rgb, config_name, args)
                 )
+        if budget.spent(f"torch {precision} in-graph"):
+            return
+        in_graph = replace(info, graph_refinement=GraphRefinement.from_config(refined_config()))
+        with torch_backend(
+            network, in_graph, str(device), precision == "fp16", scratch
+        ) as backend:
+            agreement = graph_against_host(backend.infer(network_input(rgb, info)))
+            print(f"  torch {precision} in-graph: {agreement}")
+            print_row(f"torch {precision}", "in-graph", measure(backend, rgb, "in-graph", args))
     if not args.no_tensorrt:
         run_tensorrt(network, info, rgb, reference, args, budget, scratch)
 
@@ -195,8 +212,28 @@ def load_network(model: str, camera: tuple[int, int]) -> tuple[Any, Any]:
     from anomaly_seg_ros.networks import create_network
 
     torch.manual_seed(0)
-    network = create_network(model, num_classes=19, output_stride=16).eval()
-    return network, ModelInfo(CLASS_NAMES, camera[0], camera[1])
+    network = create_network(model, num_classes=19, output_stride=16)
+    estimate_batch_norm_statistics(network)
+    return network.eval(), ModelInfo(CLASS_NAMES, camera[0], camera[1])
+
+
+def estimate_batch_norm_statistics(network: Any, size: tuple[int, int] = (256, 512)) -> None:
+    """Give a random-init network the batch-norm statistics of its own activations on two
+    random frames, as training would: with the initial ones (mean 0, variance 1) the
+    activations of a 101-layer network grow layer by layer past float16's range (65504),
+    and fp16 would be measured on infinities instead of on numbers like a trained model's."""
+    import torch
+
+    norms = [m for m in network.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # cumulative average over the calibration frames
+    network.train()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _ in range(2):
+            network(torch.randn(2, 3, *size, generator=generator))
+    network.eval()
 
 
 def torch_backend(network: Any, info: Any, device: str, fp16: bool, scratch: Path) -> Any:
@@ -232,12 +269,15 @@ def compare_summaries(reference: Any, other: Any) -> str:
 
     agree = float(np.mean(reference.label == other.label)) * 100
     parts = [f"labels {agree:.2f} % equal"]
+    broken = float(np.mean(~np.isfinite(other.max_logit))) * 100
+    if broken:  # overflow (fp16): say so rather than a NaN difference
+        parts.append(f"NON-FINITE max_logit on {broken:.2f} % of pixels")
     for name in ("max_logit", "logsumexp"):
         expected, actual = getattr(reference, name), getattr(other, name)
         spread = float(np.ptp(expected)) or 1.0
-        parts.append(
-            f"{name} max |Δ| {float(np.max(np.abs(expected - actual))) / spread:.1e} of range"
-        )
+        both = np.isfinite(expected) & np.isfinite(actual)
+        difference = float(np.max(np.abs(expected - actual)[both], initial=0.0))
+        parts.append(f"{name} max |Δ| {difference / spread:.1e} of range")
     return ", ".join(parts)
 
 
@@ -249,7 +289,7 @@ def measure(
     from anomaly_seg_ros.config import DetectorConfig
     from anomaly_seg_ros.detector import Detector
 
-    config = DetectorConfig().replace(**({} if config_name == "plain" else REFINED))
+    config = DetectorConfig() if config_name == "plain" else refined_config()
     detector = Detector(backend, config)
     blob = network_input(rgb, backend.info)
     stages: dict[str, list[float]] = {}
@@ -269,6 +309,30 @@ def measure(
         for stage, seconds in timings.items():
             stages.setdefault(stage, []).append(seconds)
     return stages
+
+
+def graph_against_host(summary: Any) -> str:
+    """The refined score the device computed against the host refinement of the same
+    summary (an export's check allows 1e-5 of the score's magnitude)."""
+    import numpy as np
+
+    from anomaly_seg_ros.refine import refine_score
+    from anomaly_seg_ros.scores import compute_score
+
+    config = refined_config()
+    host = refine_score(compute_score(config.score_type, summary), summary, config)
+    finite = np.isfinite(host)
+    difference = float(np.max(np.abs(summary.refined_score - host)[finite], initial=0.0))
+    magnitude = max(1.0, float(np.max(np.abs(host[finite]), initial=0.0)))
+    relative = difference / magnitude
+    return f"refined score vs the host's refinement: max |Δ| {relative:.1e} of magnitude"
+
+
+def refined_config() -> Any:
+    """The detector settings of the "refined" and "in-graph" rows."""
+    from anomaly_seg_ros.config import DetectorConfig
+
+    return DetectorConfig().replace(**REFINED)
 
 
 def print_row(backend: str, config: str, stages: dict[str, list[float]]) -> None:
@@ -324,7 +388,6 @@ def tensorrt_backend(
     prepare_engine: Callable[..., Any],
     backend_class: Callable[..., Any],
 ) -> Iterator[Any]:
-    from anomaly_seg_ros.config import DetectorConfig
     from anomaly_seg_ros.networks.export import export_onnx
 
     size = info.input_size
@@ -336,7 +399,7 @@ def tensorrt_backend(
         list(info.class_names),
         precision=precision,
         check=False,
-        refine_in_graph=DetectorConfig().replace(**REFINED) if in_graph else None,
+        refine_in_graph=refined_config() if in_graph else None,
     )
     started = time.perf_counter()
     engine = prepare_engine(onnx_path, trt_info, cache_dir=scratch / "engines")

@@ -42,9 +42,12 @@ def test_gpu_check_runs_its_torch_path_on_a_cpu_without_opencv_onnxruntime_yaml(
     assert "no OpenCV: host stages on benchmarks/cv2_fallback.py" in output
     for model in ("bundled 256x512", "resnet101 128x256"):
         assert model in output, output
-    # CPU against CPU: the parity line is exact, and both settings have a latency row.
+    # CPU against CPU: the parity line is exact, and the three settings (plain, refined
+    # on the host, refined in the torch graph) have a latency row.
     assert output.count("parity vs CPU fp32: labels 100.00 % equal") == 2, output
-    assert output.count("Detector.detect") == 4, output
+    assert output.count("Detector.detect") == 6, output
+    assert output.count(" in-graph network ") == 2, output
+    assert "NON-FINITE" not in output, output
     assert output.count("fp16: CUDA only") == 2, output
     assert "tensorrt: not available" in output
 

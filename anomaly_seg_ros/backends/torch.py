@@ -1,7 +1,10 @@
 """PyTorch backend: the same graph (network + anomaly head) eagerly, on CPU or CUDA.
 
 For GPUs without TensorRT and for measurement. On CUDA it can run the body in fp16,
-use channels_last memory format and replay the whole frame as a CUDA graph.
+use channels_last memory format and replay the whole frame as a CUDA graph. When the model's
+sidecar records a graph refinement (``graph_refinement``), the score and its refinement run
+after the head on the same device, as in an ONNX or TensorRT graph exported with
+``refine_in_graph``: the host then only thresholds.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from anomaly_seg_ros.errors import BackendError, ModelError
 from anomaly_seg_ros.model_info import ModelInfo, sidecar_path
 from anomaly_seg_ros.model_info import load_model_info as _load_sidecar
 from anomaly_seg_ros.networks.head import AnomalyHead
-from anomaly_seg_ros.summary import OUTPUT_NAMES, LogitSummary
+from anomaly_seg_ros.summary import OUTPUT_NAMES, REFINED_SCORE_NAME, LogitSummary
 
 
 class TorchBackend(InferenceBackend):
@@ -55,6 +58,14 @@ class TorchBackend(InferenceBackend):
             self.device, self.dtype, memory_format=self.memory_format
         )
         self.head = AnomalyHead(network, self.dtype).eval()
+        self.refinement: torch.nn.Module | None = None
+        self.output_names = OUTPUT_NAMES
+        if info.graph_refinement is not None:
+            from anomaly_seg_ros.networks.refine_graph import GraphRefinementModule
+
+            module = GraphRefinementModule(info.graph_refinement)
+            self.refinement = module.eval().to(self.device)
+            self.output_names = (*OUTPUT_NAMES, REFINED_SCORE_NAME)
         self._graph: torch.cuda.CUDAGraph | None = None
         self._static_input: torch.Tensor | None = None
         self._static_outputs: tuple[torch.Tensor, ...] = ()
@@ -64,7 +75,12 @@ class TorchBackend(InferenceBackend):
             self._capture()
 
     def _run(self, image: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.head(image.contiguous(memory_format=self.memory_format))
+        summary: tuple[torch.Tensor, ...] = self.head(
+            image.contiguous(memory_format=self.memory_format)
+        )
+        if self.refinement is None:
+            return summary
+        return (*summary, self.refinement(*summary))
 
     def _capture(self) -> None:
         """Record one frame into a CUDA graph after warm-up on a side stream."""
@@ -91,12 +107,13 @@ class TorchBackend(InferenceBackend):
             else:
                 outputs = self._run(host.to(self.device))
             arrays = [tensor.cpu().numpy() for tensor in outputs]
-        return LogitSummary.from_outputs(dict(zip(OUTPUT_NAMES, arrays)))
+        return LogitSummary.from_outputs(dict(zip(self.output_names, arrays)))
 
     def describe(self) -> str:
         precision = "fp16" if self.dtype == torch.float16 else "fp32"
         graph = ", CUDA graph" if self._graph is not None else ""
-        return f"torch {torch.__version__} [{self.device}] ({precision}{graph})"
+        refined = ", refinement in the graph" if self.refinement is not None else ""
+        return f"torch {torch.__version__} [{self.device}] ({precision}{graph}{refined})"
 
     def close(self) -> None:
         self._graph = None

@@ -22,9 +22,9 @@ import logging
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -41,6 +41,9 @@ from anomaly_seg_ros.refinement_spec import (
     RoadRegion,
 )
 from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
+
+if TYPE_CHECKING:  # onnx only for export: the torch backend runs the module without it
+    import onnx
 
 LOGGER = logging.getLogger(__name__)
 
@@ -316,6 +319,8 @@ def append_refinement(
         the graph disagrees with the host.
     """
     from dataclasses import replace
+
+    import onnx
 
     from anomaly_seg_ros.model_info import load_model_info, save_model_info
 
