@@ -24,7 +24,7 @@ NODE_NAME = "anomaly_seg_detector"
 OUTPUTS = ("labels_color", "overlay")
 
 #: How a frame whose aspect differs from the network input's reaches the network (see
-#: :func:`anomaly_seg_ros.preprocess.view_geometry`): ``stretch`` scales each axis on its
+#: :func:`anomaly_seg_ros.pipeline.preprocess.view_geometry`): ``stretch`` scales each axis on its
 #: own; ``letterbox`` scales to fit and pads the rest of the input with the normalisation
 #: mean; ``center_crop`` scales to fill and leaves the camera's outer bands unseen.
 ASPECT_POLICIES = ("stretch", "letterbox", "center_crop")

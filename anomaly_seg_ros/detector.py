@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_seg_ros import preprocess, refine, visualize
 from anomaly_seg_ros.backends import InferenceBackend, create_backend
 from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
-from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.postprocess import postprocess
-from anomaly_seg_ros.sml_stats import load_sml_stats
-from anomaly_seg_ros.strips import StripPool
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.sidecar import ModelInfo
+from anomaly_seg_ros.model.sml_stats import load_sml_stats
+from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.pipeline import preprocess, refine, visualize
+from anomaly_seg_ros.pipeline.postprocess import Stopwatch, postprocess
+from anomaly_seg_ros.pipeline.strips import StripPool
 
 LOGGER = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Detector:
     :param sml_stats: per-class (mean, std) of the max logit, needed for ``score_type='sml'``.
     :param host_threads: threads for the host refinement (row strips; the result does not
         depend on the count); 0 = one per available CPU, at most
-        :data:`~anomaly_seg_ros.strips.MAX_AUTO_THREADS`.
+        :data:`~anomaly_seg_ros.pipeline.strips.MAX_AUTO_THREADS`.
     """
 
     def __init__(
@@ -173,15 +173,8 @@ class Detector:
         wanted = _wanted_outputs(outputs)
         preprocess.check_rgb(rgb)
         camera_size = rgb.shape[:2]
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = now - clock
-            clock = now
-
+        stopwatch = Stopwatch()
+        lap = stopwatch.lap
         buffer, lock = self._input_target()
         with lock:
             network_input = preprocess.to_network_input(rgb, self.info, buffer, config.aspect)
@@ -200,7 +193,7 @@ class Detector:
         )
         labels, score, mask = maps.labels, maps.score, maps.mask
 
-        result = Result(labels, score, mask, None, None, summary, timings)
+        result = Result(labels, score, mask, None, None, summary, stopwatch.timings)
         if road_region:
             result = replace(result, road_region=self._road_region(summary, camera_size, config))
             lap("road_region")
@@ -248,7 +241,7 @@ class Detector:
         self, summary: LogitSummary, camera_size: tuple[int, int], config: DetectorConfig
     ) -> np.ndarray:
         """(H, W) bool VDE road region of ``summary`` at ``camera_size``: the region
-        :func:`~anomaly_seg_ros.refine.road_region` finds at the network size, resized
+        :func:`~anomaly_seg_ros.pipeline.refine.road_region` finds at the network size, resized
         nearest (the labels' resize)."""
         seeds = refine.road_seeds(summary, config.road_class, config.road_confidence)
         region = refine.road_region(summary.label, None, seeds=seeds)

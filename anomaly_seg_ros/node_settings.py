@@ -12,7 +12,7 @@ from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.objects import CameraMount, ObjectSettings
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
+from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
 
 QOS_PROFILES = ("auto", "sensor_data", "reliable")
 PUBLISH_TOGGLES = (
@@ -63,7 +63,7 @@ class NodeSettings:
         ``reliable``.
     :param qos_depth: input queue depth.
     :param max_image_pixels: larger input images are rejected as malformed; at most
-        :data:`anomaly_seg_ros.preprocess.MAX_IMAGE_PIXELS` (8192×4096).
+        :data:`anomaly_seg_ros.pipeline.preprocess.MAX_IMAGE_PIXELS` (8192×4096).
     :param diagnostics_period: seconds between ``/diagnostics`` messages.
     :param debug_inference_delay: TEST ONLY: seconds of sleep added to every inference,
         to imitate a slow backend; keep 0 in real use.

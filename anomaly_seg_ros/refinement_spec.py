@@ -1,6 +1,7 @@
 """What each anomaly score and each refinement computes, written once.
 
-The host (numpy/OpenCV: :mod:`anomaly_seg_ros.scores`, :mod:`anomaly_seg_ros.refine`) and
+The host (numpy/OpenCV: :mod:`anomaly_seg_ros.pipeline.scores`,
+:mod:`anomaly_seg_ros.pipeline.refine`) and
 the graph (torch operators exported to ONNX: :mod:`anomaly_seg_ros.networks.refine_graph`)
 both read this module:
 

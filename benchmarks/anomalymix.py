@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
-from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
+from anomaly_seg_ros.model.sidecar import IMAGENET_MEAN, IMAGENET_STD
 from training.anomalymix import AnomalyMix, AnomalyMixConfig, ood_aware_crop
 from training.coco_subset import ObjectBank
 from training.finetune_data import IndexedFrames, OodTrainingSet, SampleConfig

@@ -51,7 +51,7 @@ def probe_host(height: int, width: int, runs: int) -> None:
 
     from anomaly_seg_ros.config import DetectorConfig
     from anomaly_seg_ros.detector import Detector
-    from anomaly_seg_ros.model_info import ModelInfo
+    from anomaly_seg_ros.model.sidecar import ModelInfo
 
     info = ModelInfo(tuple(f"c{i}" for i in range(19)), height, width)
     stats = (np.full(19, 8.0, np.float32), np.full(19, 2.0, np.float32))

@@ -66,7 +66,7 @@ def side_by_side(model: Path, other: Path, runs: int, threads: int) -> dict:
         per-pair ratios model/other.
     """
     from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend
-    from anomaly_seg_ros.model_info import load_model_info
+    from anomaly_seg_ros.model.sidecar import load_model_info
 
     backends = []
     for path in (model, other):

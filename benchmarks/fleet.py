@@ -28,7 +28,7 @@ from anomaly_seg_ros.evaluation.fleet_worker import FleetSettings, ModelPackage
 from anomaly_seg_ros.io.bags import IMAGE_TYPE, create_bag, typestore
 from anomaly_seg_ros.io.image import array_to_raw
 from anomaly_seg_ros.io.messages import bag_image
-from anomaly_seg_ros.models import default_model_path
+from anomaly_seg_ros.model.bundled import default_model_path
 
 CAMERA, LABEL = "/camera/image_raw", "/ground_truth"
 

@@ -160,7 +160,7 @@ def run_model(
     """Parity and latency of one model on ``device`` per precision, then TensorRT."""
     import numpy as np
 
-    from anomaly_seg_ros.graph_refinement import GraphRefinement
+    from anomaly_seg_ros.model.graph_refinement import GraphRefinement
 
     network, info = load_network(model, camera)
     size = info.input_size
@@ -201,7 +201,7 @@ def load_network(model: str, camera: tuple[int, int]) -> tuple[Any, Any]:
     the camera size."""
     import torch
 
-    from anomaly_seg_ros.model_info import ModelInfo, load_model_info
+    from anomaly_seg_ros.model.sidecar import ModelInfo, load_model_info
 
     if model == "bundled":
         from anomaly_seg_ros.networks.checkpoint import load_checkpoint
@@ -252,7 +252,7 @@ def torch_backend(network: Any, info: Any, device: str, fp16: bool, scratch: Pat
 
 
 def network_input(rgb: Any, info: Any) -> Any:
-    from anomaly_seg_ros.preprocess import to_network_input
+    from anomaly_seg_ros.pipeline.preprocess import to_network_input
 
     return to_network_input(rgb, info)
 
@@ -316,8 +316,8 @@ def graph_against_host(summary: Any) -> str:
     summary (an export's check allows 1e-5 of the score's magnitude)."""
     import numpy as np
 
-    from anomaly_seg_ros.refine import refine_score
-    from anomaly_seg_ros.scores import compute_score
+    from anomaly_seg_ros.pipeline.refine import refine_score
+    from anomaly_seg_ros.pipeline.scores import compute_score
 
     config = refined_config()
     host = refine_score(compute_score(config.score_type, summary), summary, config)

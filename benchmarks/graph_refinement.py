@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from anomaly_seg_ros.config import config_from_params_file
     from anomaly_seg_ros.detector import Detector
-    from anomaly_seg_ros.model_info import load_model_info
+    from anomaly_seg_ros.model.sidecar import load_model_info
+    from anomaly_seg_ros.model.sml_stats import load_sml_stats
+    from anomaly_seg_ros.model.summary import OUTPUT_NAMES, REFINED_SCORE_NAME
     from anomaly_seg_ros.networks.refine_graph import append_refinement, refinement_module_onnx
-    from anomaly_seg_ros.sml_stats import load_sml_stats
-    from anomaly_seg_ros.summary import OUTPUT_NAMES, REFINED_SCORE_NAME
     from demo.drive import DriveSpec, render_drive
 
     info = load_model_info(DEMO)
@@ -102,10 +102,10 @@ def main(argv: list[str] | None = None) -> int:
             session = ort.InferenceSession(os.fspath(part), providers=["CPUExecutionProvider"])
             feed = {name: array[None] for name, array in maps.items()}
             host_times, graph_times = [], []
-            from anomaly_seg_ros.refine import refine_score
-            from anomaly_seg_ros.scores import compute_score
-            from anomaly_seg_ros.strips import StripPool
-            from anomaly_seg_ros.summary import LogitSummary
+            from anomaly_seg_ros.model.summary import LogitSummary
+            from anomaly_seg_ros.pipeline.refine import refine_score
+            from anomaly_seg_ros.pipeline.scores import compute_score
+            from anomaly_seg_ros.pipeline.strips import StripPool
 
             frame_summary = LogitSummary.from_outputs(maps)
             with StripPool(0) as pool:

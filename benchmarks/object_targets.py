@@ -30,9 +30,9 @@ import numpy as np
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.ground_objects import GroundObjectEvaluator
 from anomaly_seg_ros.evaluation.object_truth import TruthObstacle
-from anomaly_seg_ros.models import calibrated_config, default_model_path
+from anomaly_seg_ros.model.bundled import calibrated_config, default_model_path
 from anomaly_seg_ros.objects import ObjectLayer, ObjectSettings
-from anomaly_seg_ros.postprocess import anomaly_mask
+from anomaly_seg_ros.pipeline.postprocess import anomaly_mask
 from demo.drive import (
     DriveSpec,
     camera_model,

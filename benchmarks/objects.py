@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.models import calibrated_config, default_model_path
+from anomaly_seg_ros.model.bundled import calibrated_config, default_model_path
 from anomaly_seg_ros.objects import ObjectLayer, ObjectSettings
 from demo.drive import (
     DriveSpec,

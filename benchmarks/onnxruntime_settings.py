@@ -21,8 +21,8 @@ import numpy as np
 
 from anomaly_seg_ros.config import config_from_params_file
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.models import default_model_path
-from anomaly_seg_ros.strips import available_cpus
+from anomaly_seg_ros.model.bundled import default_model_path
+from anomaly_seg_ros.pipeline.strips import available_cpus
 
 NETWORK_STAGES = ("preprocess", "inference")
 

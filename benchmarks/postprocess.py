@@ -22,8 +22,8 @@ import numpy as np
 from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.sidecar import ModelInfo
+from anomaly_seg_ros.model.summary import LogitSummary
 
 HOST_STAGES = ("score", "refine", "resize", "mask")
 

@@ -4,7 +4,7 @@ Renders test-anomaly frames of the synthetic world at camera sizes (default 1920
 2048×1024), shrinks each to the model's input with
 
 * ``linear``: OpenCV bilinear without antialiasing (the package before),
-* ``area``: OpenCV ``INTER_AREA`` (:func:`anomaly_seg_ros.preprocess.resize_smooth`, the
+* ``area``: OpenCV ``INTER_AREA`` (:func:`anomaly_seg_ros.pipeline.preprocess.resize_smooth`, the
   package's default now),
 * ``pil``: PIL's antialiased bilinear (``Image.resize(..., BILINEAR)``, which widens its
   filter by the shrink factor), another library's reference,
@@ -35,12 +35,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from anomaly_seg_ros import preprocess
 from anomaly_seg_ros.config import ASPECT_POLICIES, DetectorConfig
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
-from anomaly_seg_ros.models import calibrated_config, default_model_path
-from anomaly_seg_ros.postprocess import anomaly_score
+from anomaly_seg_ros.model.bundled import calibrated_config, default_model_path
+from anomaly_seg_ros.pipeline import preprocess
+from anomaly_seg_ros.pipeline.postprocess import anomaly_score
 from demo.synthetic.generate import render_anomaly_frame
 from demo.synthetic.scene import World
 

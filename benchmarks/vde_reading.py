@@ -2,7 +2,7 @@
 
 Runs the bundled model (or ``--model``) once per frame of a labelled anomaly folder and
 scores every frame with both readings of the road region (the package's
-:func:`anomaly_seg_ros.refine.road_region`, and :func:`column_seeded_region` here), for
+:func:`anomaly_seg_ros.pipeline.refine.road_region`, and :func:`column_seeded_region` here), for
 each ``--score`` with VDE on and the other refinements as in ``--params``; prints AP and
 FPR95 (exact pixel metrics) and the share of anomaly pixels each region leaves outside.
 Use held-out frames (a world of another seed), never the demo drive or the test set:
@@ -20,14 +20,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anomaly_seg_ros import preprocess, refine
 from anomaly_seg_ros.config import DetectorConfig, config_from_params_file
 from anomaly_seg_ros.datasets.anomaly import AnomalyDataset
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
-from anomaly_seg_ros.models import default_model_path
+from anomaly_seg_ros.model.bundled import default_model_path
+from anomaly_seg_ros.pipeline import preprocess, refine
+from anomaly_seg_ros.pipeline.scores import compute_score, max_softmax
 from anomaly_seg_ros.refinement_spec import RoadRegion
-from anomaly_seg_ros.scores import compute_score, max_softmax
 
 
 def column_seeded_region(

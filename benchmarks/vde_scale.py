@@ -36,14 +36,14 @@ from functools import partial
 
 import numpy as np
 
-from anomaly_seg_ros import refine
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.datasets.cityscapes import to_train_ids
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator, PixelMetrics
-from anomaly_seg_ros.models import default_model_path
+from anomaly_seg_ros.model.bundled import default_model_path
+from anomaly_seg_ros.pipeline import refine
+from anomaly_seg_ros.pipeline.scores import compute_score
 from anomaly_seg_ros.refinement_spec import SCORE_TYPES
-from anomaly_seg_ros.scores import compute_score
 from demo.synthetic.anomalies import road_anomalies
 from demo.synthetic.generate import MIN_ANOMALY_FRACTION, frame_rng, render_anomaly_frame
 from demo.synthetic.ground import Street

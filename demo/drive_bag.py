@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from rosbags.typesys.store import Typestore
 
-from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
+from anomaly_seg_ros.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.object_truth import (
     CAMERA_INFO_TOPIC,

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.visualize import heat_colors, score_display_range
+from anomaly_seg_ros.pipeline.visualize import heat_colors, score_display_range
 from demo.results import OutputFrame
 
 TRUTH_COLOR = (40, 220, 60)

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError
-from anomaly_seg_ros.model_info import load_model_info
-from anomaly_seg_ros.models import resolve_model_path
+from anomaly_seg_ros.model.bundled import resolve_model_path
+from anomaly_seg_ros.model.sidecar import load_model_info
 
 if TYPE_CHECKING:  # the ROS layer is imported only when the replay runs
     from anomaly_seg_ros.ros.lockstep import LockstepRecord
@@ -99,7 +99,7 @@ def mask_settings(options: DemoOptions) -> tuple[float, int]:
     :raises ConfigError: unreadable params file or a value that is not a number.
     """
     from anomaly_seg_ros.config import DetectorConfig, config_from_params_file
-    from anomaly_seg_ros.models import calibrated_config
+    from anomaly_seg_ros.model.bundled import calibrated_config
 
     # The node starts from the model's calibrated settings (<model>.params.yaml) too.
     config = calibrated_config(resolve_model_path(options.model)) or DetectorConfig()

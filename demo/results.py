@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.evaluation.pixel_metrics import IGNORE_LABEL
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.io.bags import open_bag
 from anomaly_seg_ros.io.messages import decode_message, float_image, label_image, stamp_ns
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 from demo.drive_bag import ANOMALY_TOPIC, SEMANTIC_TOPIC
 
 #: Node output names the report reads (the node publishes them under ``<prefix>/<name>``).

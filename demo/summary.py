@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.model.sidecar import ModelInfo
 from demo.drive import DriveSpec
 from demo.drive_bag import ANOMALY_TOPIC, CAMERA_TOPIC, DriveBagSummary
 from demo.latency import recorded_diagnostics, summarize_latency

@@ -22,9 +22,9 @@ from torch import nn
 
 from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
+from anomaly_seg_ros.model.summary import OUTPUT_NAMES, LogitSummary
 from anomaly_seg_ros.networks.head import summarize
-from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.summary import OUTPUT_NAMES, LogitSummary
+from anomaly_seg_ros.pipeline.scores import compute_score
 from training.finetune_data import FrameSource
 from training.finetune_setup import final_conv
 from training.seg_dataset import to_tensor

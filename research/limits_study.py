@@ -46,7 +46,7 @@ from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.networks.base import SegmentationNetwork
 from anomaly_seg_ros.networks.importers import import_checkpoint
-from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.pipeline.scores import compute_score
 from research.feature_cache import logit_summary, sample_order
 from research.synthetic_table import training_samples
 from training.anomalymix import AnomalyMix, AnomalyMixConfig

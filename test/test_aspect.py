@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from anomaly_seg_ros import preprocess
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.postprocess import postprocess
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.sidecar import ModelInfo
+from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.pipeline import preprocess
+from anomaly_seg_ros.pipeline.postprocess import postprocess
 
 NETWORK = (64, 128)  # 2:1 like Cityscapes
 CAMERA = (90, 160)  # 16:9

@@ -103,7 +103,7 @@ def test_malformed_sidecar(tiny_model, tmp_path):
 
 
 def test_sml_stats_for_other_classes(tiny_model, tmp_path):
-    from anomaly_seg_ros.sml_stats import save_sml_stats
+    from anomaly_seg_ros.model.sml_stats import save_sml_stats
 
     stats = save_sml_stats(tmp_path / "s.json", ["a", "b"], np.zeros(2), np.ones(2))
     with pytest.raises(ModelError, match="recalibrate"):

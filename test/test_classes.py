@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import labels as cityscapes_labels
 
-from anomaly_seg_ros.classes import (
+from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.model.classes import (
     CITYSCAPES_CLASSES,
     CITYSCAPES_COLORS,
     default_class_colors,
     palette_table,
 )
-from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.model_info import ModelInfo, load_model_info
-from anomaly_seg_ros.visualize import cityscapes_palette, model_palette
+from anomaly_seg_ros.model.sidecar import ModelInfo, load_model_info
+from anomaly_seg_ros.pipeline.visualize import cityscapes_palette, model_palette
 
 
 def test_cityscapes_facts_equal_cityscapesscripts():

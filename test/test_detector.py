@@ -9,13 +9,13 @@ from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.errors import ConfigError, ModelError
-from anomaly_seg_ros.model_info import load_model_info
-from anomaly_seg_ros.postprocess import anomaly_mask
-from anomaly_seg_ros.refine import local_refinement_halo
-from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.sml_stats import save_sml_stats
-from anomaly_seg_ros.strips import StripPool
-from anomaly_seg_ros.visualize import cityscapes_palette
+from anomaly_seg_ros.model.sidecar import load_model_info
+from anomaly_seg_ros.model.sml_stats import save_sml_stats
+from anomaly_seg_ros.pipeline.postprocess import anomaly_mask
+from anomaly_seg_ros.pipeline.refine import local_refinement_halo
+from anomaly_seg_ros.pipeline.scores import compute_score
+from anomaly_seg_ros.pipeline.strips import StripPool
+from anomaly_seg_ros.pipeline.visualize import cityscapes_palette
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ pytest.importorskip("torch")
 
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
+from anomaly_seg_ros.model.sml_stats import save_sml_stats
 from anomaly_seg_ros.networks.refine_graph import append_refinement
-from anomaly_seg_ros.refine import refine_score
-from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.sml_stats import save_sml_stats
+from anomaly_seg_ros.pipeline.refine import refine_score
+from anomaly_seg_ros.pipeline.scores import compute_score
 
 NAMES = [f"class{i}" for i in range(19)]
 GRAPH = DetectorConfig(

@@ -193,6 +193,40 @@ def test_no_cycle_between_folders():
     assert "training" in folders["demo"]  # the reader sees the edges across folders
 
 
+#: The package's own layers, lowest first: what a model is (``model/``), one frame's host
+#: path (``pipeline/``), then the Detector and everything that runs one (backends, the
+#: node, the tools). Below them all: errors, settings, the refinement specification and
+#: atomic files, which import none of the parts.
+UPPER_PARTS = {
+    "detector",
+    "backends",
+    "networks",
+    "deploy",
+    "io",
+    "ros",
+    "evaluation",
+    "commands",
+    "objects",
+    "datasets",
+    "cli",
+    "node_settings",
+}
+FOUNDATION = {"errors", "config", "config_files", "refinement_spec", "atomic", "optional"}
+
+
+def test_the_package_layers_model_below_pipeline_below_the_rest():
+    parts = package_graph(import_graph(REPO, PACKAGE))
+
+    def names(part: str) -> set[str]:
+        return {target.removeprefix(f"{PACKAGE}.") for target in parts[f"{PACKAGE}.{part}"]}
+
+    assert names("model") & (UPPER_PARTS | {"pipeline"}) == set()
+    assert names("pipeline") & UPPER_PARTS == set()
+    assert "model" in names("pipeline")  # the reader sees the edge that is allowed
+    for part in FOUNDATION:
+        assert names(part) <= FOUNDATION, part
+
+
 def test_folder_graph_finds_a_cycle_across_folders(tmp_path):
     for name in ("low", "high"):
         (tmp_path / name).mkdir()

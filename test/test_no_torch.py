@@ -14,7 +14,8 @@ def test_core_runs_without_torch_and_rclpy(tiny_model):
         import numpy as np
         from anomaly_seg_ros.config import DetectorConfig
         from anomaly_seg_ros.detector import Detector
-        import anomaly_seg_ros.scores, anomaly_seg_ros.refine, anomaly_seg_ros.visualize
+        import anomaly_seg_ros.pipeline.scores, anomaly_seg_ros.pipeline.refine
+        import anomaly_seg_ros.pipeline.visualize
         config = DetectorConfig(boundary_suppression=True, dilated_smoothing=True, vde=True)
         with Detector.from_path({str(tiny_model)!r}, config, backend="auto") as detector:
             result = detector.detect(np.zeros((48, 96, 3), np.uint8), outputs=("overlay",))

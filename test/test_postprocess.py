@@ -5,7 +5,7 @@ import numpy as np
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
 from anomaly_seg_ros.evaluation.scoring import ScoreSpec, compute_score_map
-from anomaly_seg_ros.postprocess import anomaly_score, postprocess
+from anomaly_seg_ros.pipeline.postprocess import anomaly_score, postprocess
 
 
 def test_detector_and_evaluation_share_the_post_processing(tiny_model, rng):

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from anomaly_seg_ros import preprocess
-from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.model.sidecar import ModelInfo
+from anomaly_seg_ros.pipeline import preprocess
 
 
 def split_then_resize(rgb: np.ndarray, info: ModelInfo) -> np.ndarray:

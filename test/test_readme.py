@@ -66,7 +66,7 @@ def workspace(tiny_model, tmp_path_factory):
     model = folder / "my.onnx"
     shutil.copy(tiny_model, model)
     shutil.copy(tiny_model.with_suffix(".json"), folder / "my.json")
-    from anomaly_seg_ros.sml_stats import save_sml_stats
+    from anomaly_seg_ros.model.sml_stats import save_sml_stats
 
     names = [f"class{i}" for i in range(19)]
     save_sml_stats(folder / "my.sml.json", names, np.zeros(19), np.ones(19))
@@ -102,7 +102,7 @@ def test_every_readme_command_is_covered(workspace, tmp_path):
         elif words[:2] == ["anomaly-seg", "detect"]:
             arguments = substitute(words[1:], workspace, tmp_path)
             if "--model" not in arguments:
-                from anomaly_seg_ros.models import default_model_path
+                from anomaly_seg_ros.model.bundled import default_model_path
 
                 if not default_model_path().is_file():
                     arguments += ["--model", str(workspace["model"])]

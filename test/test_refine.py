@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from anomaly_seg_ros import refine
+from anomaly_seg_ros.pipeline import refine
 from anomaly_seg_ros.refinement_spec import BoundarySuppression, log_confidence_threshold
 
 
@@ -231,9 +231,9 @@ def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
     from anomaly_seg_ros.config import config_from_params_file
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
-    from anomaly_seg_ros.models import default_model_path
+    from anomaly_seg_ros.model.bundled import default_model_path
+    from anomaly_seg_ros.pipeline.scores import compute_score, max_softmax
     from anomaly_seg_ros.refinement_spec import RoadRegion
-    from anomaly_seg_ros.scores import compute_score, max_softmax
     from demo.synthetic.generate import render_anomaly_frame
     from demo.synthetic.scene import World
 
@@ -288,7 +288,7 @@ def test_the_readable_vde_score_ranks_real_frames_as_the_boosted_one():
 
 def blocky_summary(rng, height, width):
     """Labels in rectangles of several classes (many boundaries), a road at the bottom."""
-    from anomaly_seg_ros.summary import LogitSummary
+    from anomaly_seg_ros.model.summary import LogitSummary
 
     coarse = rng.integers(1, 6, size=(height // 16 + 1, width // 16 + 1)).astype(np.uint8)
     labels = np.kron(coarse, np.ones((16, 16), np.uint8))[:height, :width]
@@ -314,7 +314,7 @@ def blocky_summary(rng, height, width):
 )
 def test_row_strips_give_the_same_refinement(rng, settings):
     from anomaly_seg_ros.config import DetectorConfig
-    from anomaly_seg_ros.strips import StripPool
+    from anomaly_seg_ros.pipeline.strips import StripPool
 
     height = 480
     summary = blocky_summary(rng, height, 157)
@@ -360,7 +360,7 @@ def softmax_seeds(summary, road_class, min_confidence):
 
 @pytest.mark.parametrize("min_confidence", [0.0, 0.4, 0.5, 0.9, 0.99, 0.999999, 1.0])
 def test_road_seeds_in_log_space_are_the_softmax_seeds(rng, min_confidence):
-    from anomaly_seg_ros.summary import LogitSummary
+    from anomaly_seg_ros.model.summary import LogitSummary
 
     shape = (300, 401)
     bound = log_confidence_threshold(min_confidence)
@@ -562,8 +562,8 @@ def test_suppression_is_bit_equal_both_ways_on_real_frames(monkeypatch):
 
     from anomaly_seg_ros.config import config_from_params_file
     from anomaly_seg_ros.detector import Detector
-    from anomaly_seg_ros.models import default_model_path
-    from anomaly_seg_ros.scores import compute_score
+    from anomaly_seg_ros.model.bundled import default_model_path
+    from anomaly_seg_ros.pipeline.scores import compute_score
     from demo.synthetic.generate import render_anomaly_frame
     from demo.synthetic.scene import World
 

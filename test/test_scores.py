@@ -5,8 +5,8 @@ import pytest
 
 from anomaly_seg_ros.config import SCORE_TYPES
 from anomaly_seg_ros.errors import ConfigError, ModelError
-from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.pipeline.scores import compute_score
 
 
 def summarize(logits: np.ndarray) -> LogitSummary:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.strips import MAX_AUTO_THREADS, StripPool
+from anomaly_seg_ros.pipeline.strips import MAX_AUTO_THREADS, StripPool
 
 
 def test_strips_cover_all_rows_without_overlap():
@@ -54,7 +54,7 @@ def test_thread_count():
 
 
 def test_thread_scratch_reuses_per_thread_and_stays_bounded():
-    from anomaly_seg_ros.strips import ThreadScratch
+    from anomaly_seg_ros.pipeline.strips import ThreadScratch
 
     scratch = ThreadScratch()
     first = scratch.get("a", (4, 5), np.float32)
@@ -75,7 +75,7 @@ def test_opencv_threads_are_off_inside_and_restored_by_the_last_one_out():
 
     import cv2
 
-    from anomaly_seg_ros.strips import single_threaded_opencv
+    from anomaly_seg_ros.pipeline.strips import single_threaded_opencv
 
     before = cv2.getNumThreads()
     inside = threading.Event()

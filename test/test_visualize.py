@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from anomaly_seg_ros import visualize
+from anomaly_seg_ros.pipeline import visualize
 
 
 def test_colorize_is_the_palette_lookup(rng):

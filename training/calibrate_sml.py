@@ -1,11 +1,12 @@
 """SML calibration of a torch checkpoint: per-class mean and std of the max logit on
-training images (the statistics themselves: :class:`anomaly_seg_ros.sml_stats.MaxLogitStatistics`,
+training images (the statistics themselves:
+:class:`anomaly_seg_ros.model.sml_stats.MaxLogitStatistics`,
 which ``anomaly-seg calibrate-sml`` uses for exported models).
 
 For every pixel the class with the largest logit is the prediction and that logit the
 max logit; statistics are gathered per *predicted* class (Jung et al., ICCV 2021) over
 full training frames at the network's input size, and written as the JSON file the
-Detector reads (:mod:`anomaly_seg_ros.sml_stats`). Classes never predicted get mean 0,
+Detector reads (:mod:`anomaly_seg_ros.model.sml_stats`). Classes never predicted get mean 0,
 std 1 and count 0.
 
 Usage::
@@ -29,8 +30,8 @@ from tqdm import tqdm
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
 from anomaly_seg_ros.errors import AnomalySegError
+from anomaly_seg_ros.model.sml_stats import MaxLogitStatistics, save_sml_stats
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint
-from anomaly_seg_ros.sml_stats import MaxLogitStatistics, save_sml_stats
 from training.seg_dataset import to_tensor
 
 LOGGER = logging.getLogger("training.calibrate_sml")
@@ -54,7 +55,7 @@ def calibrate(
     :param input_size: resize frames to (height, width) first (the model's input size).
     :return: ``(mean, std, count)`` per class, (C,) each.
     """
-    from anomaly_seg_ros.preprocess import resize_smooth
+    from anomaly_seg_ros.pipeline.preprocess import resize_smooth
 
     network.eval()
     statistics = None

@@ -1,7 +1,7 @@
 """Per-epoch validation of fine-tuning: in-distribution mIoU and anomaly AP / AUROC / FPR95.
 
 Both run the network through the exported graph's own :class:`AnomalyHead` (same
-upsampling, same summary) and score with :func:`anomaly_seg_ros.scores.compute_score`, so
+upsampling, same summary) and score with :func:`anomaly_seg_ros.pipeline.scores.compute_score`, so
 the numbers are those the Detector would give on the same frames (before refinement).
 Metrics are taken at the network input resolution: frames are resized by ``scale`` first
 (labels with nearest neighbour).
@@ -20,9 +20,9 @@ from torch import nn
 from anomaly_seg_ros.evaluation.factory import create_pixel_evaluator
 from anomaly_seg_ros.evaluation.pixel_metrics import PixelMetrics
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
+from anomaly_seg_ros.model.summary import OUTPUT_NAMES, LogitSummary
 from anomaly_seg_ros.networks.head import AnomalyHead
-from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.summary import OUTPUT_NAMES, LogitSummary
+from anomaly_seg_ros.pipeline.scores import compute_score
 from training.finetune_data import FrameSource
 from training.seg_dataset import to_tensor
 from training.seg_eval import metrics_from_confusion

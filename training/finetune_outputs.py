@@ -66,7 +66,7 @@ def recalibrate_sml(
     base model's SML file no longer fits. Uses ``count`` evenly spaced training frames at the
     exported input size, as the Detector will see them.
     """
-    from anomaly_seg_ros.sml_stats import save_sml_stats
+    from anomaly_seg_ros.model.sml_stats import save_sml_stats
     from training.calibrate_sml import calibrate
 
     picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).astype(int))

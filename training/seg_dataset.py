@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
-from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
+from anomaly_seg_ros.model.sidecar import IMAGENET_MEAN, IMAGENET_STD
 from training.augment import IGNORE_INDEX, Augmentation
 
 

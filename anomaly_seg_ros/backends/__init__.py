@@ -13,7 +13,7 @@ from pathlib import Path
 
 from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
-from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.model.sidecar import ModelInfo
 
 __all__ = [
     "BACKEND_CHOICES",

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError, ModelError
-from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.sidecar import ModelInfo
+from anomaly_seg_ros.model.summary import LogitSummary
 
 
 class InferenceBackend(abc.ABC):

@@ -10,9 +10,9 @@ import onnxruntime as ort
 
 from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ModelError
-from anomaly_seg_ros.model_info import ModelInfo, load_model_info
-from anomaly_seg_ros.strips import available_cpus
-from anomaly_seg_ros.summary import INPUT_NAME, LogitSummary
+from anomaly_seg_ros.model.sidecar import ModelInfo, load_model_info
+from anomaly_seg_ros.model.summary import INPUT_NAME, LogitSummary
+from anomaly_seg_ros.pipeline.strips import available_cpus
 
 #: ONNX metadata keys written by the exporter and checked against the sidecar.
 METADATA_KEYS = ("num_classes", "input_height", "input_width")

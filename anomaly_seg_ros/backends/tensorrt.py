@@ -30,8 +30,8 @@ from anomaly_seg_ros.deploy.trt_builder import (
     prepare_engine,
 )
 from anomaly_seg_ros.errors import BackendError, ConfigError, ModelError
-from anomaly_seg_ros.model_info import ModelInfo, load_model_info
-from anomaly_seg_ros.summary import INPUT_NAME, LogitSummary
+from anomaly_seg_ros.model.sidecar import ModelInfo, load_model_info
+from anomaly_seg_ros.model.summary import INPUT_NAME, LogitSummary
 
 LOGGER = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ import torch
 
 from anomaly_seg_ros.backends.base import InferenceBackend
 from anomaly_seg_ros.errors import BackendError, ModelError
-from anomaly_seg_ros.model_info import ModelInfo, sidecar_path
-from anomaly_seg_ros.model_info import load_model_info as _load_sidecar
+from anomaly_seg_ros.model.sidecar import ModelInfo, sidecar_path
+from anomaly_seg_ros.model.sidecar import load_model_info as _load_sidecar
+from anomaly_seg_ros.model.summary import OUTPUT_NAMES, REFINED_SCORE_NAME, LogitSummary
 from anomaly_seg_ros.networks.head import AnomalyHead
-from anomaly_seg_ros.summary import OUTPUT_NAMES, REFINED_SCORE_NAME, LogitSummary
 
 
 class TorchBackend(InferenceBackend):
@@ -59,7 +59,7 @@ class TorchBackend(InferenceBackend):
         )
         self.head = AnomalyHead(network, self.dtype).eval()
         self.refinement: torch.nn.Module | None = None
-        self.output_names = OUTPUT_NAMES
+        self.output_names: tuple[str, ...] = OUTPUT_NAMES
         if info.graph_refinement is not None:
             from anomaly_seg_ros.networks.refine_graph import GraphRefinementModule
 

@@ -11,9 +11,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
+from anomaly_seg_ros.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import BackendError
-from anomaly_seg_ros.model_info import load_model_info, sidecar_path
+from anomaly_seg_ros.model.sidecar import load_model_info, sidecar_path
 
 LOGGER = logging.getLogger(__name__)
 

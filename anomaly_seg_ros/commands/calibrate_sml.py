@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from anomaly_seg_ros.commands.options import detector_from_args, model_from_args
     from anomaly_seg_ros.datasets.anomaly import read_rgb
     from anomaly_seg_ros.detector import default_sml_stats_path
-    from anomaly_seg_ros.preprocess import view_geometry
-    from anomaly_seg_ros.sml_stats import MaxLogitStatistics, save_sml_stats
+    from anomaly_seg_ros.model.sml_stats import MaxLogitStatistics, save_sml_stats
+    from anomaly_seg_ros.pipeline.preprocess import view_geometry
 
     model = model_from_args(args)
     paths = list_images(args.frames)

@@ -20,9 +20,9 @@ import numpy as np
 from anomaly_seg_ros.backends import InferenceBackend, create_backend
 from anomaly_seg_ros.deploy.parity import ParityAccumulator, ParityReport
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.model_info import ModelInfo, load_model_info
-from anomaly_seg_ros.preprocess import to_network_input
-from anomaly_seg_ros.summary import INPUT_NAME
+from anomaly_seg_ros.model.sidecar import ModelInfo, load_model_info
+from anomaly_seg_ros.model.summary import INPUT_NAME
+from anomaly_seg_ros.pipeline.preprocess import to_network_input
 
 LOGGER = logging.getLogger(__name__)
 

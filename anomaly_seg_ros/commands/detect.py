@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from anomaly_seg_ros.atomic import atomic_write_files
 from anomaly_seg_ros.commands.options import (
     add_detector_options,
     config_from_args,
     detector_from_args,
     model_from_args,
 )
-from anomaly_seg_ros.deploy.atomic import atomic_write_files
 from anomaly_seg_ros.errors import ConfigError, InputError, OutputError
 from anomaly_seg_ros.io.image_files import read_image_file
 from anomaly_seg_ros.objects import (
@@ -31,7 +31,7 @@ from anomaly_seg_ros.objects import (
     ObjectSettings,
 )
 from anomaly_seg_ros.objects.camera import load_camera_info
-from anomaly_seg_ros.visualize import heat_colors, score_display_range
+from anomaly_seg_ros.pipeline.visualize import heat_colors, score_display_range
 
 if TYPE_CHECKING:
     from anomaly_seg_ros.detector import Result

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD, NORMALIZATION_PRESETS
+from anomaly_seg_ros.model.sidecar import IMAGENET_MEAN, IMAGENET_STD, NORMALIZATION_PRESETS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     refine_config = _refinement_config(args)
     _check_foreign_options(args)
     if args.onnx is not None and _is_package_model(args.onnx):
-        from anomaly_seg_ros.model_info import load_model_info
+        from anomaly_seg_ros.model.sidecar import load_model_info
         from anomaly_seg_ros.networks.refine_graph import append_refinement
 
         if refine_config is None:
@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input_size is None:
         raise ConfigError("--input-size H W is required when exporting a network")
     if args.random_init:
-        from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
+        from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 
         torch.manual_seed(args.seed)
         kwargs: dict[str, object] = {}
@@ -239,7 +239,7 @@ def _is_package_model(path: Path) -> bool:
     import onnx
 
     from anomaly_seg_ros.errors import ModelError
-    from anomaly_seg_ros.summary import OUTPUT_NAMES
+    from anomaly_seg_ros.model.summary import OUTPUT_NAMES
 
     try:
         model = onnx.load(str(path), load_external_data=False)
@@ -278,7 +278,7 @@ def _check_foreign_options(args: argparse.Namespace) -> None:
 
 
 def _class_names(args: argparse.Namespace) -> list[str]:
-    from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
+    from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 
     if args.classes is None:
         return list(CITYSCAPES_CLASSES)
@@ -394,7 +394,7 @@ def _sml_stats(
     """The statistics of --sml-stats, checked against the model's classes, or None."""
     if args.sml_stats is None:
         return None
-    from anomaly_seg_ros.sml_stats import load_sml_stats
+    from anomaly_seg_ros.model.sml_stats import load_sml_stats
 
     return load_sml_stats(args.sml_stats, class_names)
 

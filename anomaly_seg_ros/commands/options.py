@@ -63,7 +63,7 @@ def add_detector_options(
 
 def model_from_args(args: argparse.Namespace) -> Path:
     """``--model``, or the bundled demo model (whether it exists is checked when loading)."""
-    from anomaly_seg_ros.models import default_model_path
+    from anomaly_seg_ros.model.bundled import default_model_path
 
     return Path(args.model) if args.model else default_model_path()
 
@@ -75,7 +75,7 @@ def config_from_args(args: argparse.Namespace, model: Path) -> DetectorConfig:
 
     :raises ConfigError: a bad parameters file (unknown keys included) or value.
     """
-    from anomaly_seg_ros.models import calibrated_config
+    from anomaly_seg_ros.model.bundled import calibrated_config
     from anomaly_seg_ros.node_settings import node_parameter_names
 
     config = calibrated_config(model) or DetectorConfig()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.datasets.anomaly import read_rgb
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.io.image_files import read_image_file
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 
 IMAGE_SUFFIX = "_leftImg8bit.png"
 LABEL_SUFFIX = "_gtFine_labelIds.png"

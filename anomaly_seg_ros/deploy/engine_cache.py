@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from anomaly_seg_ros.deploy.atomic import (
+from anomaly_seg_ros.atomic import (
     atomic_write_bytes,
     atomic_write_json,
     remove_stale_temp_files,

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.pipeline.scores import compute_score
 from anomaly_seg_ros.refinement_spec import SCORES_WITHOUT_STATISTICS
-from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.summary import LogitSummary
 
 #: Float maps of the summary that are compared directly.
 SUMMARY_MAPS = ("max_logit", "min_logit", "logsumexp", "entropy")

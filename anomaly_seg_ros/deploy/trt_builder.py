@@ -17,8 +17,8 @@ from typing import Any
 
 import tensorrt as trt
 
+from anomaly_seg_ros.atomic import atomic_write_bytes
 from anomaly_seg_ros.deploy import cuda_runtime
-from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.deploy.engine_cache import (
     CACHE_DIR_ENV,
     EngineResult,
@@ -28,8 +28,8 @@ from anomaly_seg_ros.deploy.engine_cache import (
 )
 from anomaly_seg_ros.deploy.engine_key import EngineKey, graph_precision, sha256_file
 from anomaly_seg_ros.errors import BackendError, ModelError
-from anomaly_seg_ros.model_info import ModelInfo, load_model_info
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
+from anomaly_seg_ros.model.sidecar import ModelInfo, load_model_info
+from anomaly_seg_ros.model.summary import INPUT_NAME, OUTPUT_NAMES
 
 if not hasattr(trt, "Builder"):  # e.g. only type stubs or a broken install on the path
     raise ImportError("the tensorrt module has no Builder: install the TensorRT Python wheel")

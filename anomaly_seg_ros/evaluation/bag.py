@@ -36,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.deploy.atomic import atomic_folder
+from anomaly_seg_ros.atomic import atomic_folder
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.bag_objects import BagObjects
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult, evaluate_frames
@@ -56,7 +56,7 @@ from anomaly_seg_ros.io.bags import (
 from anomaly_seg_ros.io.messages import decode_message, float_image, label_image, stamp_ns
 from anomaly_seg_ros.io.outputs import OUTPUT_SUFFIXES
 from anomaly_seg_ros.objects import CameraMount, ObjectSettings
-from anomaly_seg_ros.postprocess import anomaly_mask
+from anomaly_seg_ros.pipeline.postprocess import anomaly_mask
 
 LOGGER = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
-from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
+from anomaly_seg_ros.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import InputError
 
 LOGGER = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anomaly_seg_ros.deploy.atomic import atomic_folder
+from anomaly_seg_ros.atomic import atomic_folder
 from anomaly_seg_ros.evaluation.dataset_evaluation import EvaluationResult
 from anomaly_seg_ros.evaluation.fleet_worker import BagDetails, BagFailure, BagState
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationMetrics

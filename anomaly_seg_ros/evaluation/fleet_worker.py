@@ -57,7 +57,7 @@ from anomaly_seg_ros.evaluation.pairing import LabelIndex
 from anomaly_seg_ros.evaluation.pixel_metrics import PixelEvaluator, PixelMetrics
 from anomaly_seg_ros.evaluation.segmentation_metrics import SegmentationEvaluator
 from anomaly_seg_ros.io.bags import open_bags, topics_of
-from anomaly_seg_ros.postprocess import anomaly_mask
+from anomaly_seg_ros.pipeline.postprocess import anomaly_mask
 
 #: Score name of an output bag's recorded scores (as ``bag evaluate`` names it).
 RECORDED_SCORE = "anomaly_score"
@@ -125,7 +125,7 @@ class ModelPackage:
             here, so that the message names the user's file, not a worker's copy).
         """
         from anomaly_seg_ros.detector import default_sml_stats_path
-        from anomaly_seg_ros.model_info import load_model_info, sidecar_path
+        from anomaly_seg_ros.model.sidecar import load_model_info, sidecar_path
 
         if not model.is_file():
             raise InputError(f"model {model} does not exist")

@@ -1,6 +1,6 @@
 """Object-level figures at the node's operating point: what a planner asks first.
 
-For each frame, the node's own mask (:func:`~anomaly_seg_ros.postprocess.anomaly_mask`:
+For each frame, the node's own mask (:func:`~anomaly_seg_ros.pipeline.postprocess.anomaly_mask`:
 ``score > threshold``, 8-connected components under ``min_area`` pixels dropped) is
 compared with the ground-truth obstacles through the Segment-Me-If-You-Can component
 definitions (:func:`~anomaly_seg_ros.evaluation.component_metrics.frame_components`):
@@ -30,7 +30,7 @@ import numpy as np
 
 from anomaly_seg_ros.evaluation.component_metrics import TRACK_SIZES, frame_components
 from anomaly_seg_ros.evaluation.evaluator import Evaluator
-from anomaly_seg_ros.postprocess import anomaly_mask
+from anomaly_seg_ros.pipeline.postprocess import anomaly_mask
 
 #: sIoU an obstacle needs to count as found, and the PPV under which a segment is false.
 FOUND_SIOU = 0.5

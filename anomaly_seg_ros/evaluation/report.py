@@ -34,7 +34,7 @@ from anomaly_seg_ros.evaluation.dataset_evaluation import (
     cached_frame,
 )
 from anomaly_seg_ros.evaluation.protocol import protocol_line
-from anomaly_seg_ros.visualize import heat_colors, score_display_range
+from anomaly_seg_ros.pipeline.visualize import heat_colors, score_display_range
 
 _TABLE_COLUMNS: tuple[tuple[str, Callable[[ScoreResult], float]], ...] = (
     ("AUROC ↑", lambda r: r.pixel.auroc),

@@ -3,7 +3,7 @@
 The Detector computes one score per frame (its configured type); evaluation wants all of
 them from the same inference pass. A :class:`ScoreSpec` names one score type plus one
 refinement variant, and :func:`compute_score_map` runs the Detector's own post-processing
-(:func:`anomaly_seg_ros.postprocess.anomaly_score`, which
+(:func:`anomaly_seg_ros.pipeline.postprocess.anomaly_score`, which
 :meth:`anomaly_seg_ros.detector.Detector.detect` runs too): score → SML boundary
 suppression → dilated smoothing → VDE → bilinear resize.
 """
@@ -18,9 +18,9 @@ import numpy as np
 
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.postprocess import anomaly_score
-from anomaly_seg_ros.strips import StripPool
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.pipeline.postprocess import anomaly_score
+from anomaly_seg_ros.pipeline.strips import StripPool
 
 LOGGER = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.evaluator import Evaluator
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 
 
 @dataclass(frozen=True)

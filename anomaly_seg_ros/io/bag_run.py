@@ -45,7 +45,7 @@ from anomaly_seg_ros.io.outputs import (
     result_images,
 )
 from anomaly_seg_ros.objects import CameraMount, ObjectSettings
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
+from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
 
 LOGGER = logging.getLogger(__name__)
 

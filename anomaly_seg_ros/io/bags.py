@@ -29,7 +29,7 @@ from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
-from anomaly_seg_ros.deploy.atomic import atomic_folder
+from anomaly_seg_ros.atomic import atomic_folder
 from anomaly_seg_ros.errors import ConfigError, InputError, OutputError, quoted
 
 LOGGER = logging.getLogger(__name__)

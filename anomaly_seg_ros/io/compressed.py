@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
+from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS, check_size
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_START = b"\xff\xd8"
@@ -143,7 +143,7 @@ def check_declared_size(
     :param height: height from the header.
     :param width: width from the header.
     :param stream_bytes: length of the compressed stream.
-    :param max_pixels: the pixel limit (:func:`~anomaly_seg_ros.preprocess.check_size`).
+    :param max_pixels: the pixel limit (:func:`~anomaly_seg_ros.pipeline.preprocess.check_size`).
     :raises InputError: zero size, more than ``max_pixels``, or a large image declared by a
         stream too small to hold it (:data:`MAX_COMPRESSION_RATIO`).
     """

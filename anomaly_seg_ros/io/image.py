@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import InputError, quoted
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
+from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS, check_size
 
 
 class Encoding(NamedTuple):

@@ -29,7 +29,7 @@ from anomaly_seg_ros.io.compressed import (
     compressed_size,
     compressed_to_rgb,
 )
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS, check_size
+from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS, check_size
 
 _PNM_HEADER = re.compile(rb"P[1-6](?:\s+|#[^\n]*\n)+(\d+)(?:\s+|#[^\n]*\n)+(\d+)")
 

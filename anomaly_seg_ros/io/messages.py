@@ -14,7 +14,7 @@ import numpy as np
 from anomaly_seg_ros.errors import InputError, quoted
 from anomaly_seg_ros.io.compressed import compressed_to_rgb
 from anomaly_seg_ros.io.image import RawImage, image_to_rgb, image_view
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
+from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
 
 
 def is_compressed(message: Any) -> bool:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
+from anomaly_seg_ros.model.sidecar import IMAGENET_MEAN, IMAGENET_STD
 from anomaly_seg_ros.networks import create_network
 
 LOGGER = logging.getLogger(__name__)

@@ -23,13 +23,13 @@ import torch
 from torch import nn
 
 from anomaly_seg_ros import __version__
-from anomaly_seg_ros.classes import Color, default_class_colors
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_model_info
+from anomaly_seg_ros.model.classes import Color, default_class_colors
+from anomaly_seg_ros.model.sidecar import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, save_model_info
+from anomaly_seg_ros.model.summary import INPUT_NAME, OUTPUT_NAMES
 from anomaly_seg_ros.networks.head import AnomalyHead
 from anomaly_seg_ros.networks.onnx_export import parity_inputs, torch_export
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 LOGGER = logging.getLogger(__name__)
 

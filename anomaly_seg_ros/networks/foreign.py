@@ -2,7 +2,7 @@
 wrapped with the package's anomaly head.
 
 * :func:`wrap_onnx`: ONNX graph composition (``onnx.compose``): the foreign graph, its
-  input renamed to :data:`~anomaly_seg_ros.summary.INPUT_NAME`, feeds an exported
+  input renamed to :data:`~anomaly_seg_ros.model.summary.INPUT_NAME`, feeds an exported
   :class:`LogitsHead` (extra channels dropped, bilinear upsampling to the input size, the
   logit summary). Parity: the composed graph against the foreign graph's own logits
   summarised in torch, both under ONNX Runtime.
@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from anomaly_seg_ros import __version__
-from anomaly_seg_ros.classes import default_class_colors
 from anomaly_seg_ros.errors import ConfigError, ModelError
-from anomaly_seg_ros.model_info import NORMALIZATION_PRESETS, ModelInfo, save_model_info
+from anomaly_seg_ros.model.classes import default_class_colors
+from anomaly_seg_ros.model.sidecar import NORMALIZATION_PRESETS, ModelInfo, save_model_info
+from anomaly_seg_ros.model.summary import INPUT_NAME, OUTPUT_NAMES
 from anomaly_seg_ros.networks.head import summarize
 from anomaly_seg_ros.networks.refine_graph import _opset
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
 
 LOGGER = logging.getLogger(__name__)
 

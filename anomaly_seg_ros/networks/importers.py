@@ -27,8 +27,8 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import (
     CHECKPOINT_FORMAT,

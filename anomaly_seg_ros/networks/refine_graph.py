@@ -2,14 +2,15 @@
 
 :class:`GraphRefinementModule` takes the anomaly head's logit summary and computes one
 chosen score with the chosen refinements, as the host does in
-:func:`anomaly_seg_ros.scores.compute_score` and :func:`anomaly_seg_ros.refine.refine_score`
+:func:`anomaly_seg_ros.pipeline.scores.compute_score` and
+:func:`anomaly_seg_ros.pipeline.refine.refine_score`
 (the same score formulas, parameters and derived constants, both read from
 :mod:`anomaly_seg_ros.refinement_spec`), with operators that ONNX, ONNX Runtime and
 TensorRT run on whole maps (no loops over pixels): MaxPool for the label morphology,
 Pad(edge) + Conv for the replicated-border filters, ReduceMin/ReduceMax over column indices
 for the road region.
 :func:`append_refinement` appends it to an exported model as the extra output
-:data:`~anomaly_seg_ros.model_info.REFINED_SCORE_NAME`.
+:data:`~anomaly_seg_ros.model.sidecar.REFINED_SCORE_NAME`.
 
 Border conventions follow OpenCV's, which the host uses: ``cv2.dilate``/``cv2.erode``
 ignore pixels outside the image (MaxPool pads with −inf), ``filter2D``, ``boxFilter`` and
@@ -31,8 +32,9 @@ from torch import nn
 
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.graph_refinement import GraphRefinement
-from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.model.graph_refinement import GraphRefinement
+from anomaly_seg_ros.model.sidecar import ModelInfo
+from anomaly_seg_ros.model.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
 from anomaly_seg_ros.refinement_spec import (
     SCORE_FORMULAS,
     SCORE_TYPES,
@@ -40,7 +42,6 @@ from anomaly_seg_ros.refinement_spec import (
     DilatedSmoothing,
     RoadRegion,
 )
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
 
 if TYPE_CHECKING:  # onnx only for export: the torch backend runs the module without it
     import onnx
@@ -68,7 +69,7 @@ def _total(values: torch.Tensor) -> torch.Tensor:
 
 def score_spread(score: torch.Tensor) -> torch.Tensor:
     """(B, 1, 1) spread of (B, H, W) scores, VDE's unit: the standard deviation of the finite
-    values, 0 without any (:func:`anomaly_seg_ros.refine.score_spread` on the host)."""
+    values, 0 without any (:func:`anomaly_seg_ros.pipeline.refine.score_spread` on the host)."""
     finite = torch.isfinite(score)
     count = _total(finite.float()).clamp(min=1.0)  # exact up to 2**24 pixels
     mean = _total(torch.where(finite, score, 0.0)) / count
@@ -149,7 +150,7 @@ class GraphRefinementModule(nn.Module):
         return score
 
     def suppress_boundaries(self, score: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        """:func:`anomaly_seg_ros.refine.suppress_boundaries` on (B, 1, H, W) maps."""
+        """:func:`anomaly_seg_ros.pipeline.refine.suppress_boundaries` on (B, 1, H, W) maps."""
         radii = self.suppression.radii
         if not radii:
             return score
@@ -174,8 +175,8 @@ class GraphRefinementModule(nn.Module):
         return out
 
     def dilated_smoothing(self, score: torch.Tensor) -> torch.Tensor:
-        """:func:`anomaly_seg_ros.refine.dilated_smoothing`: the non-zero taps, columns then
-        rows (the host's order), replicated borders."""
+        """:func:`anomaly_seg_ros.pipeline.refine.dilated_smoothing`: the non-zero taps,
+        columns then rows (the host's order), replicated borders."""
         dilation, reach = self.smoothing.smoothing_dilation, self.smoothing.reach
         columns = F.conv2d(
             F.pad(score, (0, 0, reach, reach), mode="replicate"),
@@ -322,7 +323,7 @@ def append_refinement(
 
     import onnx
 
-    from anomaly_seg_ros.model_info import load_model_info, save_model_info
+    from anomaly_seg_ros.model.sidecar import load_model_info, save_model_info
 
     model_path, out_path = Path(model_path), Path(out_path)
     info = load_model_info(model_path)
@@ -365,9 +366,9 @@ def refinement_error(
     """
     import onnxruntime as ort
 
-    from anomaly_seg_ros.refine import refine_score
-    from anomaly_seg_ros.scores import compute_score
-    from anomaly_seg_ros.summary import LogitSummary
+    from anomaly_seg_ros.model.summary import LogitSummary
+    from anomaly_seg_ros.pipeline.refine import refine_score
+    from anomaly_seg_ros.pipeline.scores import compute_score
 
     if info.graph_refinement is None:
         raise ModelError(f"{onnx_path}: its sidecar records no graph refinement")

@@ -62,7 +62,7 @@ from anomaly_seg_ros.io.outputs import (
     detector_outputs,
     result_images,
 )
-from anomaly_seg_ros.models import calibrated_config, resolve_model_path
+from anomaly_seg_ros.model.bundled import calibrated_config, resolve_model_path
 from anomaly_seg_ros.ros.diagnostics import (
     DetectorDescription,
     diagnostic_array,

@@ -43,7 +43,7 @@ from anomaly_seg_ros.config import ASPECT_POLICIES, SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.node_settings import OBJECT_PREFIX, QOS_PROFILES, NodeSettings
 from anomaly_seg_ros.objects import ObjectSettings
-from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
+from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
 from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
 __all__ = ["BACKEND_CHOICES", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]

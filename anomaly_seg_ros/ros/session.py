@@ -21,7 +21,7 @@ from rclpy.qos import (
 from rclpy.signals import SignalHandlerOptions
 
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.models import PACKAGE
+from anomaly_seg_ros.model.bundled import PACKAGE
 
 #: Fast DDS profile for camera-sized images (see the comment in the file).
 FASTDDS_PROFILE = "fastdds_large_images.xml"

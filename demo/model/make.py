@@ -37,9 +37,9 @@ import torch
 
 from anomaly_seg_ros.datasets.cityscapes import CityscapesDataset
 from anomaly_seg_ros.errors import AnomalySegError
+from anomaly_seg_ros.model.sml_stats import save_sml_stats
 from anomaly_seg_ros.networks import DECODERS
 from anomaly_seg_ros.networks.checkpoint import load_checkpoint, save_checkpoint
-from anomaly_seg_ros.sml_stats import save_sml_stats
 from demo.model.card import evaluate_onnx, machine_description, ort_latency, write_model_card
 from demo.synthetic.generate import generate
 from demo.synthetic.ood_bank import BANK_IMAGE_SIZE

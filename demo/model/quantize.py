@@ -59,8 +59,8 @@ class _Frames:
     """onnxruntime.quantization's CalibrationDataReader over preprocessed frames."""
 
     def __init__(self, images: list[np.ndarray], info: object) -> None:
-        from anomaly_seg_ros.preprocess import to_network_input
-        from anomaly_seg_ros.summary import INPUT_NAME
+        from anomaly_seg_ros.model.summary import INPUT_NAME
+        from anomaly_seg_ros.pipeline.preprocess import to_network_input
 
         self._inputs: Iterator[dict[str, np.ndarray]] = iter(
             [{INPUT_NAME: to_network_input(image, info).copy()} for image in images]  # type: ignore[arg-type]
@@ -99,7 +99,7 @@ def quantize(model: Path, out: Path, images: list[np.ndarray], conv_only: bool =
         quantize_static,
     )
 
-    from anomaly_seg_ros.model_info import load_model_info
+    from anomaly_seg_ros.model.sidecar import load_model_info
 
     network = onnx.load(os.fspath(model))
     names = [node.name for node in network.graph.node]
@@ -149,7 +149,7 @@ def compare(models: dict[str, tuple[Path, Path]], frames: int) -> dict[str, obje
     from anomaly_seg_ros.config import config_from_params_file
     from anomaly_seg_ros.detector import Detector
     from anomaly_seg_ros.evaluation.pixel_metrics import ExactPixelEvaluator
-    from anomaly_seg_ros.model_info import load_model_info
+    from anomaly_seg_ros.model.sidecar import load_model_info
     from demo.drive import DriveSpec, render_drive
 
     info = load_model_info(models["fp32"][0])
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from anomaly_seg_ros.model_info import load_model_info, save_model_info
+    from anomaly_seg_ros.model.sidecar import load_model_info, save_model_info
 
     model: Path = args.model
     out: Path = args.out or model.with_name(f"{model.stem}_int8.onnx")

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from anomaly_seg_ros.atomic import atomic_write_bytes
 from anomaly_seg_ros.cli import main as anomaly_seg
-from anomaly_seg_ros.deploy.atomic import atomic_write_bytes
 from anomaly_seg_ros.errors import AnomalySegError
 from anomaly_seg_ros.evaluation.calibration import PARAMS_NAMESPACE
 from anomaly_seg_ros.evaluation.scoring import VARIANTS, ScoreSpec

@@ -3,8 +3,8 @@
 import pytest
 
 from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend
-from anomaly_seg_ros.model_info import load_model_info
-from anomaly_seg_ros.strips import available_cpus
+from anomaly_seg_ros.model.sidecar import load_model_info
+from anomaly_seg_ros.pipeline.strips import available_cpus
 
 
 @pytest.mark.parametrize("spinning, threads", [(False, 0), (True, 1)])
@@ -22,7 +22,7 @@ def test_session_spinning_and_threads(tiny_model, spinning, threads):
 
 def test_a_quantised_model_is_described_as_int8_not_fp32() -> None:
     from anomaly_seg_ros.backends import create_backend
-    from anomaly_seg_ros.models import models_dir
+    from anomaly_seg_ros.model.bundled import models_dir
 
     quantised = models_dir() / "demo" / "demo_int8.onnx"
     if not quantised.is_file():

@@ -14,7 +14,7 @@ import pytest
 
 from anomaly_seg_ros.backends import create_backend
 from anomaly_seg_ros.errors import BackendError, ModelError
-from anomaly_seg_ros.model_info import load_model_info
+from anomaly_seg_ros.model.sidecar import load_model_info
 
 
 def gpu_skip_reason():

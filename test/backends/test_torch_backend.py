@@ -14,12 +14,12 @@ import torch
 from anomaly_seg_ros.backends.torch import TorchBackend
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.graph_refinement import GraphRefinement
-from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.model.graph_refinement import GraphRefinement
+from anomaly_seg_ros.model.sidecar import ModelInfo
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.refine_graph import REFINED_SCORE_TOLERANCE
-from anomaly_seg_ros.refine import refine_score
-from anomaly_seg_ros.scores import compute_score
+from anomaly_seg_ros.pipeline.refine import refine_score
+from anomaly_seg_ros.pipeline.scores import compute_score
 
 NAMES = tuple(f"class{i}" for i in range(19))
 GRAPH = DetectorConfig(

@@ -9,7 +9,7 @@ import pytest
 from anomaly_seg_ros.cli import main
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.sml_stats import load_sml_stats
+from anomaly_seg_ros.model.sml_stats import load_sml_stats
 
 
 @pytest.fixture

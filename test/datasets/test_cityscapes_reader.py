@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import id2label
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.datasets.cityscapes import (
     CityscapesDataset,
     label_id_to_train_id,
@@ -17,6 +16,7 @@ from anomaly_seg_ros.datasets.cityscapes import (
     to_train_ids,
 )
 from anomaly_seg_ros.errors import InputError
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 from demo.synthetic.generate import main as generate_main
 
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.datasets.cityscapes import to_train_ids
-from anomaly_seg_ros.model_info import load_model_info
-from anomaly_seg_ros.models import default_model_path
-from anomaly_seg_ros.sml_stats import load_sml_stats
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES
+from anomaly_seg_ros.model.bundled import default_model_path
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
+from anomaly_seg_ros.model.sidecar import load_model_info
+from anomaly_seg_ros.model.sml_stats import load_sml_stats
+from anomaly_seg_ros.model.summary import INPUT_NAME, OUTPUT_NAMES
 
 MODEL = default_model_path()
 pytestmark = pytest.mark.skipif(

@@ -9,8 +9,8 @@ import pytest
 
 from anomaly_seg_ros.config import config_from_params_file
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.model_info import load_model_info
-from anomaly_seg_ros.models import default_model_path
+from anomaly_seg_ros.model.bundled import default_model_path
+from anomaly_seg_ros.model.sidecar import load_model_info
 from demo.drive import DriveSpec, render_drive
 
 FP32 = default_model_path()

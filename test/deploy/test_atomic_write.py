@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly_seg_ros.deploy.atomic import (
+from anomaly_seg_ros.atomic import (
     FILE_MODE,
     atomic_write,
     atomic_write_bytes,
@@ -65,7 +65,7 @@ def test_process_killed_mid_write_leaves_target_untouched(tmp_path):
     script = textwrap.dedent(
         f"""
         import os, signal
-        from anomaly_seg_ros.deploy.atomic import atomic_write
+        from anomaly_seg_ros.atomic import atomic_write
 
         def die_halfway(temp_file):
             temp_file.write(b"partial new engine")

@@ -58,7 +58,7 @@ def test_check_engine_polygraphy_needs_an_engine(tiny_model):
 
 
 def test_synthetic_frames_have_the_model_input_shape(tiny_model):
-    from anomaly_seg_ros.model_info import load_model_info
+    from anomaly_seg_ros.model.sidecar import load_model_info
 
     info = load_model_info(tiny_model)
     args = parse(check_engine, ["check-engine", str(tiny_model), "--frames", "3"])

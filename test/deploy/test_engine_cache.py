@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from anomaly_seg_ros.deploy.atomic import temp_prefix
+from anomaly_seg_ros.atomic import temp_prefix
 from anomaly_seg_ros.deploy.engine_cache import (
     CACHE_DIR_ENV,
     cached_engine_path,

@@ -5,7 +5,7 @@ import pytest
 
 from anomaly_seg_ros.deploy.parity import ErrorHistogram, ParityAccumulator
 from anomaly_seg_ros.errors import InputError
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.summary import LogitSummary
 
 BIN_RATIO = 10 ** (1 / 20)  # histogram resolution: 20 bins per decade
 

@@ -23,7 +23,7 @@ from anomaly_seg_ros.evaluation.fleet_inputs import find_bags
 from anomaly_seg_ros.evaluation.fleet_worker import FleetSettings
 from anomaly_seg_ros.io.bags import open_bag, read_topics
 from anomaly_seg_ros.io.messages import float_image, label_image, stamp_ns
-from anomaly_seg_ros.postprocess import anomaly_mask
+from anomaly_seg_ros.pipeline.postprocess import anomaly_mask
 
 ray = pytest.importorskip("ray")
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from cityscapesscripts.helpers.labels import labels as cityscapes_labels
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import InputError
 from anomaly_seg_ros.evaluation.segmentation_metrics import (
     SegmentationEvaluator,
 )
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 
 #: train ID → label ID lookup (255 → 0 "unlabeled", which Cityscapes ignores).
 TRAIN_TO_ID = np.zeros(256, dtype=np.uint8)

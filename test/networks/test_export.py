@@ -10,11 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from anomaly_seg_ros.errors import ModelError  # noqa: E402
-from anomaly_seg_ros.model_info import load_model_info  # noqa: E402
+from anomaly_seg_ros.model.sidecar import load_model_info  # noqa: E402
+from anomaly_seg_ros.model.summary import INPUT_NAME, OUTPUT_NAMES  # noqa: E402
 from anomaly_seg_ros.networks import create_network  # noqa: E402
 from anomaly_seg_ros.networks.export import export_onnx  # noqa: E402
 from anomaly_seg_ros.networks.head import AnomalyHead  # noqa: E402
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES  # noqa: E402
 
 CLASSES = [f"c{i}" for i in range(19)]
 

@@ -11,10 +11,10 @@ torch = pytest.importorskip("torch")
 
 from anomaly_seg_ros.cli import main  # noqa: E402
 from anomaly_seg_ros.config import DetectorConfig  # noqa: E402
+from anomaly_seg_ros.model.summary import OUTPUT_NAMES, REFINED_SCORE_NAME  # noqa: E402
 from anomaly_seg_ros.networks import create_network  # noqa: E402
 from anomaly_seg_ros.networks.export import export_onnx, parity_inputs  # noqa: E402
 from anomaly_seg_ros.networks.refine_graph import refinement_error  # noqa: E402
-from anomaly_seg_ros.summary import OUTPUT_NAMES, REFINED_SCORE_NAME  # noqa: E402
 
 CLASSES = [f"c{i}" for i in range(19)]
 
@@ -74,7 +74,7 @@ def test_cli_refuses_onnx_without_a_refinement_and_sml_without_stats(tiny_model,
     assert main([*command, "--out", str(out)]) != 0
     assert not out.exists() and not out.with_suffix(".json").exists()
     stats = tmp_path / "s.sml.json"
-    from anomaly_seg_ros.sml_stats import save_sml_stats
+    from anomaly_seg_ros.model.sml_stats import save_sml_stats
 
     save_sml_stats(stats, [f"class{i}" for i in range(19)], np.zeros(19), np.ones(19))
     assert main([*command, "--sml-stats", str(stats), "--out", str(out)]) == 0

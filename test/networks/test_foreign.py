@@ -19,11 +19,11 @@ from onnx import TensorProto, helper, numpy_helper
 from anomaly_seg_ros.cli import main
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.detector import Detector
-from anomaly_seg_ros.model_info import load_model_info
+from anomaly_seg_ros.model.sidecar import load_model_info
+from anomaly_seg_ros.model.summary import OUTPUT_NAMES
 from anomaly_seg_ros.networks.export import ParityTolerance, compare_summaries
 from anomaly_seg_ros.networks.head import summarize
-from anomaly_seg_ros.preprocess import to_network_input
-from anomaly_seg_ros.summary import OUTPUT_NAMES
+from anomaly_seg_ros.pipeline.preprocess import to_network_input
 
 SIZE = (64, 128)
 

@@ -22,23 +22,23 @@ torch = pytest.importorskip("torch")
 from anomaly_seg_ros.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig  # noqa: E402
 from anomaly_seg_ros.errors import ModelError  # noqa: E402
-from anomaly_seg_ros.graph_refinement import GraphRefinement  # noqa: E402
-from anomaly_seg_ros.model_info import (  # noqa: E402
+from anomaly_seg_ros.model.graph_refinement import GraphRefinement  # noqa: E402
+from anomaly_seg_ros.model.sidecar import (  # noqa: E402
     OUTPUT_NAMES,
     REFINED_SCORE_NAME,
     load_model_info,
 )
+from anomaly_seg_ros.model.sml_stats import load_sml_stats  # noqa: E402
+from anomaly_seg_ros.model.summary import LogitSummary  # noqa: E402
 from anomaly_seg_ros.networks.refine_graph import (  # noqa: E402
     GraphRefinementModule,
     _export_module,
     append_refinement,
 )
-from anomaly_seg_ros.preprocess import to_network_input  # noqa: E402
-from anomaly_seg_ros.refine import refine_score  # noqa: E402
-from anomaly_seg_ros.scores import compute_score  # noqa: E402
-from anomaly_seg_ros.sml_stats import load_sml_stats  # noqa: E402
-from anomaly_seg_ros.strips import StripPool  # noqa: E402
-from anomaly_seg_ros.summary import LogitSummary  # noqa: E402
+from anomaly_seg_ros.pipeline.preprocess import to_network_input  # noqa: E402
+from anomaly_seg_ros.pipeline.refine import refine_score  # noqa: E402
+from anomaly_seg_ros.pipeline.scores import compute_score  # noqa: E402
+from anomaly_seg_ros.pipeline.strips import StripPool  # noqa: E402
 from demo.drive import DriveSpec, render_drive  # noqa: E402
 
 DEMO = Path(__file__).resolve().parents[2] / "models" / "demo" / "demo.onnx"
@@ -139,7 +139,7 @@ def test_vde_in_score_units_and_from_an_old_sidecar_equals_host(real_summaries, 
 
 def test_the_graph_score_spread_equals_the_host_one(real_summaries):
     from anomaly_seg_ros.networks.refine_graph import score_spread
-    from anomaly_seg_ros.refine import score_spread as host_spread
+    from anomaly_seg_ros.pipeline.refine import score_spread as host_spread
 
     for summary in real_summaries:
         for score_type in ("msp", "entropy", "max_logit", "energy"):

@@ -10,8 +10,8 @@ import pytest
 import torch
 from vendor_layouts import constant_state_dict, random_state_dict, vainf_layout
 
-from anomaly_seg_ros.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.model.classes import CITYSCAPES_CLASSES
 from anomaly_seg_ros.networks.importers import import_checkpoint
 
 

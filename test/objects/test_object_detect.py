@@ -61,9 +61,9 @@ def test_detect_needs_both_camera_info_and_mount(tiny_model, images, tmp_path, c
 
 
 def test_road_region_only_when_asked_and_at_camera_size(tiny_model):
-    from anomaly_seg_ros import preprocess, refine
     from anomaly_seg_ros.config import DetectorConfig
     from anomaly_seg_ros.detector import Detector
+    from anomaly_seg_ros.pipeline import preprocess, refine
 
     rgb = np.random.default_rng(2).integers(0, 256, (90, 170, 3), dtype=np.uint8)
     config = DetectorConfig(road_confidence=0.0)  # every pixel labelled road is a seed

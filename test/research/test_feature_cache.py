@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from anomaly_seg_ros.model_info import IMAGENET_MEAN, IMAGENET_STD
+from anomaly_seg_ros.model.sidecar import IMAGENET_MEAN, IMAGENET_STD
 from anomaly_seg_ros.networks import create_network
 from research.feature_cache import (
     cache_frames,

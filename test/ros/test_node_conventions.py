@@ -12,7 +12,7 @@ from ros_harness import NodeUnderTest
 from test_node_behaviour import frame_message, run_node, set_parameters
 
 from anomaly_seg_ros.config import DetectorConfig
-from anomaly_seg_ros.models import calibrated_config, default_model_path
+from anomaly_seg_ros.model.bundled import calibrated_config, default_model_path
 
 
 def call(node: NodeUnderTest, service_type: type, name: str, request: object) -> object:

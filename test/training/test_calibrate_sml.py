@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 from anomaly_seg_ros.errors import ModelError
+from anomaly_seg_ros.model.sml_stats import MaxLogitStatistics, load_sml_stats
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import save_checkpoint
-from anomaly_seg_ros.sml_stats import MaxLogitStatistics, load_sml_stats
 from demo.synthetic.generate import generate
 from training.calibrate_sml import calibrate
 from training.calibrate_sml import main as calibrate_main

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.model_info import load_model_info
+from anomaly_seg_ros.model.sidecar import load_model_info
+from anomaly_seg_ros.model.sml_stats import load_sml_stats
 from anomaly_seg_ros.networks import create_network
 from anomaly_seg_ros.networks.checkpoint import CheckpointMeta, load_checkpoint
-from anomaly_seg_ros.sml_stats import load_sml_stats
 from training.anomalymix import AnomalyMixConfig
 from training.coco_subset import ObjectBank
 from training.finetune import finetune

@@ -24,7 +24,7 @@ class LogitSummary:
 
     All maps are (H, W): ``label`` uint8 (argmax train ID), the others float32.
     ``entropy`` is the softmax entropy in nats. ``refined_score`` (float32) only from a
-    graph exported with its refinement (see :mod:`anomaly_seg_ros.graph_refinement`).
+    graph exported with its refinement (see :mod:`anomaly_seg_ros.model.graph_refinement`).
     """
 
     label: np.ndarray

@@ -7,18 +7,19 @@ evaluated score is, by construction, the score the node publishes for the same s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from anomaly_seg_ros import preprocess, refine
 from anomaly_seg_ros.config import DetectorConfig
-from anomaly_seg_ros.graph_refinement import GraphRefinement
-from anomaly_seg_ros.scores import compute_score
-from anomaly_seg_ros.strips import StripPool
-from anomaly_seg_ros.summary import LogitSummary
+from anomaly_seg_ros.model.graph_refinement import GraphRefinement
+from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.pipeline import preprocess, refine
+from anomaly_seg_ros.pipeline.scores import compute_score
+from anomaly_seg_ros.pipeline.strips import StripPool
 
 #: Called after each stage with its name (``score``, ``refine``, ``resize``, ``mask``).
 StageClock = Callable[[str], None]
@@ -26,6 +27,21 @@ StageClock = Callable[[str], None]
 
 def _no_clock(stage: str) -> None:
     """A :data:`StageClock` that records nothing."""
+
+
+class Stopwatch:
+    """Seconds per stage of one frame, in the order the stages ran: :meth:`lap` ends the
+    stage named and starts the next (a :data:`StageClock`, so the stages below the
+    Detector time themselves without calling back up into it)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = now - self._started
+        self._started = now
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.config import DetectorConfig
+from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.pipeline.strips import StripPool, ThreadScratch
 from anomaly_seg_ros.refinement_spec import (
     BoundarySuppression,
     DilatedSmoothing,
     RoadRegion,
     log_confidence_threshold,
 )
-from anomaly_seg_ros.strips import StripPool, ThreadScratch
-from anomaly_seg_ros.summary import LogitSummary
 
 _CROSS_3X3 = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 _SQUARE_3X3 = np.ones((3, 3), np.uint8)
@@ -265,7 +265,7 @@ def road_seeds(
     """(H, W) uint8 0/255: pixels predicted ``road_class`` with softmax ≥ ``min_confidence``.
 
     In log space, ``max_logit − logsumexp ≥ ln c`` (see :func:`log_confidence_threshold`):
-    the same pixels as comparing :func:`~anomaly_seg_ros.scores.max_softmax` with ``c``.
+    the same pixels as comparing :func:`~anomaly_seg_ros.pipeline.scores.max_softmax` with ``c``.
     """
     shape = summary.label.shape
     log_confidence = cv2.subtract(

@@ -15,7 +15,7 @@ DEFAULT_MODEL = Path("demo") / "demo.onnx"
 def models_dir() -> Path:
     """The ``models/`` folder: beside the sources (a checkout or editable install), else the
     ament share directory of an installed package (``colcon build``, ``ros2 run``)."""
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "package.xml").is_file():  # a source tree, or an editable install of one
         return checkout / "models"
     try:
@@ -42,7 +42,7 @@ def default_model_path() -> Path:
 
 def resolve_model_path(configured: str | Path | None) -> Path:
     """The model to load: ``configured``, or else the bundled demo model (looked up in
-    the source tree, then in the installed package share; see :mod:`anomaly_seg_ros.models`).
+    the source tree, then in the installed package share; see :func:`models_dir`).
 
     The node (``model_path`` parameter), ``anomaly-seg bag`` and the demo all use it.
 

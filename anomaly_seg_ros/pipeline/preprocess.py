@@ -9,8 +9,8 @@ import numpy as np
 
 from anomaly_seg_ros.config import ASPECT_POLICIES
 from anomaly_seg_ros.errors import ConfigError, InputError
-from anomaly_seg_ros.model_info import ModelInfo
-from anomaly_seg_ros.strips import ThreadScratch
+from anomaly_seg_ros.model.sidecar import ModelInfo
+from anomaly_seg_ros.pipeline.strips import ThreadScratch
 
 #: The largest image accepted anywhere (decoders, ``anomaly-seg detect``, the Detector):
 #: an 8192×4096 camera fits exactly; more is a corrupt header or a wrong camera setting. The

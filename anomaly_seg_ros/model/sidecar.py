@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from anomaly_seg_ros.classes import Color
 from anomaly_seg_ros.errors import ModelError
-from anomaly_seg_ros.graph_refinement import GraphRefinement
-from anomaly_seg_ros.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
+from anomaly_seg_ros.model.classes import Color
+from anomaly_seg_ros.model.graph_refinement import GraphRefinement
+from anomaly_seg_ros.model.summary import INPUT_NAME, OUTPUT_NAMES, REFINED_SCORE_NAME
 
 SIDECAR_FORMAT = "anomaly_seg_ros/model"
 SIDECAR_VERSION = 1
@@ -49,7 +49,7 @@ class ModelInfo:
     :param architecture: how to rebuild the torch network (name, backbone, stride...).
     :param provenance: free-form record of where the model came from.
     :param class_colors: RGB colour per class for the colour labels; empty = the
-        Cityscapes fallback (:func:`~anomaly_seg_ros.classes.default_class_colors`).
+        Cityscapes fallback (:func:`~anomaly_seg_ros.model.classes.default_class_colors`).
     :param graph_refinement: the score + refinement the graph computes as its extra output
         :data:`REFINED_SCORE_NAME`, or None (the graph emits the logit summary only).
     """

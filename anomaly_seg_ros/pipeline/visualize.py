@@ -7,8 +7,8 @@ import functools
 import cv2
 import numpy as np
 
-from anomaly_seg_ros.classes import CITYSCAPES_COLORS, palette_table
-from anomaly_seg_ros.model_info import ModelInfo
+from anomaly_seg_ros.model.classes import CITYSCAPES_COLORS, palette_table
+from anomaly_seg_ros.model.sidecar import ModelInfo
 
 #: outline colour of anomaly components in the overlay (RGB)
 OUTLINE_COLOR = (255, 255, 0)

@@ -1,7 +1,7 @@
 """Per-pixel OoD scores from the logit summary; higher = more anomalous, always.
 
 Every score is an elementwise formula over the five summary maps the graph emits (see
-:class:`~anomaly_seg_ros.summary.LogitSummary`), so switching scores at run time needs no
+:class:`~anomaly_seg_ros.model.summary.LogitSummary`), so switching scores at run time needs no
 new engine. The formulas are written once, in
 :data:`anomaly_seg_ros.refinement_spec.SCORE_FORMULAS` (the graph's refinement runs the
 same functions on torch tensors); for logits ``l_c`` of C classes:
@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from anomaly_seg_ros.errors import ConfigError, ModelError
+from anomaly_seg_ros.model.summary import LogitSummary
 from anomaly_seg_ros.refinement_spec import SCORE_FORMULAS, SCORE_TYPES
-from anomaly_seg_ros.summary import LogitSummary
 
 __all__ = ["SCORE_TYPES", "compute_score", "max_softmax", "standardized_max_logit"]
 

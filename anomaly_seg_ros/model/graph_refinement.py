@@ -2,7 +2,7 @@
 
 A model exported with the refinement in the graph (``anomaly-seg export --refine-in-graph``,
 see :mod:`anomaly_seg_ros.networks.refine_graph`) has one more output,
-:data:`~anomaly_seg_ros.model_info.REFINED_SCORE_NAME`: the chosen score after the chosen
+:data:`~anomaly_seg_ros.model.sidecar.REFINED_SCORE_NAME`: the chosen score after the chosen
 refinements, at the network input size. Its sidecar records that choice as a
 :class:`GraphRefinement`; the Detector takes the graph's score only while its run-time
 settings equal the recorded ones (:meth:`GraphRefinement.matches`) and runs the host path

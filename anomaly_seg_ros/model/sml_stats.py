@@ -113,7 +113,7 @@ def save_sml_stats(
 ) -> Path:
     """Write per-class statistics atomically (complete or not at all); classes never seen
     should carry mean 0, std 1."""
-    from anomaly_seg_ros.deploy.atomic import atomic_write_json
+    from anomaly_seg_ros.atomic import atomic_write_json
 
     path = Path(path)
     counts = np.zeros(len(class_names), np.int64) if num_pixels is None else num_pixels
