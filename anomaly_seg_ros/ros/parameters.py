@@ -41,8 +41,15 @@ from rclpy.qos import qos_profile_parameters as PARAMETER_QOS
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import ASPECT_POLICIES, SCORE_TYPES, DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.node_settings import OBJECT_PREFIX, QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.node_settings import (
+    OBJECT_PREFIX,
+    QOS_PROFILES,
+    NodeSettings,
+    published,
+    toggle_values,
+)
 from anomaly_seg_ros.objects import ObjectSettings
+from anomaly_seg_ros.output_table import OUTPUTS, TOGGLES
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
 from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
@@ -81,11 +88,6 @@ SPECS: dict[str, ParameterSpec] = {
     ),
     "build_only": ParameterSpec("load/build the model, then exit", read_only=True),
     "input_compressed": ParameterSpec("subscribe to <image>/compressed", read_only=True),
-    "publish_labels": ParameterSpec("publish ~/labels (mono8 train IDs)"),
-    "publish_labels_color": ParameterSpec("publish ~/labels_color (rgb8 palette)"),
-    "publish_score": ParameterSpec("publish ~/anomaly_score (32FC1)"),
-    "publish_mask": ParameterSpec("publish ~/anomaly_mask (mono8 0/255)"),
-    "publish_overlay": ParameterSpec("publish ~/overlay (rgb8, for RViz)"),
     "qos_profile": ParameterSpec(f"input QoS: {', '.join(QOS_PROFILES)}", read_only=True),
     "qos_depth": ParameterSpec("input queue depth", 1, 100, 1, read_only=True),
     "max_image_pixels": ParameterSpec(
@@ -115,10 +117,6 @@ SPECS: dict[str, ParameterSpec] = {
     "overlay_alpha": ParameterSpec("opacity of label colours in the overlay", 0.0, 1.0),
     "aspect": ParameterSpec(f"frame vs network aspect: {', '.join(ASPECT_POLICIES)}"),
     # --- the object layer (docs/objects_ros.md) ---
-    "publish_objects": ParameterSpec("publish ~/objects (anomaly_seg_msgs, when built)"),
-    "publish_detections": ParameterSpec("publish ~/detections (vision_msgs, when installed)"),
-    "publish_obstacle_points": ParameterSpec("publish ~/obstacle_points (PointCloud2)"),
-    "publish_object_markers": ParameterSpec("publish ~/object_markers (MarkerArray)"),
     "camera_x": ParameterSpec("camera position in the vehicle frame, forward, m"),
     "camera_y": ParameterSpec("camera position in the vehicle frame, left, m"),
     "camera_z": ParameterSpec("camera height above the ground plane, m"),
@@ -151,6 +149,8 @@ _OBJECT_SPECS: dict[str, ParameterSpec] = {
         "objects: contact share that counts as on road", 0.0, 1.0
     ),
 }
+#: The ``publish_*`` switches: one per row of the output table (run time, boolean).
+SPECS.update({output.toggle: ParameterSpec(output.parameter_description) for output in OUTPUTS})
 SPECS.update(
     {
         OBJECT_PREFIX + item.name: _OBJECT_SPECS.get(
@@ -195,11 +195,12 @@ def markdown_table() -> str:
 
 def flatten(settings: NodeSettings) -> dict[str, Any]:
     """The settings as flat ``{parameter name: value}`` (detector fields inlined)."""
-    values = {
-        f.name: getattr(settings, f.name)
-        for f in fields(settings)
-        if f.name not in ("detector", "objects")
-    }
+    values: dict[str, Any] = {}
+    for item in fields(settings):
+        if item.name == "publish":  # the switches, where the field is (the docs' order)
+            values.update(toggle_values(settings.publish))
+        elif item.name not in ("detector", "objects"):
+            values[item.name] = getattr(settings, item.name)
     values.update({f.name: getattr(settings.detector, f.name) for f in fields(DetectorConfig)})
     values.update(
         {OBJECT_PREFIX + f.name: getattr(settings.objects, f.name) for f in fields(ObjectSettings)}
@@ -243,9 +244,13 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     node_values = {
         name: value
         for name, value in values.items()
-        if name not in detector_names and not name.startswith(OBJECT_PREFIX)
+        if name not in detector_names
+        and name not in TOGGLES
+        and not name.startswith(OBJECT_PREFIX)
     }
-    return replace(NodeSettings(), detector=detector, objects=objects, **node_values)
+    defaults = NodeSettings()
+    switched = published(values, defaults.publish)
+    return replace(defaults, detector=detector, objects=objects, publish=switched, **node_values)
 
 
 def descriptor(name: str, default: Any) -> ParameterDescriptor:

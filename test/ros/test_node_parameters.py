@@ -46,7 +46,7 @@ def test_every_detector_field_is_a_parameter() -> None:
 def test_run_time_changes_are_validated() -> None:
     settings = NodeSettings()
     changed = updated_settings(settings, {"threshold": 2.5, "publish_overlay": False})
-    assert changed.detector.threshold == 2.5 and not changed.publish_overlay
+    assert changed.detector.threshold == 2.5 and not changed.publishes("overlay")
     assert settings.detector.threshold == 0.0  # frozen: the old settings are untouched
     with pytest.raises(ConfigError, match="read-only"):
         updated_settings(settings, {"model_path": "/x.onnx"})

@@ -18,7 +18,7 @@ from anomaly_seg_ros.objects import AnomalyObject, GroundPosition, Track
 from anomaly_seg_ros.ros.object_messages import (
     detection_array_message,
     marker_array_message,
-    optional_message_module,
+    message_module,
     point_cloud_message,
 )
 
@@ -64,15 +64,15 @@ def test_markers_add_and_delete() -> None:
 
 
 def test_missing_message_packages_are_reported_not_raised() -> None:
-    module, why = optional_message_module("anomaly_seg_msgs.msg")
+    module, why = message_module("anomaly_seg_msgs/msg/AnomalyObjectArray")
     if module is None:
         assert why  # the node logs this reason once
-    module, why = optional_message_module("no_such_msgs.msg")
+    module, why = message_module("no_such_msgs/msg/Thing")
     assert module is None and "no_such_msgs" in why
 
 
 def test_detections_when_vision_msgs_is_installed() -> None:
-    module, why = optional_message_module("vision_msgs.msg")
+    module, why = message_module("vision_msgs/msg/Detection2DArray")
     if module is None:
         pytest.skip(f"vision_msgs is not installed here (no PyPI wheel): {why}")
     message = detection_array_message(module, [track(5, 14.0)], HEADER)
