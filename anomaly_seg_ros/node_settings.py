@@ -29,7 +29,8 @@ class NodeSettings:
 
     :param model_path: exported ONNX model (or TensorRT engine); empty = bundled demo model.
     :param backend: one of :data:`anomaly_seg_ros.backends.BACKEND_CHOICES`.
-    :param sml_stats_path: SML statistics JSON; empty = none (score_type ``sml`` then fails).
+    :param sml_stats_path: SML statistics JSON; empty = ``<model>.sml.json`` if present,
+        else none (score_type ``sml`` then fails).
     :param engine_cache_dir: TensorRT engine cache folder; empty = beside the ONNX model
         (or the user cache when that folder is not writable).
     :param input_height: expected network input height; 0 = whatever the model has. The
@@ -73,6 +74,10 @@ class NodeSettings:
     host_threads: int = 0
     build_only: bool = False
     input_compressed: bool = False
+    qos_profile: str = "auto"
+    qos_depth: int = 1
+    max_image_pixels: int = MAX_IMAGE_PIXELS
+    diagnostics_period: float = 1.0
     publish: frozenset[str] = DEFAULT_PUBLISHED
     camera_x: float = 0.0
     camera_y: float = 0.0
@@ -81,10 +86,6 @@ class NodeSettings:
     camera_pitch: float = 0.0
     camera_yaw: float = 0.0
     vehicle_frame: str = "base_link"
-    qos_profile: str = "auto"
-    qos_depth: int = 1
-    max_image_pixels: int = MAX_IMAGE_PIXELS
-    diagnostics_period: float = 1.0
     debug_inference_delay: float = 0.0
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     objects: ObjectSettings = field(default_factory=ObjectSettings)
