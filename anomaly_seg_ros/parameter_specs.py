@@ -17,21 +17,31 @@ from dataclasses import dataclass, fields
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import ASPECT_POLICIES, SCORE_TYPES
-from anomaly_seg_ros.node_settings import OBJECT_PREFIX
+from anomaly_seg_ros.node_settings import OBJECT_PREFIX, QOS_PROFILES
 from anomaly_seg_ros.objects import ObjectSettings
 from anomaly_seg_ros.output_table import OUTPUTS
 from anomaly_seg_ros.preprocess import MAX_IMAGE_PIXELS
+from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
 
 @dataclass(frozen=True)
 class ParameterSpec:
-    """One parameter's description, range and whether it may change at run time."""
+    """One parameter's description, range and whether it may change at run time.
+
+    :param description: one line (``ros2 param describe``, the YAML's comment, the docs).
+    :param minimum: numbers: the smallest value allowed (with ``maximum``).
+    :param maximum: numbers: the largest value allowed.
+    :param step: integers: the step from ``minimum`` (0 = any).
+    :param read_only: a start-up parameter: changes only while the node is unconfigured.
+    :param choices: strings: the values allowed (empty = any).
+    """
 
     description: str
     minimum: float | None = None
     maximum: float | None = None
     step: float = 0
     read_only: bool = False
+    choices: tuple[str, ...] = ()
 
 
 #: Ranges and texts of the parameters; defaults come from the dataclasses themselves.
@@ -40,7 +50,11 @@ SPECS: dict[str, ParameterSpec] = {
         "ONNX model (+ .json sidecar) or TensorRT engine; empty = the bundled demo model",
         read_only=True,
     ),
-    "backend": ParameterSpec(f"inference backend: {', '.join(BACKEND_CHOICES)}", read_only=True),
+    "backend": ParameterSpec(
+        f"inference backend: {', '.join(BACKEND_CHOICES)}",
+        read_only=True,
+        choices=BACKEND_CHOICES,
+    ),
     "sml_stats_path": ParameterSpec(
         "SML statistics JSON (score_type sml); empty = <model>.sml.json if present",
         read_only=True,
@@ -74,6 +88,7 @@ SPECS: dict[str, ParameterSpec] = {
     "qos_profile": ParameterSpec(
         "input QoS: auto (the camera's reliability), sensor_data (best effort) or reliable",
         read_only=True,
+        choices=QOS_PROFILES,
     ),
     "qos_depth": ParameterSpec(
         "input queue depth; 1 = always the newest frame", 1, 100, 1, read_only=True
@@ -88,7 +103,7 @@ SPECS: dict[str, ParameterSpec] = {
     "debug_inference_delay": ParameterSpec(
         "TEST ONLY: seconds of sleep added to each inference; keep 0.0", 0.0, 10.0
     ),
-    "score_type": ParameterSpec(f"anomaly score: {', '.join(SCORE_TYPES)}"),
+    "score_type": ParameterSpec(f"anomaly score: {', '.join(SCORE_TYPES)}", choices=SCORE_TYPES),
     "boundary_suppression": ParameterSpec("SML boundary suppression"),
     "boundary_width": ParameterSpec(
         "suppressed band width, pixels; a multiple of boundary_iterations", 0, 64, 1
@@ -112,14 +127,16 @@ SPECS: dict[str, ParameterSpec] = {
     ),
     "vde_units": ParameterSpec(
         "VDE boost/penalty unit: spread (the frame's score std, the same on every score) "
-        "or score (offsets in score units)"
+        "or score (offsets in score units)",
+        choices=VDE_UNITS,
     ),
     "threshold": ParameterSpec("anomaly mask threshold on the final score"),
     "min_area": ParameterSpec("smallest kept mask component, camera pixels", 0, 2**31 - 1, 1),
     "overlay_alpha": ParameterSpec("opacity of label colours in the overlay", 0.0, 1.0),
     "aspect": ParameterSpec(
         f"a frame whose aspect differs from the network input's: {', '.join(ASPECT_POLICIES)}"
-        " (docs/bring_your_own_model.md)"
+        " (docs/bring_your_own_model.md)",
+        choices=ASPECT_POLICIES,
     ),
     # --- the object layer (docs/objects_ros.md) ---
     "camera_x": ParameterSpec("camera position in the vehicle frame, forward, m"),
@@ -167,8 +184,8 @@ SPECS.update(
 
 
 def range_problems(values: Mapping[str, object]) -> list[str]:
-    """What is outside its declared range among ``values`` (names without a range, or
-    unknown to :data:`SPECS`, pass: the settings dataclasses judge them).
+    """What is outside its declared range or choices among ``values`` (names without
+    either, or unknown to :data:`SPECS`, pass: the settings dataclasses judge them).
 
     :param values: parameter name -> value.
     :return: one line per value out of range, naming the parameter and its range.
@@ -179,6 +196,8 @@ def range_problems(values: Mapping[str, object]) -> list[str]:
 def _outside(values: Mapping[str, object]) -> Iterator[str]:
     for name, value in values.items():
         spec = SPECS.get(name)
+        if spec is not None and spec.choices and value not in spec.choices:
+            yield f"{name} {value!r} unknown; valid: {', '.join(spec.choices)}"
         if spec is None or spec.minimum is None or spec.maximum is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):

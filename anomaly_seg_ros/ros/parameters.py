@@ -40,7 +40,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_parameters as PARAMETER_QOS
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
-from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig
+from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.node_settings import (
     OBJECT_PREFIX,
@@ -52,7 +52,6 @@ from anomaly_seg_ros.node_settings import (
 from anomaly_seg_ros.objects import ObjectSettings
 from anomaly_seg_ros.output_table import TOGGLES
 from anomaly_seg_ros.parameter_specs import SPECS, ParameterSpec, range_problems
-from anomaly_seg_ros.refinement_spec import VDE_UNITS
 
 __all__ = [
     "BACKEND_CHOICES",
@@ -186,14 +185,8 @@ def descriptor(name: str, default: Any) -> ParameterDescriptor:
                     from_value=float(spec.minimum), to_value=float(spec.maximum), step=spec.step
                 )
             ]
-    choices = {
-        "backend": BACKEND_CHOICES,
-        "qos_profile": QOS_PROFILES,
-        "score_type": SCORE_TYPES,
-        "vde_units": VDE_UNITS,
-    }
-    if name in choices:
-        result.additional_constraints = "one of: " + ", ".join(choices[name])
+    if spec.choices:
+        result.additional_constraints = "one of: " + ", ".join(spec.choices)
     return result
 
 
@@ -209,6 +202,8 @@ def _declaration_hint(name: str, default: Any, error: Exception) -> str:
     if spec.minimum is not None and spec.maximum is not None:
         step = f" in steps of {spec.step:g}" if spec.step else ""
         return f"allowed: {spec.minimum:g} to {spec.maximum:g}{step}"
+    if spec.choices:
+        return f"one of: {', '.join(spec.choices)}"
     return "see `ros2 param describe` for what it accepts"
 
 
