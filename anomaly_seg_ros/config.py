@@ -20,9 +20,6 @@ from anomaly_seg_ros.refinement_spec import VDE_UNITS
 #: The detector node's name: its private topics are ``/<namespace>/NODE_NAME/...``.
 NODE_NAME = "anomaly_seg_detector"
 
-#: Images the Detector can produce besides labels and score; the mask is always made.
-OUTPUTS = ("labels_color", "overlay")
-
 #: How a frame whose aspect differs from the network input's reaches the network (see
 #: :func:`anomaly_seg_ros.pipeline.preprocess.view_geometry`): ``stretch`` scales each axis on its
 #: own; ``letterbox`` scales to fit and pads the rest of the input with the normalisation

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from anomaly_seg_ros.backends import InferenceBackend, create_backend
-from anomaly_seg_ros.config import OUTPUTS, DetectorConfig
+from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError, ModelError
 from anomaly_seg_ros.model.sidecar import ModelInfo
 from anomaly_seg_ros.model.sml_stats import load_sml_stats
 from anomaly_seg_ros.model.summary import LogitSummary
+from anomaly_seg_ros.output_table import ON_REQUEST
 from anomaly_seg_ros.pipeline import preprocess, refine, visualize
 from anomaly_seg_ros.pipeline.postprocess import Stopwatch, postprocess
 from anomaly_seg_ros.pipeline.strips import StripPool
@@ -39,9 +40,9 @@ def _wanted_outputs(outputs: Iterable[str]) -> frozenset[str]:
     :raises ConfigError: an unknown name.
     """
     wanted = frozenset(outputs)
-    unknown = wanted - set(OUTPUTS)
+    unknown = wanted - set(ON_REQUEST)
     if unknown:
-        raise ConfigError(f"unknown outputs {sorted(unknown)}; valid: {', '.join(OUTPUTS)}")
+        raise ConfigError(f"unknown outputs {sorted(unknown)}; valid: {', '.join(ON_REQUEST)}")
     return wanted
 
 

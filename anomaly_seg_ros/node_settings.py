@@ -6,26 +6,19 @@ the same parameters files and must know every name in them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.objects import CameraMount, ObjectSettings
+from anomaly_seg_ros.output_table import DEFAULT_PUBLISHED, OUTPUTS, TOGGLES
 from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
 
 QOS_PROFILES = ("auto", "sensor_data", "reliable")
-PUBLISH_TOGGLES = (
-    "publish_labels",
-    "publish_labels_color",
-    "publish_score",
-    "publish_mask",
-    "publish_overlay",
-    "publish_objects",
-    "publish_detections",
-    "publish_obstacle_points",
-    "publish_object_markers",
-)
+#: The ``publish_*`` parameters, one per output of :mod:`anomaly_seg_ros.output_table`.
+PUBLISH_TOGGLES = TOGGLES
 #: Node parameters of the object layer's settings: ``object_<ObjectSettings field>``.
 OBJECT_PREFIX = "object_"
 
@@ -36,7 +29,8 @@ class NodeSettings:
 
     :param model_path: exported ONNX model (or TensorRT engine); empty = bundled demo model.
     :param backend: one of :data:`anomaly_seg_ros.backends.BACKEND_CHOICES`.
-    :param sml_stats_path: SML statistics JSON; empty = none (score_type ``sml`` then fails).
+    :param sml_stats_path: SML statistics JSON; empty = ``<model>.sml.json`` if present,
+        else none (score_type ``sml`` then fails).
     :param engine_cache_dir: TensorRT engine cache folder; empty = beside the ONNX model
         (or the user cache when that folder is not writable).
     :param input_height: expected network input height; 0 = whatever the model has. The
@@ -48,9 +42,9 @@ class NodeSettings:
     :param build_only: load the model (for TensorRT: build and cache the engine), then
         exit 0 without subscribing: the install step of a car.
     :param input_compressed: subscribe to ``<image>/compressed`` instead of ``image``.
-    :param publish_labels: publish ``~/labels`` (and likewise the other toggles; the
-        object outputs are ``~/objects``, ``~/detections``, ``~/obstacle_points`` and
-        ``~/object_markers``, see :mod:`anomaly_seg_ros.ros.object_outputs`).
+    :param publish: the names of the outputs switched on (:meth:`publishes`); each output
+        of :data:`anomaly_seg_ros.output_table.OUTPUTS` is one boolean parameter, its
+        ``toggle`` (``publish_labels`` ...: :func:`toggle_values`, :func:`published`).
     :param camera_x: the camera body frame's position in the vehicle frame, metres
         (REP 103: x forward, y left, z up); with ``camera_y``, ``camera_z``.
     :param camera_roll: its orientation, radians, as tf2/URDF ``rpy`` (``R = Rz(yaw)
@@ -80,15 +74,11 @@ class NodeSettings:
     host_threads: int = 0
     build_only: bool = False
     input_compressed: bool = False
-    publish_labels: bool = True
-    publish_labels_color: bool = True
-    publish_score: bool = True
-    publish_mask: bool = True
-    publish_overlay: bool = True
-    publish_objects: bool = True
-    publish_detections: bool = True
-    publish_obstacle_points: bool = True
-    publish_object_markers: bool = True
+    qos_profile: str = "auto"
+    qos_depth: int = 1
+    max_image_pixels: int = MAX_IMAGE_PIXELS
+    diagnostics_period: float = 1.0
+    publish: frozenset[str] = DEFAULT_PUBLISHED
     camera_x: float = 0.0
     camera_y: float = 0.0
     camera_z: float = 0.0
@@ -96,10 +86,6 @@ class NodeSettings:
     camera_pitch: float = 0.0
     camera_yaw: float = 0.0
     vehicle_frame: str = "base_link"
-    qos_profile: str = "auto"
-    qos_depth: int = 1
-    max_image_pixels: int = MAX_IMAGE_PIXELS
-    diagnostics_period: float = 1.0
     debug_inference_delay: float = 0.0
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     objects: ObjectSettings = field(default_factory=ObjectSettings)
@@ -118,6 +104,14 @@ class NodeSettings:
             raise ConfigError(
                 f"qos_profile {self.qos_profile!r} unknown; valid: {', '.join(QOS_PROFILES)}"
             )
+        unknown = sorted(set(self.publish) - {output.name for output in OUTPUTS})
+        if unknown:
+            valid = ", ".join(output.name for output in OUTPUTS)
+            raise ConfigError(f"unknown output(s) {unknown} to publish; valid: {valid}")
+
+    def publishes(self, name: str) -> bool:
+        """Whether output ``name`` is switched on (its ``publish_*`` parameter)."""
+        return name in self.publish
 
     def camera_mount(self) -> CameraMount | None:
         """The camera's mounting in the vehicle frame; None while all six values are 0
@@ -136,7 +130,33 @@ class NodeSettings:
 
 
 #: NodeSettings fields that hold settings groups rather than one parameter each.
-_GROUPS = ("detector", "objects")
+_GROUPS = ("detector", "objects", "publish")
+
+
+def toggle_values(publish: frozenset[str]) -> dict[str, bool]:
+    """The ``publish_*`` parameters of a set of switched-on outputs, in table order."""
+    return {output.toggle: output.name in publish for output in OUTPUTS}
+
+
+def published(values: Mapping[str, object], current: frozenset[str]) -> frozenset[str]:
+    """The outputs switched on after the ``publish_*`` values among ``values``.
+
+    :param values: parameter name -> value; other names are ignored.
+    :param current: the outputs switched on before (those without a value keep theirs).
+    :raises ConfigError: a ``publish_*`` value that is not a boolean.
+    """
+    switched = set(current)
+    for output in OUTPUTS:
+        if output.toggle not in values:
+            continue
+        value = values[output.toggle]
+        if not isinstance(value, bool):
+            raise ConfigError(f"{output.toggle} must be true or false, not {value!r}")
+        if value:
+            switched.add(output.name)
+        else:
+            switched.discard(output.name)
+    return frozenset(switched)
 
 
 def object_parameter_names() -> tuple[str, ...]:
@@ -147,4 +167,4 @@ def object_parameter_names() -> tuple[str, ...]:
 def node_parameter_names() -> tuple[str, ...]:
     """Names of the node's own parameters (those that are not Detector settings)."""
     own = tuple(f.name for f in fields(NodeSettings) if f.name not in _GROUPS)
-    return own + object_parameter_names()
+    return own + PUBLISH_TOGGLES + object_parameter_names()

@@ -28,8 +28,8 @@ from anomaly_seg_ros.io.object_messages import object_markers
 from anomaly_seg_ros.objects import AnomalyObject, GroundPosition, ObjectSettings, Track
 from anomaly_seg_ros.ros.object_messages import (
     marker_array_message,
+    message_module,
     object_array_message,
-    optional_message_module,
     point_cloud_message,
 )
 
@@ -76,7 +76,7 @@ def main() -> None:
             object_markers(tracks, dropped, 0.0), header
         ),
     }
-    module, why = optional_message_module("anomaly_seg_msgs.msg")
+    module, why = message_module("anomaly_seg_msgs/msg/AnomalyObjectArray")
     if module is not None:
         builds["objects"] = lambda: object_array_message(
             module, tracks, dropped, header, "base_link"

@@ -61,11 +61,11 @@ def message_builder():
         from rclpy.serialization import serialize_message
         from std_msgs.msg import Header
 
-        from anomaly_seg_ros.ros.object_messages import object_message, optional_message_module
+        from anomaly_seg_ros.ros.object_messages import message_module, object_message
     except ImportError:
         return None
     header = Header(stamp=Time(sec=1), frame_id="camera")
-    module, _ = optional_message_module("anomaly_seg_msgs.msg")
+    module, _ = message_module("anomaly_seg_msgs/msg/AnomalyObjectArray")
     names = ["obstacle_points", "object_markers"] + (["objects"] if module else [])
 
     def build(frame):

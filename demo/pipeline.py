@@ -29,6 +29,7 @@ from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import AnomalySegError, ConfigError
 from anomaly_seg_ros.model.bundled import resolve_model_path
 from anomaly_seg_ros.model.sidecar import load_model_info
+from anomaly_seg_ros.output_table import OBJECT_OUTPUTS
 
 if TYPE_CHECKING:  # the ROS layer is imported only when the replay runs
     from anomaly_seg_ros.ros.lockstep import LockstepRecord
@@ -242,10 +243,10 @@ def mount_parameters(description: dict[str, object]) -> dict[str, object]:
     return values
 
 
-#: The node's object outputs the demo records beside the images (rosbags knows their types).
-RECORDED_OBJECT_OUTPUTS = (
-    ("obstacle_points", "sensor_msgs/msg/PointCloud2"),
-    ("object_markers", "visualization_msgs/msg/MarkerArray"),
+#: The node's object outputs the demo records beside the images: those whose message types
+#: rosbags knows without this repository's messages (obstacle_points, object_markers).
+RECORDED_OBJECT_OUTPUTS = tuple(
+    (topic.name, topic.msgtype) for topic in OBJECT_OUTPUTS if topic.in_bag and not topic.optional
 )
 
 

@@ -26,7 +26,7 @@ from anomaly_seg_ros.config import NODE_NAME
 from anomaly_seg_ros.errors import ConfigError
 from anomaly_seg_ros.io.bags import check_topic_name
 from anomaly_seg_ros.io.object_messages import BAG_OBJECT_NAMES
-from anomaly_seg_ros.io.outputs import OUTPUT_TOPIC_NAMES
+from anomaly_seg_ros.output_table import BAG_OUTPUT_NAMES
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument(
         "--outputs",
         nargs="+",
-        choices=(*OUTPUT_TOPIC_NAMES, *BAG_OBJECT_NAMES),
+        choices=BAG_OUTPUT_NAMES,
         help="result topics to write (default: all; objects where anomaly_seg_msgs is found)",
     )
     run.add_argument(

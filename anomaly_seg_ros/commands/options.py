@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
 from anomaly_seg_ros.config import SCORE_TYPES, DetectorConfig, config_from_params_file
+from anomaly_seg_ros.errors import ConfigError
 
 if TYPE_CHECKING:
     from anomaly_seg_ros.detector import Detector
@@ -77,12 +79,17 @@ def config_from_args(args: argparse.Namespace, model: Path) -> DetectorConfig:
     """
     from anomaly_seg_ros.model.bundled import calibrated_config
     from anomaly_seg_ros.node_settings import node_parameter_names
+    from anomaly_seg_ros.parameter_specs import range_problems
 
     config = calibrated_config(model) or DetectorConfig()
     if args.params:
         config = config_from_params_file(
             str(args.params), base=config, other_names=node_parameter_names()
         )
+        # the node's declared ranges: a params file means the same to the node and here
+        problems = range_problems({f.name: getattr(config, f.name) for f in fields(config)})
+        if problems:
+            raise ConfigError(f"{args.params}: " + "; ".join(problems))
     overrides = {
         "score_type": getattr(args, "score", None),
         "threshold": getattr(args, "threshold", None),

@@ -6,7 +6,8 @@
   arrays: RGB, scores, labels, stamps;
 * :mod:`~anomaly_seg_ros.io.bags` - open/read/write rosbags, one typestore policy, topic
   picking;
-* :mod:`~anomaly_seg_ros.io.outputs` - the node's output topic table and packing;
+* :mod:`~anomaly_seg_ros.io.outputs` - packing the node's images (which outputs there are:
+  :mod:`anomaly_seg_ros.output_table`);
 * :mod:`~anomaly_seg_ros.io.bag_run` - ``anomaly-seg bag run`` (a Detector over a bag).
 
 Nothing here imports rclpy: the ROS layer (:mod:`anomaly_seg_ros.ros`) builds on it.

@@ -1,7 +1,7 @@
 """Offline run: every image of a bag through a Detector, results written to a new bag.
 
 The output bag holds the input image topic copied unchanged and one message per output
-(see :data:`~anomaly_seg_ros.io.outputs.OUTPUT_TOPICS`) for every input frame, each with
+(see :data:`~anomaly_seg_ros.output_table.OUTPUTS`) for every input frame, each with
 the input header and the input's bag timestamp, under ``<prefix>/<output>`` (by default
 the topics the live node publishes). With the object outputs chosen (the default), the
 object layer runs as in the node and writes ``obstacle_points`` (PointCloud2),
@@ -38,13 +38,9 @@ from anomaly_seg_ros.io.bags import (
 from anomaly_seg_ros.io.messages import bag_image, decode_message
 from anomaly_seg_ros.io.object_bag import BagObjectOutputs, object_typestore
 from anomaly_seg_ros.io.object_messages import BAG_OBJECT_NAMES
-from anomaly_seg_ros.io.outputs import (
-    OUTPUT_TOPIC_NAMES,
-    OUTPUT_TOPICS,
-    detector_outputs,
-    result_images,
-)
+from anomaly_seg_ros.io.outputs import OUTPUT_TOPICS, detector_outputs, result_images
 from anomaly_seg_ros.objects import CameraMount, ObjectSettings
+from anomaly_seg_ros.output_table import BAG_OUTPUT_NAMES
 from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
 
 LOGGER = logging.getLogger(__name__)
@@ -52,7 +48,7 @@ LOGGER = logging.getLogger(__name__)
 #: Default namespace of the result topics: the live node's private topics.
 DEFAULT_PREFIX = f"/{NODE_NAME}"
 #: Every output ``bag run`` can write: the images, then the objects.
-RUN_OUTPUT_NAMES = (*OUTPUT_TOPIC_NAMES, *BAG_OBJECT_NAMES)
+RUN_OUTPUT_NAMES = BAG_OUTPUT_NAMES
 
 
 def default_outputs() -> tuple[str, ...]:

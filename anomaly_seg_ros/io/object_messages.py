@@ -16,31 +16,14 @@ from typing import Any
 import numpy as np
 
 from anomaly_seg_ros.objects import GroundPosition, Track
+from anomaly_seg_ros.output_table import OBJECT_OUTPUTS
 
-
-@dataclass(frozen=True)
-class ObjectTopic:
-    """One published object output.
-
-    :param name: topic name relative to the node (``~/<name>``).
-    :param toggle: the boolean parameter that switches it on and off.
-    :param msgtype: the ROS message type.
-    """
-
-    name: str
-    toggle: str
-    msgtype: str
-
-
-OBJECT_TOPICS: tuple[ObjectTopic, ...] = (
-    ObjectTopic("objects", "publish_objects", "anomaly_seg_msgs/msg/AnomalyObjectArray"),
-    ObjectTopic("detections", "publish_detections", "vision_msgs/msg/Detection2DArray"),
-    ObjectTopic("obstacle_points", "publish_obstacle_points", "sensor_msgs/msg/PointCloud2"),
-    ObjectTopic("object_markers", "publish_object_markers", "visualization_msgs/msg/MarkerArray"),
-)
+#: The object outputs (rows of :data:`~anomaly_seg_ros.output_table.OUTPUTS`: name,
+#: toggle, message type), in table order.
+OBJECT_TOPICS = OBJECT_OUTPUTS
 #: The object outputs ``anomaly-seg bag run`` writes (``detections`` needs vision_msgs,
 #: which the rosbags typestore lacks).
-BAG_OBJECT_NAMES = ("objects", "obstacle_points", "object_markers")
+BAG_OBJECT_NAMES: tuple[str, ...] = tuple(topic.name for topic in OBJECT_TOPICS if topic.in_bag)
 
 #: The obstacle cloud's point layout: (name, numpy dtype, ``sensor_msgs/PointField``
 #: datatype: 7 = FLOAT32, 6 = UINT32). x, y, z in the vehicle frame (z = 0: the ground);

@@ -1,4 +1,5 @@
-"""Which images the node (and the offline bag runner) publishes, and how each is packed.
+"""How the node's (and the offline bag runner's) images are packed; which there are is
+:mod:`anomaly_seg_ros.output_table`'s.
 
 Plain numpy: the rclpy message wrappers and the rosbags writer both start from the
 :class:`~anomaly_seg_ros.io.image.RawImage` tuples built here.
@@ -7,44 +8,29 @@ Plain numpy: the rclpy message wrappers and the rosbags writer both start from t
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from anomaly_seg_ros.detector import Result
 from anomaly_seg_ros.io.image import RawImage, array_to_raw
+from anomaly_seg_ros.output_table import IMAGE_OUTPUTS, ON_REQUEST
 
+#: The images (rows of :data:`~anomaly_seg_ros.output_table.OUTPUTS`: name, toggle,
+#: encoding, the Result field they come from), in table order.
+OUTPUT_TOPICS = IMAGE_OUTPUTS
 
-@dataclass(frozen=True)
-class OutputTopic:
-    """One published image.
-
-    :param name: topic name relative to the node (``~/<name>``).
-    :param toggle: the boolean parameter that switches it on and off.
-    :param encoding: the ``sensor_msgs/Image`` encoding it is written in.
-    :param field: the :class:`~anomaly_seg_ros.detector.Result` attribute it comes from.
-    """
-
-    name: str
-    toggle: str
-    encoding: str
-    field: str
-
-
-OUTPUT_TOPICS: tuple[OutputTopic, ...] = (
-    OutputTopic("labels", "publish_labels", "mono8", "labels"),
-    OutputTopic("labels_color", "publish_labels_color", "rgb8", "labels_color"),
-    OutputTopic("anomaly_score", "publish_score", "32FC1", "score"),
-    OutputTopic("anomaly_mask", "publish_mask", "mono8", "mask"),
-    OutputTopic("overlay", "publish_overlay", "rgb8", "overlay"),
-)
-
-#: The output names, in table order (``anomaly-seg bag run --outputs`` choices).
+#: The image output names, in table order.
 OUTPUT_TOPIC_NAMES: tuple[str, ...] = tuple(topic.name for topic in OUTPUT_TOPICS)
 
-#: Topic name endings of the node's outputs (``/<name>``): never taken for camera input.
+#: Topic name endings of the node's images (``/<name>``): never taken for camera input.
 OUTPUT_SUFFIXES: tuple[str, ...] = tuple(f"/{name}" for name in OUTPUT_TOPIC_NAMES)
 
-#: Output names whose images the Detector builds only on request (``outputs=``).
-ON_REQUEST = ("labels_color", "overlay")
+__all__ = [
+    "ON_REQUEST",
+    "OUTPUT_SUFFIXES",
+    "OUTPUT_TOPICS",
+    "OUTPUT_TOPIC_NAMES",
+    "detector_outputs",
+    "result_images",
+]
 
 
 def detector_outputs(names: Iterable[str]) -> tuple[str, ...]:

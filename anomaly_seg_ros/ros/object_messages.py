@@ -3,7 +3,7 @@
 
 Two message packages are optional: ``anomaly_seg_msgs`` (this repository's interface
 package, built by colcon beside the node: ``msgs/anomaly_seg_msgs``) and ``vision_msgs``
-(a rosdep key on a car). :func:`optional_message_module` says whether each can be used.
+(a rosdep key on a car). :func:`message_module` says whether each can be used.
 """
 
 from __future__ import annotations
@@ -31,24 +31,20 @@ from anomaly_seg_ros.io.object_messages import (
     obstacle_points,
 )
 from anomaly_seg_ros.objects import ObjectFrame, Track
-
-#: Optional message packages: module -> what is missing without it.
-OPTIONAL_PACKAGES = {
-    "anomaly_seg_msgs.msg": "~/objects (build msgs/anomaly_seg_msgs with colcon and source it)",
-    "vision_msgs.msg": "~/detections (install vision_msgs: rosdep key vision_msgs)",
-}
+from anomaly_seg_ros.output_table import output
 
 
-def optional_message_module(module: str) -> tuple[Any | None, str]:
-    """Import an optional message package, checking that its type support loads too.
+def message_module(msgtype: str) -> tuple[Any | None, str]:
+    """Import the message package of ``msgtype``, checking that its type support loads too.
 
-    :param module: ``"anomaly_seg_msgs.msg"`` or ``"vision_msgs.msg"``.
-    :return: (the module, "") or (None, why it cannot be used): not installed, or built
-        but not sourced (the Python classes import, their C type support does not).
+    :param msgtype: ``package/msg/Name``, e.g. ``anomaly_seg_msgs/msg/AnomalyObjectArray``.
+    :return: (the package's ``msg`` module, "") or (None, why it cannot be used): not
+        installed, or built but not sourced (the Python classes import, their C type
+        support does not).
     """
-    name = "AnomalyObjectArray" if module.startswith("anomaly_seg_msgs") else "Detection2DArray"
+    package, _, name = msgtype.partition("/msg/")
     try:
-        loaded = importlib.import_module(module)
+        loaded = importlib.import_module(f"{package}.msg")
         message_class = getattr(loaded, name)
         # The generated classes import; their C type support loads only on first use.
         type(message_class).__import_type_support__()
@@ -184,8 +180,7 @@ def object_message(
     threshold: float,
     module: Any | None = None,
 ) -> Any:
-    """One object output of one frame (see
-    :data:`~anomaly_seg_ros.io.object_messages.OBJECT_TOPICS`).
+    """One object output of one frame (see :data:`~anomaly_seg_ros.output_table.OUTPUTS`).
 
     :param name: ``objects``, ``detections``, ``obstacle_points`` or ``object_markers``.
     :param frame: the object layer's frame.
@@ -197,7 +192,7 @@ def object_message(
     :raises ValueError: an unknown name, or ``objects``/``detections`` without module.
     """
     if name in ("objects", "detections") and module is None:
-        raise ValueError(f"~/{name} needs its message module: {OPTIONAL_PACKAGES}")
+        raise ValueError(f"~/{name} needs its message module ({output(name).msgtype})")
     if name == "objects":
         return object_array_message(
             module, frame.confirmed, frame.dropped_ids, header, vehicle_frame

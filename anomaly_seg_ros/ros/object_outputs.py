@@ -16,9 +16,8 @@ from typing import Any
 
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, PointCloud2
+from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
-from visualization_msgs.msg import MarkerArray
 
 from anomaly_seg_ros.detector import Result
 from anomaly_seg_ros.io.object_messages import OBJECT_TOPICS
@@ -31,11 +30,7 @@ from anomaly_seg_ros.objects import (
     camera_model_from_message,
 )
 from anomaly_seg_ros.objects.camera import camera_info_key
-from anomaly_seg_ros.ros.object_messages import (
-    OPTIONAL_PACKAGES,
-    object_message,
-    optional_message_module,
-)
+from anomaly_seg_ros.ros.object_messages import message_module, object_message
 from anomaly_seg_ros.ros.session import output_qos
 from anomaly_seg_ros.ros.statistics import ProblemThrottle
 
@@ -49,12 +44,12 @@ OBJECT_QOS_DEPTH = 10
 def subscribed(
     topics: Iterable[Any], publishers: Mapping[str, Any], settings: NodeSettings
 ) -> list[str]:
-    """Names of ``topics`` (each with ``name`` and ``toggle``) that are switched on in
-    ``settings``, have a publisher, and somebody subscribes to: nothing else is computed."""
+    """Names of ``topics`` (rows of the output table) that are switched on in ``settings``,
+    have a publisher, and somebody subscribes to: nothing else is computed."""
     return [
         topic.name
         for topic in topics
-        if getattr(settings, topic.toggle)
+        if settings.publishes(topic.name)
         and topic.name in publishers
         and publishers[topic.name].get_subscription_count() > 0
     ]
@@ -95,27 +90,21 @@ class ObjectOutputs:
     def open(self, create_publisher: Callable[..., Any]) -> None:
         """Create the publishers of every object output whose message package loads; say
         once which cannot be published and why."""
-        classes: dict[str, Any] = {"obstacle_points": PointCloud2, "object_markers": MarkerArray}
-        for topic, module_name in (
-            ("objects", "anomaly_seg_msgs.msg"),
-            ("detections", "vision_msgs.msg"),
-        ):
-            module, why = optional_message_module(module_name)
+        classes: dict[str, Any] = {}
+        for topic in OBJECT_TOPICS:
+            module, why = message_module(topic.msgtype)
             if module is None:
                 self._node.get_logger().info(
-                    f"no {OPTIONAL_PACKAGES[module_name]}: {why}; the other object "
-                    "outputs are published"
+                    f"no ~/{topic.name} ({topic.optional or topic.msgtype}): {why}; the "
+                    "other object outputs are published"
                 )
                 continue
-            self._modules[topic] = module
-            classes[topic] = (
-                module.AnomalyObjectArray if topic == "objects" else module.Detection2DArray
-            )
+            self._modules[topic.name] = module
+            classes[topic.name] = getattr(module, topic.msgtype.rsplit("/", 1)[-1])
         qos = output_qos(OBJECT_QOS_DEPTH)
         self._publishers = {
-            topic.name: create_publisher(classes[topic.name], f"~/{topic.name}", qos)
-            for topic in OBJECT_TOPICS
-            if topic.name in classes
+            name: create_publisher(message_class, f"~/{name}", qos)
+            for name, message_class in classes.items()
         }
 
     def close(self, destroy_publisher: Callable[[Any], Any]) -> None:

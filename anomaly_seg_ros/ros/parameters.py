@@ -5,14 +5,15 @@ name, type and default, changeable at run time. The node adds its own settings
 (:class:`NodeSettings`); the start-up ones (model, backend, QoS: ``read_only`` in
 :data:`SPECS`) change only while the node is unconfigured (the node refuses them otherwise).
 A run-time change builds a new frozen :class:`NodeSettings` through
-:func:`updated_settings`, which validates exactly as start-up does.
+:func:`updated_settings`, which validates exactly as start-up does. Descriptions and ranges
+are data (:mod:`anomaly_seg_ros.parameter_specs`); the descriptors are made from them here.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any, Protocol, runtime_checkable
 
 from rcl_interfaces.msg import (
@@ -39,126 +40,31 @@ from rclpy.parameter import Parameter
 from rclpy.qos import qos_profile_parameters as PARAMETER_QOS
 
 from anomaly_seg_ros.backends import BACKEND_CHOICES
-from anomaly_seg_ros.config import ASPECT_POLICIES, SCORE_TYPES, DetectorConfig
+from anomaly_seg_ros.config import DetectorConfig
 from anomaly_seg_ros.errors import ConfigError
-from anomaly_seg_ros.node_settings import OBJECT_PREFIX, QOS_PROFILES, NodeSettings
+from anomaly_seg_ros.node_settings import (
+    OBJECT_PREFIX,
+    QOS_PROFILES,
+    NodeSettings,
+    published,
+    toggle_values,
+)
 from anomaly_seg_ros.objects import ObjectSettings
-from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
-from anomaly_seg_ros.refinement_spec import VDE_UNITS
+from anomaly_seg_ros.output_table import TOGGLES
+from anomaly_seg_ros.parameter_specs import SPECS, ParameterSpec, range_problems
 
-__all__ = ["BACKEND_CHOICES", "QOS_PROFILES", "SPECS", "NodeSettings", "declare_parameters"]
+__all__ = [
+    "BACKEND_CHOICES",
+    "QOS_PROFILES",
+    "SPECS",
+    "NodeSettings",
+    "ParameterSpec",
+    "declare_parameters",
+]
 
 
 #: What a start-up parameter's ROS description adds (``ros2 param describe``).
 UNCONFIGURED_ONLY = " (changeable only while unconfigured)"
-
-
-@dataclass(frozen=True)
-class ParameterSpec:
-    """One parameter's description, range and whether it may change at run time."""
-
-    description: str
-    minimum: float | None = None
-    maximum: float | None = None
-    step: float = 0
-    read_only: bool = False
-
-
-#: Ranges and texts of the parameters; defaults come from the dataclasses themselves.
-SPECS: dict[str, ParameterSpec] = {
-    "model_path": ParameterSpec("ONNX model or TensorRT engine; empty = demo", read_only=True),
-    "backend": ParameterSpec(f"inference backend: {', '.join(BACKEND_CHOICES)}", read_only=True),
-    "sml_stats_path": ParameterSpec("SML statistics JSON (for score_type sml)", read_only=True),
-    "engine_cache_dir": ParameterSpec("TensorRT engine cache folder", read_only=True),
-    "input_height": ParameterSpec(
-        "expected model input height; 0 = model's", 0, 16384, 1, read_only=True
-    ),
-    "input_width": ParameterSpec(
-        "expected model input width; 0 = model's", 0, 16384, 1, read_only=True
-    ),
-    "host_threads": ParameterSpec(
-        "threads for host refinement; 0 = one per CPU, at most 8", 0, 256, 1, read_only=True
-    ),
-    "build_only": ParameterSpec("load/build the model, then exit", read_only=True),
-    "input_compressed": ParameterSpec("subscribe to <image>/compressed", read_only=True),
-    "publish_labels": ParameterSpec("publish ~/labels (mono8 train IDs)"),
-    "publish_labels_color": ParameterSpec("publish ~/labels_color (rgb8 palette)"),
-    "publish_score": ParameterSpec("publish ~/anomaly_score (32FC1)"),
-    "publish_mask": ParameterSpec("publish ~/anomaly_mask (mono8 0/255)"),
-    "publish_overlay": ParameterSpec("publish ~/overlay (rgb8, for RViz)"),
-    "qos_profile": ParameterSpec(f"input QoS: {', '.join(QOS_PROFILES)}", read_only=True),
-    "qos_depth": ParameterSpec("input queue depth", 1, 100, 1, read_only=True),
-    "max_image_pixels": ParameterSpec(
-        "reject larger input images (8192×4096 is the most the package accepts)",
-        1,
-        MAX_IMAGE_PIXELS,
-        1,
-    ),
-    "diagnostics_period": ParameterSpec("seconds between /diagnostics", 0.1, 60.0, read_only=True),
-    "debug_inference_delay": ParameterSpec("TEST ONLY: extra seconds per inference", 0.0, 10.0),
-    "score_type": ParameterSpec(f"anomaly score: {', '.join(SCORE_TYPES)}"),
-    "boundary_suppression": ParameterSpec("SML boundary suppression"),
-    "boundary_width": ParameterSpec("suppressed band width, pixels", 0, 64, 1),
-    "boundary_iterations": ParameterSpec("boundary suppression iterations", 0, 64, 1),
-    "dilated_smoothing": ParameterSpec("SML dilated Gaussian smoothing"),
-    "smoothing_kernel": ParameterSpec("Gaussian kernel size (odd)", 1, 63, 2),
-    "smoothing_sigma": ParameterSpec("Gaussian sigma, taps", 0.01, 100.0),
-    "smoothing_dilation": ParameterSpec("Gaussian kernel dilation", 1, 64, 1),
-    "vde": ParameterSpec("VDE road-region refinement"),
-    "road_class": ParameterSpec("train ID of the road class", 0, 254, 1),
-    "road_confidence": ParameterSpec("softmax probability seeding the road region", 0.0, 1.0),
-    "vde_inside_boost": ParameterSpec("VDE: off-road, score - boost - penalty", 0.0, 1000.0),
-    "vde_outside_penalty": ParameterSpec("VDE: see vde_inside_boost (inside: as is)", 0.0, 1000.0),
-    "vde_units": ParameterSpec(f"VDE boost/penalty unit: {', '.join(VDE_UNITS)}"),
-    "threshold": ParameterSpec("anomaly mask threshold on the final score"),
-    "min_area": ParameterSpec("smallest kept mask component, camera pixels", 0, 2**31 - 1, 1),
-    "overlay_alpha": ParameterSpec("opacity of label colours in the overlay", 0.0, 1.0),
-    "aspect": ParameterSpec(f"frame vs network aspect: {', '.join(ASPECT_POLICIES)}"),
-    # --- the object layer (docs/objects_ros.md) ---
-    "publish_objects": ParameterSpec("publish ~/objects (anomaly_seg_msgs, when built)"),
-    "publish_detections": ParameterSpec("publish ~/detections (vision_msgs, when installed)"),
-    "publish_obstacle_points": ParameterSpec("publish ~/obstacle_points (PointCloud2)"),
-    "publish_object_markers": ParameterSpec("publish ~/object_markers (MarkerArray)"),
-    "camera_x": ParameterSpec("camera position in the vehicle frame, forward, m"),
-    "camera_y": ParameterSpec("camera position in the vehicle frame, left, m"),
-    "camera_z": ParameterSpec("camera height above the ground plane, m"),
-    "camera_roll": ParameterSpec("camera roll in the vehicle frame, rad"),
-    "camera_pitch": ParameterSpec("camera pitch, rad (positive looks down)"),
-    "camera_yaw": ParameterSpec("camera yaw in the vehicle frame, rad"),
-    "vehicle_frame": ParameterSpec("frame of positions, cloud and markers", read_only=True),
-}
-
-#: Texts and ranges of the object layer's parameters (``object_<ObjectSettings field>``);
-#: the values are checked by :class:`~anomaly_seg_ros.objects.ObjectSettings` itself.
-_OBJECT_SPECS: dict[str, ParameterSpec] = {
-    "min_area_px": ParameterSpec("objects: smallest mask component, pixels", 0, 2**31 - 1, 1),
-    "min_area_m2": ParameterSpec("objects: smallest frontal area, m^2; 0 = off", 0.0, 1e6),
-    "on_road_only": ParameterSpec("objects: keep only those on the road region"),
-    "confirm_hits": ParameterSpec("tracks: matched frames to confirm (k of n)", 1, 62, 1),
-    "confirm_window": ParameterSpec("tracks: window of the k-of-n confirmation", 1, 62, 1),
-    "max_age": ParameterSpec("tracks: frames without a match before dropped", 0, 10000, 1),
-    "max_tracks": ParameterSpec("tracks: most live tracks (memory bound)", 1, 100000, 1),
-    "max_components": ParameterSpec("objects: most components per frame (cost)", 1, 100000, 1),
-    "gate_m": ParameterSpec("tracks: ground distance a match may span, m", 0.0, 1000.0),
-    "gate_range_fraction": ParameterSpec("tracks: gate grows by this share of range", 0.0, 10.0),
-    "min_iou": ParameterSpec("tracks: box IoU for a match without positions", 0.0, 1.0),
-    "max_range_m": ParameterSpec("ground: farther contacts get no position, m", 0.001, 1e4),
-    "pixel_sigma": ParameterSpec("ground: contact row sigma, pixels (range sigma)", 0.0, 100.0),
-    "pitch_sigma_deg": ParameterSpec("ground: camera pitch sigma, deg (range sigma)", 0.0, 90.0),
-    "max_points": ParameterSpec("ground: contact points kept per object", 0, 100000, 1),
-    "ignore_bottom_fraction": ParameterSpec("objects: none in this bottom share (hood)", 0.0, 1.0),
-    "min_on_road_fraction": ParameterSpec(
-        "objects: contact share that counts as on road", 0.0, 1.0
-    ),
-}
-SPECS.update(
-    {
-        OBJECT_PREFIX + item.name: _OBJECT_SPECS.get(
-            item.name, ParameterSpec(f"object layer: {item.name.replace('_', ' ')}")
-        )
-        for item in fields(ObjectSettings)
-    }
-)
 
 
 def default_values() -> dict[str, Any]:
@@ -195,11 +101,12 @@ def markdown_table() -> str:
 
 def flatten(settings: NodeSettings) -> dict[str, Any]:
     """The settings as flat ``{parameter name: value}`` (detector fields inlined)."""
-    values = {
-        f.name: getattr(settings, f.name)
-        for f in fields(settings)
-        if f.name not in ("detector", "objects")
-    }
+    values: dict[str, Any] = {}
+    for item in fields(settings):
+        if item.name == "publish":  # the switches, where the field is (the docs' order)
+            values.update(toggle_values(settings.publish))
+        elif item.name not in ("detector", "objects"):
+            values[item.name] = getattr(settings, item.name)
     values.update({f.name: getattr(settings.detector, f.name) for f in fields(DetectorConfig)})
     values.update(
         {OBJECT_PREFIX + f.name: getattr(settings.objects, f.name) for f in fields(ObjectSettings)}
@@ -228,8 +135,11 @@ def updated_settings(settings: NodeSettings, changes: Mapping[str, Any]) -> Node
 def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     """Build settings from flat parameter values (missing names keep their defaults).
 
-    :raises ConfigError: an invalid value.
+    :raises ConfigError: an invalid value (also one outside its declared range).
     """
+    problems = range_problems(values)
+    if problems:
+        raise ConfigError("; ".join(problems))
     detector_names = {f.name for f in fields(DetectorConfig)}
     detector = DetectorConfig().replace(
         **{name: value for name, value in values.items() if name in detector_names}
@@ -243,9 +153,13 @@ def settings_from_values(values: Mapping[str, Any]) -> NodeSettings:
     node_values = {
         name: value
         for name, value in values.items()
-        if name not in detector_names and not name.startswith(OBJECT_PREFIX)
+        if name not in detector_names
+        and name not in TOGGLES
+        and not name.startswith(OBJECT_PREFIX)
     }
-    return replace(NodeSettings(), detector=detector, objects=objects, **node_values)
+    defaults = NodeSettings()
+    switched = published(values, defaults.publish)
+    return replace(defaults, detector=detector, objects=objects, publish=switched, **node_values)
 
 
 def descriptor(name: str, default: Any) -> ParameterDescriptor:
@@ -271,14 +185,8 @@ def descriptor(name: str, default: Any) -> ParameterDescriptor:
                     from_value=float(spec.minimum), to_value=float(spec.maximum), step=spec.step
                 )
             ]
-    choices = {
-        "backend": BACKEND_CHOICES,
-        "qos_profile": QOS_PROFILES,
-        "score_type": SCORE_TYPES,
-        "vde_units": VDE_UNITS,
-    }
-    if name in choices:
-        result.additional_constraints = "one of: " + ", ".join(choices[name])
+    if spec.choices:
+        result.additional_constraints = "one of: " + ", ".join(spec.choices)
     return result
 
 
@@ -294,6 +202,8 @@ def _declaration_hint(name: str, default: Any, error: Exception) -> str:
     if spec.minimum is not None and spec.maximum is not None:
         step = f" in steps of {spec.step:g}" if spec.step else ""
         return f"allowed: {spec.minimum:g} to {spec.maximum:g}{step}"
+    if spec.choices:
+        return f"one of: {', '.join(spec.choices)}"
     return "see `ros2 param describe` for what it accepts"
 
 

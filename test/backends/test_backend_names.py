@@ -20,7 +20,8 @@ def test_config_and_launch_file_list_the_same_backends():
     """The launch file cannot import the package (it runs in `ros2 launch`'s Python), and
     the YAML is data: their lists are copies, checked here."""
     listed = " | ".join(BACKEND_CHOICES)
-    assert f"# {listed}" in (REPO / "config" / "detector.yaml").read_text()
+    yaml_comment = f"# inference backend: {', '.join(BACKEND_CHOICES)} (restart)"
+    assert yaml_comment in (REPO / "config" / "detector.yaml").read_text()
     assert f'"{listed};' in (REPO / "launch" / "detector.launch.py").read_text()
     page = (REPO / "docs" / "parameters.md").read_text()
     assert f"inference backend: {', '.join(BACKEND_CHOICES)} |" in page

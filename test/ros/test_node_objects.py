@@ -23,7 +23,7 @@ from test_node_behaviour import set_parameters
 from visualization_msgs.msg import Marker, MarkerArray
 
 from anomaly_seg_ros.ros.messages import array_to_message
-from anomaly_seg_ros.ros.object_messages import optional_message_module
+from anomaly_seg_ros.ros.object_messages import message_module
 from anomaly_seg_ros.ros.session import output_qos
 
 HEIGHT, WIDTH = 48, 80
@@ -260,7 +260,7 @@ def test_bad_camera_info_and_mount_warn_once_and_frames_still_come(tiny_model, s
 
 
 def test_detections_over_dds_when_vision_msgs_is_installed(tiny_model, start_node) -> None:
-    module, why = optional_message_module("vision_msgs.msg")
+    module, why = message_module("vision_msgs/msg/Detection2DArray")
     if module is None:
         pytest.skip(f"vision_msgs is not installed here (no PyPI wheel): {why}")
     node = start_node({"model_path": tiny_model, **PARAMETERS}, outputs=())

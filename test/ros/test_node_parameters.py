@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 
@@ -20,6 +21,7 @@ from anomaly_seg_ros.ros.parameters import (
     declare_parameters,
     default_values,
     descriptor,
+    settings_from_values,
     updated_settings,
 )
 
@@ -46,7 +48,7 @@ def test_every_detector_field_is_a_parameter() -> None:
 def test_run_time_changes_are_validated() -> None:
     settings = NodeSettings()
     changed = updated_settings(settings, {"threshold": 2.5, "publish_overlay": False})
-    assert changed.detector.threshold == 2.5 and not changed.publish_overlay
+    assert changed.detector.threshold == 2.5 and not changed.publishes("overlay")
     assert settings.detector.threshold == 0.0  # frozen: the old settings are untouched
     with pytest.raises(ConfigError, match="read-only"):
         updated_settings(settings, {"model_path": "/x.onnx"})
@@ -135,3 +137,57 @@ def test_bad_params_file_is_one_line_naming_it(tmp_path, content, expected) -> N
     message = str(caught.value)
     assert "\n" not in message and message.startswith(expected.format(path=path)), message
     check_params_files(["node", "--ros-args", "--params-file", str(REPO / "config/detector.yaml")])
+
+
+def test_defaults_file_is_made_from_the_declarations() -> None:
+    """config/detector.yaml: every value and comment from SPECS and the defaults."""
+    from anomaly_seg_ros.ros.parameter_file import yaml_text
+
+    text = (REPO / "config" / "detector.yaml").read_text()
+    assert text == yaml_text(), "run: python -m anomaly_seg_ros.ros.parameter_file"
+    for name, spec in SPECS.items():
+        assert re.search(rf"^    (# )?{name}: .*  # {re.escape(spec.description)}", text, re.M)
+
+
+def test_choice_descriptions_name_every_choice() -> None:
+    for name in SPECS:
+        constraints = descriptor(name, default_values()[name]).additional_constraints
+        for choice in constraints.removeprefix("one of: ").split(", ") if constraints else ():
+            assert choice in SPECS[name].description, (name, choice)
+
+
+def _outside(value: float, upward: bool, integer: bool) -> float:
+    if integer:
+        return int(value) + (1 if upward else -1)
+    return math.nextafter(value, math.inf if upward else -math.inf)
+
+
+def test_the_settings_refuse_what_the_declared_ranges_refuse(tmp_path) -> None:
+    """A range is declared once (SPECS: the node's descriptors); the settings built from
+    parameter values (run-time changes) and the ``anomaly-seg`` commands' ``--params``
+    refuse every value outside it too, so a params file means the same to both."""
+    import argparse
+
+    from anomaly_seg_ros.commands.options import config_from_args
+
+    defaults = default_values()
+    detector_names = set(DetectorConfig.__dataclass_fields__)
+    checked = 0
+    for name, spec in SPECS.items():
+        default = defaults[name]
+        if spec.minimum is None or spec.maximum is None or isinstance(default, bool):
+            continue
+        integer = isinstance(default, int)
+        for bound, upward in ((spec.minimum, False), (spec.maximum, True)):
+            value = _outside(bound, upward, integer)
+            with pytest.raises(ConfigError, match=name):
+                settings_from_values({name: value})
+                pytest.fail(f"{name} = {value} is outside {spec.minimum} … {spec.maximum}")
+            if name in detector_names:
+                params = tmp_path / f"{name}.yaml"
+                params.write_text(f"/**:\n  ros__parameters:\n    {name}: {value!r}\n")
+                args = argparse.Namespace(params=params, score=None, threshold=None)
+                with pytest.raises(ConfigError, match=name):
+                    config_from_args(args, tmp_path / "no_model.onnx")
+                checked += 1
+    assert checked >= 10  # the reader sees the detector's ranged settings

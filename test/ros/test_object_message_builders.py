@@ -14,11 +14,13 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from anomaly_seg_ros.io.object_messages import MarkerSpec, object_markers
-from anomaly_seg_ros.objects import AnomalyObject, GroundPosition, Track
+from anomaly_seg_ros.objects import AnomalyObject, GroundPosition, ObjectFrame, Track
+from anomaly_seg_ros.output_table import OBJECT_OUTPUTS
 from anomaly_seg_ros.ros.object_messages import (
     detection_array_message,
     marker_array_message,
-    optional_message_module,
+    message_module,
+    object_message,
     point_cloud_message,
 )
 
@@ -64,15 +66,15 @@ def test_markers_add_and_delete() -> None:
 
 
 def test_missing_message_packages_are_reported_not_raised() -> None:
-    module, why = optional_message_module("anomaly_seg_msgs.msg")
+    module, why = message_module("anomaly_seg_msgs/msg/AnomalyObjectArray")
     if module is None:
         assert why  # the node logs this reason once
-    module, why = optional_message_module("no_such_msgs.msg")
+    module, why = message_module("no_such_msgs/msg/Thing")
     assert module is None and "no_such_msgs" in why
 
 
 def test_detections_when_vision_msgs_is_installed() -> None:
-    module, why = optional_message_module("vision_msgs.msg")
+    module, why = message_module("vision_msgs/msg/Detection2DArray")
     if module is None:
         pytest.skip(f"vision_msgs is not installed here (no PyPI wheel): {why}")
     message = detection_array_message(module, [track(5, 14.0)], HEADER)
@@ -84,3 +86,17 @@ def test_detections_when_vision_msgs_is_installed() -> None:
     assert (detection.bbox.size_x, detection.bbox.size_y) == (10.0, 20.0)
     target = detection.results[0].hypothesis
     assert target.class_id == "anomaly" and target.score == pytest.approx(3.5)
+
+
+def test_every_object_row_has_a_builder_of_its_type() -> None:
+    """A new object output in the table needs its message builder (object_message)."""
+    frame = ObjectFrame([], [track(5, 14.0)], [track(5, 14.0)], [7])
+    built = 0
+    for row in OBJECT_OUTPUTS:
+        module, _ = message_module(row.msgtype)
+        if module is None:
+            continue  # an optional package not installed here (its own tests skip too)
+        message = object_message(row.name, frame, HEADER, "base_link", 0.0, module)
+        assert isinstance(message, getattr(module, row.msgtype.rsplit("/", 1)[-1])), row.name
+        built += 1
+    assert built >= 2  # obstacle_points and object_markers need no optional package
