@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/ros_overhead.py [--model M.onnx] [--sizes 512x1024 1024x2048]
-        [--frames 10] [--overload-seconds 5] [--rate 100] [--json out.json]
+        [--frames 10] [--overload-seconds 5] [--rate 100] [--json out.json] [--trace t.txt]
 
 Per camera size: the same frames go (a) straight through ``Detector.detect`` with the
 node's detector settings (the model's calibrated parameters file, as the node loads it)
@@ -23,6 +23,10 @@ printed: CPU milliseconds per frame of the direct detect, of the node process an
 this process while it plays camera and subscriber (the load sways them less). Then an
 overload run publishes at ``--rate`` Hz and reports the output rate, drops (from
 /diagnostics) and the node's resident memory once per second.
+
+``--trace FILE`` runs the node through ``benchmarks/traced_node.py`` and prints where a
+round trip's time goes (median milliseconds of each step: camera publish, delivery to the
+node, decode + detect, drawing, each publication, delivery of the overlay back here).
 
 Without ``--model`` a random-weight DeepLabv3+ MobileNetV2 is exported per camera size with
 the network input equal to the camera size (inference at full resolution, as on the car).
@@ -58,6 +62,7 @@ from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.serialization import serialize_message  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
+from traced_node import TRACE_VARIABLE, summarise, trace_event  # noqa: E402
 
 from anomaly_seg_ros.detector import Detector  # noqa: E402
 from anomaly_seg_ros.ros.diagnostics import status_values  # noqa: E402
@@ -69,6 +74,8 @@ from anomaly_seg_ros.ros.session import (  # noqa: E402
     use_large_image_transport,
 )
 
+#: The stamp (seconds) of the warm-up frame.
+WARM_UP = 10_000
 OUTPUTS = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
 
 
@@ -119,7 +126,8 @@ def rss_mib(pid: int) -> float:
 class Client:
     """Publishes frames to the node and waits for its outputs."""
 
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, trace: Path | None = None) -> None:
+        self.trace = trace
         self.node = rclpy.create_node("ros_overhead_client")
         self.lock = threading.Condition()
         self.arrived: dict[str, list[tuple[float, int]]] = {name: [] for name in OUTPUTS}
@@ -147,6 +155,8 @@ class Client:
     def _store(self, name: str, data: bytes) -> None:
         # CDR: 4-byte encapsulation header, then header.stamp.sec (int32, little endian)
         (stamp_sec,) = struct.unpack_from("<i", data, 4)
+        if self.trace:
+            trace_event(self.trace, "client", f"arrived_{name}", stamp_sec)
         with self.lock:
             self.arrived[name].append((time.perf_counter(), stamp_sec))
             self.lock.notify_all()
@@ -171,17 +181,24 @@ class Client:
         header.stamp.sec = index
         message = camera_cdr(rgb, header)  # before the clock starts, as a camera driver's
         for _ in range(attempts):
+            self._trace("publish_start", index)
             started = time.perf_counter()
             self.publisher.publish(message)
+            self._trace("publish_end", index)
             with self.lock:
                 done = self.lock.wait_for(
                     lambda: all(any(s == index for _, s in self.arrived[n]) for n in OUTPUTS),
                     60.0 if attempts == 1 else 10.0,
                 )
             if done:
+                self._trace("all_arrived", index)
                 arrivals = [t for n in OUTPUTS for t, s in self.arrived[n] if s == index]
                 return max(arrivals) - started
         raise TimeoutError(f"frame {index} did not come back")
+
+    def _trace(self, event: str, index: int) -> None:
+        if self.trace:
+            trace_event(self.trace, "client", event, index)
 
 
 def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> dict:
@@ -190,10 +207,14 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
     images = frames(height, width, args.frames)
     namespace = f"/bench{os.getpid()}"
     command = [sys.executable, "-m", "anomaly_seg_ros.ros.node", "--ros-args"]
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    if args.trace:
+        command[1:3] = [str(REPO / "benchmarks" / "traced_node.py")]
+        environment[TRACE_VARIABLE] = str(args.trace)
     command += ["-r", f"__ns:={namespace}", "-p", f"model_path:={model}"]
     command += ["-p", "qos_profile:=reliable", "-p", f"backend:={args.backend}"]
-    node = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
-    client = Client(namespace)
+    node = subprocess.Popen(command, cwd=REPO, env=environment)
+    client = Client(namespace, args.trace)
     direct: list[float] = []
     through_ros: list[float] = []
     # CPU seconds per frame: of this process during the direct detect, of the node and of
@@ -210,7 +231,7 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
             backend = detector.backend.describe()
             detector.detect(images[0], outputs=("labels_color", "overlay"))  # warm-up
             client.wait_connected()
-            client.round_trip(images[0], 10_000, attempts=5)  # warm-up, discovery settles
+            client.round_trip(images[0], WARM_UP, attempts=5)  # warm-up, discovery settles
             for index, rgb in enumerate(images):
                 started, own = time.perf_counter(), cpu_seconds(me)
                 detector.detect(rgb, outputs=("labels_color", "overlay"))
@@ -238,6 +259,7 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
         "ratio": round(ros_median / direct_median, 3),
         **{f"{who}_cpu_ms_median": round(float(np.median(v)) * 1e3, 1) for who, v in cpu.items()},
         **overload,
+        **({"trace_ms": summarise(args.trace, frozenset({WARM_UP}))} if args.trace else {}),
     }
 
 
@@ -278,6 +300,7 @@ def main() -> int:
     parser.add_argument("--overload-seconds", type=float, default=5.0)
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--trace", type=Path, help="trace each frame's steps to this file")
     args = parser.parse_args()
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     # This process plays the camera; the node sets the same profile up by itself.
