@@ -63,6 +63,7 @@ from anomaly_seg_ros.io.outputs import (
     result_images,
 )
 from anomaly_seg_ros.models import calibrated_config, resolve_model_path
+from anomaly_seg_ros.ros.allocator import keep_freed_memory
 from anomaly_seg_ros.ros.diagnostics import (
     DetectorDescription,
     diagnostic_array,
@@ -705,6 +706,7 @@ def main(args: list[str] | None = None, *, autostart: bool = True) -> int:
         1 when it cannot start (one FATAL line).
     """
     logger = rclpy.logging.get_logger(NODE_NAME)
+    keep_freed_memory()  # before any thread starts: the page faults of fresh frame buffers
     try:
         check_params_files(sys.argv if args is None else args)
         with StopSignals() as stop, ros_session(args, rclpy_signal_handlers=False):
