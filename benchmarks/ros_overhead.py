@@ -18,7 +18,10 @@ middleware; rclpy's conversion of a 6 MB Python message, ~5 ms, is not the node'
 the subscriber takes the outputs as CDR bytes (as RViz or a C++ consumer would), and one
 thread spins them (a ``SingleThreadedExecutor``: rclpy's ``MultiThreadedExecutor`` spun
 its wait loop while a callback of the same callback group ran, 50-110 ms of CPU per round
-trip on 2 cores, taken from the node under test; rclpy issues 1223, 1452). Also
+trip on 2 cores, taken from the node under test; rclpy issues 1223, 1452). This process
+keeps its freed frame buffers as the node does (``keep_freed_memory``), so that the direct
+side runs the detector with the same allocator as the node and the ratio stays the cost of
+ROS and DDS (without it the direct side pays ~4,000 more page faults per frame). Also
 printed: CPU milliseconds per frame of the direct detect, of the node process and of
 this process while it plays camera and subscriber (the load sways them less). Then an
 overload run publishes at ``--rate`` Hz and reports the output rate, drops (from
@@ -65,6 +68,7 @@ from std_msgs.msg import Header  # noqa: E402
 from traced_node import TRACE_VARIABLE, summarise, trace_event  # noqa: E402
 
 from anomaly_seg_ros.detector import Detector  # noqa: E402
+from anomaly_seg_ros.ros.allocator import keep_freed_memory  # noqa: E402
 from anomaly_seg_ros.ros.diagnostics import status_values  # noqa: E402
 from anomaly_seg_ros.ros.messages import array_to_message  # noqa: E402
 from anomaly_seg_ros.ros.node import model_detector_defaults  # noqa: E402
@@ -302,6 +306,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--trace", type=Path, help="trace each frame's steps to this file")
     args = parser.parse_args()
+    keep_freed_memory()  # before any thread starts, as the node does (see the docstring)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
     # This process plays the camera; the node sets the same profile up by itself.
     print(f"# Fast DDS profile: {use_large_image_transport()}")
