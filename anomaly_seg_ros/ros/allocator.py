@@ -7,7 +7,7 @@ per-thread arena whose freed top is given back to the kernel, and a large one in
 thread can be its own ``mmap``: the next frame touches fresh pages, each a page fault that
 the kernel zeroes. Measured in the node at 1024x2048: ~4,600 page faults per frame (3,500
 in the inference thread); with one arena, a 32 MB ``mmap`` threshold and a 256 MB trim
-threshold ~1,300 (the same buffers reused). :func:`keep_freed_memory` sets that with
+threshold 900-1,300 (the same buffers reused). :func:`keep_freed_memory` sets that with
 ``mallopt``; it must run before the process starts threads (an existing thread keeps its
 arena). The cost: up to ``trim_threshold`` of freed memory stays with the process.
 """
