@@ -23,7 +23,8 @@ keeps its freed frame buffers as the node does (``keep_freed_memory``), so that 
 side runs the detector with the same allocator as the node and the ratio stays the cost of
 ROS and DDS (without it the direct side pays ~4,000 more page faults per frame). Also
 printed: CPU milliseconds per frame of the direct detect, of the node process and of
-this process while it plays camera and subscriber (the load sways them less). Then an
+this process while it plays camera and subscriber (the load sways them less), and the
+node's page faults per frame. Then an
 overload run publishes at ``--rate`` Hz and reports the output rate, drops (from
 /diagnostics) and the node's resident memory once per second.
 
@@ -78,6 +79,10 @@ from anomaly_seg_ros.ros.session import (  # noqa: E402
     use_large_image_transport,
 )
 
+#: The node process: what the ``detector_node`` console script runs.
+NODE_ENTRY = (
+    "import sys; from anomaly_seg_ros.ros.entry import detector_node; sys.exit(detector_node())"
+)
 #: The stamp (seconds) of the warm-up frame.
 WARM_UP = 10_000
 OUTPUTS = ("labels", "labels_color", "anomaly_score", "anomaly_mask", "overlay")
@@ -116,9 +121,19 @@ def export_model(folder: Path, height: int, width: int) -> Path:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (all its threads)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
+    fields = process_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def page_faults(pid: int) -> int:
+    """Minor page faults of a process so far (fresh pages it touched: zeroed by the kernel)."""
+    return int(process_stat(pid)[7])
+
+
+def process_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
 
 
 def rss_mib(pid: int) -> float:
@@ -210,10 +225,12 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
     elsewhere on the machine hits both alike; then the overload run."""
     images = frames(height, width, args.frames)
     namespace = f"/bench{os.getpid()}"
-    command = [sys.executable, "-m", "anomaly_seg_ros.ros.node", "--ros-args"]
+    # As the detector_node executable starts it (entry.py: the allocator set up before the
+    # imports), not ``-m anomaly_seg_ros.ros.node``.
+    command = [sys.executable, "-c", NODE_ENTRY, "--ros-args"]
     environment = {**os.environ, "PYTHONPATH": str(REPO)}
     if args.trace:
-        command[1:3] = [str(REPO / "benchmarks" / "traced_node.py")]
+        command[1:3] = [str(REPO / "benchmarks" / "traced_node.py")]  # (does the same)
         environment[TRACE_VARIABLE] = str(args.trace)
     command += ["-r", f"__ns:={namespace}", "-p", f"model_path:={model}"]
     command += ["-p", "qos_profile:=reliable", "-p", f"backend:={args.backend}"]
@@ -225,6 +242,7 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
     # this process (camera + subscriber) during a round trip; less swayed by other jobs'
     # load than the latencies, and they tell the node's cost from the benchmark's own.
     cpu: dict[str, list[float]] = {"direct": [], "node": [], "client": []}
+    node_faults: list[int] = []
     me = os.getpid()
     try:
         # The node's own detector settings (the model's calibrated parameters file where it
@@ -242,9 +260,11 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
                 direct.append(time.perf_counter() - started)
                 cpu["direct"].append(cpu_seconds(me) - own)
                 own, node_before = cpu_seconds(me), cpu_seconds(node.pid)
+                faults_before = page_faults(node.pid)
                 through_ros.append(client.round_trip(rgb, index))
                 cpu["client"].append(cpu_seconds(me) - own)
                 cpu["node"].append(cpu_seconds(node.pid) - node_before)
+                node_faults.append(page_faults(node.pid) - faults_before)
         overload = overload_run(client, node.pid, images, args)
     finally:
         node.send_signal(signal.SIGINT)
@@ -262,6 +282,7 @@ def measure(model: Path, height: int, width: int, args: argparse.Namespace) -> d
         "ros_ms_p95": round(float(np.percentile(through_ros, 95)) * 1e3, 1),
         "ratio": round(ros_median / direct_median, 3),
         **{f"{who}_cpu_ms_median": round(float(np.median(v)) * 1e3, 1) for who, v in cpu.items()},
+        "node_page_faults_median": int(np.median(node_faults)),
         **overload,
         **({"trace_ms": summarise(args.trace, frozenset({WARM_UP}))} if args.trace else {}),
     }

@@ -123,6 +123,9 @@ def _install(path: str) -> None:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from anomaly_seg_ros.ros.allocator import keep_freed_memory
+
+    keep_freed_memory()  # before the node's imports start threads, as entry.py does
     _install(os.environ[TRACE_VARIABLE])
     from anomaly_seg_ros.ros.node import main
 

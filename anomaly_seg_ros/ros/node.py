@@ -706,7 +706,9 @@ def main(args: list[str] | None = None, *, autostart: bool = True) -> int:
         1 when it cannot start (one FATAL line).
     """
     logger = rclpy.logging.get_logger(NODE_NAME)
-    keep_freed_memory()  # before any thread starts: the page faults of fresh frame buffers
+    # The executables did this before importing anything (entry.py); ``python -m`` gets the
+    # thresholds here, and the single arena only for threads not yet given one.
+    keep_freed_memory()
     try:
         check_params_files(sys.argv if args is None else args)
         with StopSignals() as stop, ros_session(args, rclpy_signal_handlers=False):
