@@ -7,11 +7,12 @@ per-thread arena whose freed top is given back to the kernel, and a large one in
 thread can be its own ``mmap``: the next frame touches fresh pages, each a page fault that
 the kernel zeroes. Measured in the node at 1024x2048: ~4,600 page faults per frame (3,500
 in the inference thread); with one arena, a 32 MB ``mmap`` threshold and a 256 MB trim
-threshold 900-1,300 (the same buffers reused). :func:`keep_freed_memory` sets that with
-``mallopt``; the node's executables call it before their first heavy import, because
-numpy, OpenCV, ONNX Runtime and rclpy start threads on import and a thread keeps the arena
-it first got (a new thread may then be handed one of those arenas, and the faults come
-back). The cost: up to the trim threshold of freed memory stays with the process.
+threshold, set before the node's imports, 0-4 (the same buffers reused).
+:func:`keep_freed_memory` sets that with ``mallopt``; the node's executables call it before
+their first heavy import, because numpy, OpenCV, ONNX Runtime and rclpy start threads on
+import and a thread keeps the arena it first got (a new thread may then be handed one of
+those arenas, and the faults come back). The cost: up to the trim threshold of freed memory
+stays with the process.
 """
 
 from __future__ import annotations
