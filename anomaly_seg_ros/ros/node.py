@@ -9,6 +9,8 @@ view of the bytes; rclpy's conversion to a Python message takes ~7 ms per 6 MB f
 executor, holding the GIL, for every frame, dropped or not). A sender
 thread publishes labels, score and mask while the worker draws the colour and overlay
 images (at 1024x2048 the five outputs are 25 MB that rclpy and Fast DDS copy several times).
+Freed frame buffers are kept for the next frame, not faulted in afresh
+(:mod:`anomaly_seg_ros.ros.allocator`, set up by the executables before their imports).
 
 One managed node (:class:`DetectorNode`, an rclpy ``LifecycleNode``), two executables:
 ``detector_node`` (this module) configures and activates itself at start (``autostart``
