@@ -21,6 +21,8 @@ import ctypes
 import ctypes.util
 import functools
 
+from anomaly_seg_ros.ros.c_library import c_function
+
 #: ``mallopt`` parameters (glibc ``malloc.h``).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
@@ -42,12 +44,9 @@ def keep_freed_memory() -> bool:
     name = ctypes.util.find_library("c")
     if name is None:
         return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+    mallopt = c_function(name, "mallopt", (ctypes.c_int, ctypes.c_int), ctypes.c_int)
+    if mallopt is None:
         return False
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
     settings = (
         (M_ARENA_MAX, 1),
         (M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES),
