@@ -63,9 +63,9 @@ def probe(mode: str) -> dict[str, object]:
 def test_freed_frame_buffers_are_reused_in_worker_threads() -> None:
     default, kept = probe("default"), probe("keep")
     assert kept["applied"] is True
-    # 20 frames of 24 MB are 122,880 pages: with glibc's defaults the thread's arena gives
-    # much of each freed frame back to the kernel and the next one faults it in again (about
-    # 50,000 faults here); kept, the same memory is reused and (almost) nothing faults.
-    # Bounds far from both: the margin for the interpreter's own small allocations.
-    assert int(default["faults"]) > 20_000, default
-    assert int(kept["faults"]) < 2_000, kept
+    # 20 frames of 24 MB are 122,880 pages. With glibc 2.36's defaults the thread's arena
+    # gives much of each freed frame back to the kernel and the next frame faults it in again
+    # (about 50,000 faults); kept, the same memory is reused and (almost) nothing faults. The
+    # bound is far from both (the margin: the interpreter's own small allocations); the
+    # default's count is only reported, as other glibc versions may trim less.
+    assert int(kept["faults"]) < 2_000, (kept, default)
