@@ -36,7 +36,9 @@ ROS_SIZES = ("512x1024", "1024x2048")
 #: What is kept of each tree's ``ros_overhead.py`` result per camera size.
 ROS_FIGURES = (
     "direct_ms_median",
+    "direct_ms_p95",
     "ros_ms_median",
+    "ros_ms_p95",
     "ratio",
     "direct_cpu_ms_median",
     "node_cpu_ms_median",

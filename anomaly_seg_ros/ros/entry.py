@@ -7,7 +7,9 @@ stop signal in that second used to end the process with a KeyboardInterrupt trac
 exit 1. Here the stop signals are caught from the first moment: a signal during the
 imports ends the process with one line and exit 0, like a signal at any later time
 (:class:`~anomaly_seg_ros.ros.session.StopSignals` takes over once the node module runs).
-This module imports nothing heavy.
+This module imports nothing heavy, so that the allocator is set up
+(:func:`~anomaly_seg_ros.ros.allocator.keep_freed_memory`) before numpy, OpenCV, ONNX Runtime
+and rclpy start their threads on import.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
+
+from anomaly_seg_ros.ros.allocator import keep_freed_memory
 
 #: The signals that stop the node (the same as StopSignals').
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -49,6 +53,7 @@ def start(module: str, args: list[str] | None = None) -> int:
     """
     startup = StartupSignals()
     startup.install()
+    keep_freed_memory()  # before the imports start threads (see the module docstring)
     try:
         node_module = importlib.import_module(module)
     except BaseException:  # an interrupted import may surface as another error

@@ -9,6 +9,8 @@ view of the bytes; rclpy's conversion to a Python message takes ~7 ms per 6 MB f
 executor, holding the GIL, for every frame, dropped or not). A sender
 thread publishes labels, score and mask while the worker draws the colour and overlay
 images (at 1024x2048 the five outputs are 25 MB that rclpy and Fast DDS copy several times).
+Freed frame buffers are kept for the next frame, not faulted in afresh
+(:mod:`anomaly_seg_ros.ros.allocator`, set up by the executables before their imports).
 
 One managed node (:class:`DetectorNode`, an rclpy ``LifecycleNode``), two executables:
 ``detector_node`` (this module) configures and activates itself at start (``autostart``
@@ -63,6 +65,7 @@ from anomaly_seg_ros.io.outputs import (
     result_images,
 )
 from anomaly_seg_ros.model.bundled import calibrated_config, resolve_model_path
+from anomaly_seg_ros.ros.allocator import keep_freed_memory
 from anomaly_seg_ros.ros.diagnostics import (
     DetectorDescription,
     diagnostic_array,
@@ -705,6 +708,9 @@ def main(args: list[str] | None = None, *, autostart: bool = True) -> int:
         1 when it cannot start (one FATAL line).
     """
     logger = rclpy.logging.get_logger(NODE_NAME)
+    # The executables did this before importing anything (entry.py); ``python -m`` gets the
+    # thresholds here, and the single arena only for threads not yet given one.
+    keep_freed_memory()
     try:
         check_params_files(sys.argv if args is None else args)
         with StopSignals() as stop, ros_session(args, rclpy_signal_handlers=False):

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from anomaly_seg_ros.ros.c_library import c_function
+
 #: The rcl library rclpy links against, as it appears in a process's memory map.
 RCL_LIBRARY = "librcl.so"
 
@@ -56,13 +58,8 @@ def _rcl_publish_serialized() -> Callable[..., int] | None:
     path = loaded_library(RCL_LIBRARY)
     if path is None:
         return None
-    try:
-        function = ctypes.CDLL(path).rcl_publish_serialized_message
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = (ctypes.c_void_p, ctypes.POINTER(_SerializedMessage), ctypes.c_void_p)
-    function.restype = ctypes.c_int
-    return function
+    arguments = (ctypes.c_void_p, ctypes.POINTER(_SerializedMessage), ctypes.c_void_p)
+    return c_function(path, "rcl_publish_serialized_message", arguments, ctypes.c_int)
 
 
 def lock_free_publishing() -> bool:
