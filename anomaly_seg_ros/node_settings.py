@@ -17,8 +17,6 @@ from anomaly_seg_ros.output_table import DEFAULT_PUBLISHED, OUTPUTS, TOGGLES
 from anomaly_seg_ros.pipeline.preprocess import MAX_IMAGE_PIXELS
 
 QOS_PROFILES = ("auto", "sensor_data", "reliable")
-#: The ``publish_*`` parameters, one per output of :mod:`anomaly_seg_ros.output_table`.
-PUBLISH_TOGGLES = TOGGLES
 #: Node parameters of the object layer's settings: ``object_<ObjectSettings field>``.
 OBJECT_PREFIX = "object_"
 
@@ -167,4 +165,4 @@ def object_parameter_names() -> tuple[str, ...]:
 def node_parameter_names() -> tuple[str, ...]:
     """Names of the node's own parameters (those that are not Detector settings)."""
     own = tuple(f.name for f in fields(NodeSettings) if f.name not in _GROUPS)
-    return own + PUBLISH_TOGGLES + object_parameter_names()
+    return own + TOGGLES + object_parameter_names()

@@ -19,7 +19,6 @@ import yaml
 from anomaly_seg_ros.detector import Detector, Result
 from anomaly_seg_ros.io import bag_run, object_messages, outputs
 from anomaly_seg_ros.node_settings import (
-    PUBLISH_TOGGLES,
     NodeSettings,
     node_parameter_names,
     published,
@@ -31,6 +30,7 @@ from anomaly_seg_ros.output_table import (
     MAKERS,
     ON_REQUEST,
     OUTPUTS,
+    TOGGLES,
     markdown_table,
     output,
 )
@@ -63,8 +63,8 @@ def test_what_lists_outputs_is_made_from_the_table() -> None:
     )
     assert set(object_messages.BAG_OBJECT_NAMES) | set(images) == set(BAG_OUTPUT_NAMES)
     assert bag_run.RUN_OUTPUT_NAMES == BAG_OUTPUT_NAMES
-    assert PUBLISH_TOGGLES == tuple(o.toggle for o in OUTPUTS)
-    assert set(PUBLISH_TOGGLES) <= set(node_parameter_names())  # params files may hold them
+    assert TOGGLES == tuple(o.toggle for o in OUTPUTS)
+    assert set(TOGGLES) <= set(node_parameter_names())  # params files may hold them
 
 
 def test_bag_run_offers_exactly_the_rows_it_can_write() -> None:
